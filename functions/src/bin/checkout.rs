@@ -1,0 +1,46 @@
+//! checkout: `POST /v1/orders`, `GET /v1/orders/{order_id}`, `GET /v1/events/{event_id}`.
+//!
+//! Env (besides the common ones): `GATEWAY_SECRETS` (base64 KMS ciphertext under
+//! `CONFIG_KEY_ID`, decrypted once here), `CHECKOUT_SUCCESS_URL` / `CHECKOUT_CANCEL_URL` (where
+//! the gateway returns the buyer; `{order_id}` is replaced), optional `GATEWAY_SANDBOX=1`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use functions::checkout::{router, Checkout};
+use functions::deps::Deps;
+use functions::gateway::adapter::GatewayPayments;
+use functions::gateway::hosted::GatewayEndpoints;
+use functions::gateway::transport::HyperTransport;
+use functions::gateway::GatewaySecrets;
+use functions::ports::KeyPurpose;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    functions::telemetry::init();
+    let deps = Deps::from_env().await?;
+    let env = |k: &str| std::env::var(k).map_err(|_| format!("{k} is not set"));
+    let ciphertext =
+        base64::engine::general_purpose::STANDARD.decode(env("GATEWAY_SECRETS")?.trim())?;
+    let plaintext = deps
+        .keys
+        .decrypt(&KeyPurpose::GatewaySecrets, &ciphertext)
+        .await?;
+    let secrets = Arc::new(GatewaySecrets::from_json(&plaintext)?);
+    drop(plaintext);
+    let endpoints = if std::env::var("GATEWAY_SANDBOX").is_ok_and(|v| v == "1") {
+        GatewayEndpoints::sandbox()
+    } else {
+        GatewayEndpoints::production()
+    };
+    let payments = GatewayPayments::new(
+        secrets,
+        endpoints,
+        HyperTransport::new(Duration::from_secs(10))?,
+        deps.clock.clone(),
+        env("CHECKOUT_SUCCESS_URL")?,
+        env("CHECKOUT_CANCEL_URL")?,
+    );
+    functions::http::serve(router(Checkout::new(deps, Arc::new(payments)))).await
+}

@@ -1,0 +1,259 @@
+//! A local stand-in for the four gateways' create-payment APIs, on 127.0.0.1: it checks each
+//! request's authentication as the provider documents (Stripe bearer key, Midtrans and Xendit
+//! basic auth, DOKU's `Signature` header) and answers with the documented response shape. Tests
+//! and the demo point [`super::hosted::GatewayEndpoints::all_at`] at it.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::hosted::basic_auth;
+use super::{doku, GatewaySecrets};
+
+/// A request the stub accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Clone)]
+struct StubState {
+    secrets: Arc<GatewaySecrets>,
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+    base_url: String,
+}
+
+/// A running stub.
+#[derive(Debug)]
+pub struct GatewayStub {
+    pub addr: SocketAddr,
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl GatewayStub {
+    /// Binds 127.0.0.1 on a free port and serves until dropped.
+    pub async fn start(secrets: GatewaySecrets) -> std::io::Result<GatewayStub> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let recorded = Arc::new(Mutex::new(Vec::new()));
+        let state = StubState {
+            secrets: Arc::new(secrets),
+            recorded: Arc::clone(&recorded),
+            base_url: format!("http://{addr}"),
+        };
+        let app = Router::new()
+            .route("/v1/checkout/sessions", post(stripe_session))
+            .route("/snap/v1/transactions", post(midtrans_snap))
+            .route("/v2/invoices", post(xendit_invoice))
+            .route(doku::CHECKOUT_TARGET, post(doku_checkout))
+            .with_state(state);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(GatewayStub {
+            addr,
+            recorded,
+            task,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests accepted so far.
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.recorded.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for GatewayStub {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> &'h str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+fn record(state: &StubState, path: &str, headers: &HeaderMap, body: &Bytes) {
+    let headers = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    if let Ok(mut r) = state.recorded.lock() {
+        r.push(Recorded {
+            path: path.to_owned(),
+            headers,
+            body: body.to_vec(),
+        });
+    }
+}
+
+fn reject(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+/// Stripe: `Authorization: Bearer <secret key>`, form body; answers the Session object.
+async fn stripe_session(State(s): State<StubState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(stripe) = s.secrets.stripe() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if header(&headers, "authorization") != format!("Bearer {}", stripe.api_key.expose()) {
+        return reject(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}),
+        );
+    }
+    if header(&headers, "idempotency-key").is_empty()
+        || header(&headers, "content-type") != "application/x-www-form-urlencoded"
+    {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"type": "invalid_request_error"}}),
+        );
+    }
+    record(&s, "/v1/checkout/sessions", &headers, &body);
+    let form = String::from_utf8_lossy(&body);
+    let field = |name: &str| {
+        form.split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or("")
+            .to_owned()
+    };
+    let order = field("client_reference_id");
+    let id = format!("cs_test_{order}");
+    Json(json!({
+        "id": id, "object": "checkout.session", "mode": "payment",
+        "client_reference_id": order, "payment_status": "unpaid", "status": "open",
+        "amount_total": field("line_items%5B0%5D%5Bprice_data%5D%5Bunit_amount%5D").parse::<u64>().unwrap_or(0),
+        "currency": field("line_items%5B0%5D%5Bprice_data%5D%5Bcurrency%5D"),
+        "expires_at": field("expires_at").parse::<u64>().unwrap_or(0),
+        "url": format!("{}/pay/stripe/{id}", s.base_url),
+    }))
+    .into_response()
+}
+
+/// Midtrans Snap: `Authorization: Basic base64(server key + ":")`; answers 201 token + URL.
+async fn midtrans_snap(State(s): State<StubState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(midtrans) = s.secrets.midtrans() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if header(&headers, "authorization") != basic_auth(midtrans.server_key.expose()) {
+        return reject(
+            StatusCode::UNAUTHORIZED,
+            json!({"error_messages": ["Access denied due to unauthorized transaction, please check client or server key"]}),
+        );
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            json!({"error_messages": ["invalid JSON"]}),
+        );
+    };
+    if !request["transaction_details"]["gross_amount"].is_u64() {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            json!({"error_messages": ["transaction_details.gross_amount is not an integer"]}),
+        );
+    }
+    record(&s, "/snap/v1/transactions", &headers, &body);
+    let token = format!(
+        "snap-{}",
+        request["transaction_details"]["order_id"]
+            .as_str()
+            .unwrap_or("")
+    );
+    (
+        StatusCode::CREATED,
+        Json(json!({ "token": token, "redirect_url": format!("{}/snap/v4/redirection/{token}", s.base_url) })),
+    )
+        .into_response()
+}
+
+/// Xendit: `Authorization: Basic base64(secret key + ":")`; answers the invoice.
+async fn xendit_invoice(State(s): State<StubState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(xendit) = s.secrets.xendit() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if header(&headers, "authorization") != basic_auth(xendit.api_key.expose()) {
+        return reject(
+            StatusCode::UNAUTHORIZED,
+            json!({"error_code": "INVALID_API_KEY", "message": "API key is invalid"}),
+        );
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            json!({"error_code": "API_VALIDATION_ERROR"}),
+        );
+    };
+    record(&s, "/v2/invoices", &headers, &body);
+    let id = format!("inv-{}", request["external_id"].as_str().unwrap_or(""));
+    Json(json!({
+        "id": id, "external_id": request["external_id"], "status": "PENDING",
+        "amount": request["amount"], "currency": request["currency"],
+        "invoice_url": format!("{}/web/{id}", s.base_url),
+    }))
+    .into_response()
+}
+
+/// DOKU Checkout: verifies the request `Signature` exactly as DOKU does.
+async fn doku_checkout(State(s): State<StubState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(d) = s.secrets.doku() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let expected = doku::signature(
+        d.secret_key.as_bytes(),
+        header(&headers, "client-id"),
+        header(&headers, "request-id"),
+        header(&headers, "request-timestamp"),
+        doku::CHECKOUT_TARGET,
+        &body,
+    );
+    if header(&headers, "client-id") != d.client_id || header(&headers, "signature") != expected {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"message": "Invalid Header Signature"}}),
+        );
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            json!({"error": {"message": "invalid JSON"}}),
+        );
+    };
+    record(&s, doku::CHECKOUT_TARGET, &headers, &body);
+    let token = format!(
+        "doku-{}",
+        request["order"]["invoice_number"].as_str().unwrap_or("")
+    );
+    Json(json!({
+        "message": ["SUCCESS"],
+        "response": {
+            "order": { "amount": request["order"]["amount"], "invoice_number": request["order"]["invoice_number"], "currency": "IDR" },
+            "payment": {
+                "payment_method_types": ["VIRTUAL_ACCOUNT_BCA"],
+                "payment_due_date": request["payment"]["payment_due_date"],
+                "token_id": token,
+                "url": format!("{}/checkout/link/{token}", s.base_url),
+            },
+            "headers": { "request_id": header(&headers, "request-id"), "client_id": d.client_id },
+        },
+    }))
+    .into_response()
+}

@@ -1,0 +1,40 @@
+//! karcis Lambda functions: domain logic over small ports ([`ports`]), with DynamoDB
+//! ([`store`]), KMS and SQS ([`aws`]) adapters. Each binary in `src/bin/` only builds the
+//! adapters from the environment and runs one handler.
+//!
+//! | module | function |
+//! |---|---|
+//! | [`checkout`] | `POST /v1/orders`, `GET /v1/orders/{id}`, `GET /v1/events/{id}` |
+//! | [`sweeper`] | releases expired reservations |
+//! | [`payment_callback`] | `POST /v1/webhooks/{provider}` (verified gateway webhooks) |
+//! | [`mint`] | paid order -> tickets (SQS) |
+//! | [`tickets`] | `GET /v1/orders/{id}/tickets`, `POST /v1/tickets/{id}/device` |
+//! | [`notify`] | notifications (SQS) |
+//! | [`admin`] | ops: create an event and its key set |
+
+pub mod admin;
+pub mod aws;
+pub mod checkout;
+pub mod config;
+pub mod deps;
+pub mod error;
+pub mod eventkeys;
+pub mod gateway;
+pub mod http;
+pub mod mint;
+pub mod model;
+pub mod notify;
+pub mod payment_callback;
+pub mod pii;
+pub mod ports;
+pub mod sqs;
+pub mod store;
+pub mod sweeper;
+pub mod telemetry;
+pub mod tickets;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use config::Config;
+pub use error::{Error, Problem, Result};

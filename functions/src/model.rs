@@ -1,0 +1,332 @@
+//! Domain types shared by the functions. No I/O, no AWS types.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::error::{Error, Result};
+
+/// An ISO 4217 currency code: three upper-case ASCII letters.
+pub fn validate_currency(code: &str) -> Result<()> {
+    if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "currency",
+            "must be an ISO 4217 code such as IDR",
+        ))
+    }
+}
+
+/// An identifier the ticket format accepts (1-64 of `[A-Za-z0-9._-]`): events, tiers, gates.
+pub fn valid_id(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Lifecycle of an order. Transitions (each a conditional write):
+/// `Reserved -> Paid -> Minted`, `Reserved -> Expired` (sweeper, stock returned once),
+/// `Reserved -> Cancelled`. A payment that arrives for an `Expired`/`Cancelled` order is
+/// recorded on the order for refund (`refund_due`), never turned into tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Reserved,
+    Paid,
+    Minted,
+    Expired,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reserved => "RESERVED",
+            Self::Paid => "PAID",
+            Self::Minted => "MINTED",
+            Self::Expired => "EXPIRED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        Ok(match text {
+            "RESERVED" => Self::Reserved,
+            "PAID" => Self::Paid,
+            "MINTED" => Self::Minted,
+            "EXPIRED" => Self::Expired,
+            "CANCELLED" => Self::Cancelled,
+            other => return Err(Error::internal(format!("unknown order status {other}"))),
+        })
+    }
+}
+
+/// An event on sale. Stored as `EVENT#<id>/META`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub event_id: String,
+    pub name: String,
+    pub currency: String,
+    /// Unix seconds; tickets admit from `starts_at - admit_before_secs` to `ends_at`.
+    pub starts_at: u64,
+    pub ends_at: u64,
+    pub max_per_order: u32,
+    pub max_per_buyer: u32,
+    /// The key set (`kid`) that signs this event's tickets.
+    pub kid: u32,
+    pub on_sale: bool,
+    pub tiers: Vec<Tier>,
+}
+
+impl Event {
+    pub fn tier(&self, tier_id: &str) -> Option<&Tier> {
+        self.tiers.iter().find(|t| t.tier_id == tier_id)
+    }
+}
+
+/// A price tier with its own stock. Stored as `EVENT#<id>/TIER#<tier>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tier {
+    pub tier_id: String,
+    pub name: String,
+    /// Price per ticket in the currency's minor unit.
+    pub price_minor: u64,
+    pub capacity: u32,
+    /// Stock not sold nor held by a live reservation.
+    pub available: u32,
+    /// Gates a ticket of this tier admits through (`"*"` = any).
+    pub gates: Vec<String>,
+}
+
+/// What the buyer accepted at checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consent {
+    pub privacy_policy_version: String,
+    pub accepted_at: u64,
+    pub marketing: bool,
+}
+
+/// The hosted-payment reference the buyer pays through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentReference {
+    /// `stripe`, `midtrans`, `xendit`, `doku`.
+    pub provider: String,
+    /// The provider's id for the payment (session, invoice, transaction token).
+    pub reference: String,
+    /// Where to send the buyer to pay, when the provider hosts the page.
+    pub redirect_url: Option<String>,
+    /// Unix seconds after which the provider will not take the payment.
+    pub expires_at: Option<u64>,
+}
+
+/// A confirmed payment, as the verified webhook reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    pub provider: String,
+    /// The provider's payment/transaction id (never card data).
+    pub provider_ref: String,
+    pub amount_minor: u64,
+    pub currency: String,
+    pub paid_at: u64,
+}
+
+/// An order. Stored as `ORDER#<id>/ORDER`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub order_id: String,
+    pub event_id: String,
+    pub tier_id: String,
+    pub quantity: u32,
+    pub unit_price_minor: u64,
+    pub amount_minor: u64,
+    pub currency: String,
+    pub status: OrderStatus,
+    pub customer_id: String,
+    pub created_at: u64,
+    /// When an unpaid reservation is released.
+    pub expires_at: u64,
+    /// Buyer details (JSON of [`BuyerDetails`]) sealed with the customer's data key.
+    pub buyer_sealed: Vec<u8>,
+    /// SHA-256 of the order access token.
+    pub access_token_hash: Vec<u8>,
+    /// The access token sealed with the customer's data key (to answer idempotent retries).
+    pub access_token_sealed: Vec<u8>,
+    pub consent: Consent,
+    pub payment_provider: String,
+    pub payment: Option<PaymentReference>,
+    pub paid: Option<PaymentRecord>,
+    /// A payment that arrived after the order expired or was cancelled: owed back.
+    pub refund_due: Option<PaymentRecord>,
+    pub minted_at: Option<u64>,
+}
+
+/// Personal data of a buyer. Never logged (its `Debug` is redacted), zeroized on drop, and
+/// stored only sealed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[serde(deny_unknown_fields)]
+pub struct BuyerDetails {
+    pub name: String,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+impl fmt::Debug for BuyerDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BuyerDetails(<redacted>)")
+    }
+}
+
+impl BuyerDetails {
+    /// Validates and normalises (trims; lower-cases the email; strips spaces in the phone).
+    pub fn normalised(&self) -> Result<Self> {
+        let name = self.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "buyer.name",
+                "must be 1-200 printable characters",
+            ));
+        }
+        let email = normalise_email(&self.email)?;
+        let phone = match &self.phone {
+            None => None,
+            Some(p) if p.trim().is_empty() => None,
+            Some(p) => Some(normalise_phone(p)?),
+        };
+        Ok(Self { name, email, phone })
+    }
+}
+
+/// Lower-cases and checks an email address (a pragmatic check, not RFC 5322).
+pub fn normalise_email(email: &str) -> Result<String> {
+    let email = email.trim().to_ascii_lowercase();
+    let bad = || Error::invalid("buyer.email", "must be an email address");
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || local.len() > 64
+        || domain.len() < 3
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
+        return Err(bad());
+    }
+    Ok(email)
+}
+
+/// An E.164 phone number: `+` then 8-15 digits (spaces, dashes and dots are dropped).
+pub fn normalise_phone(phone: &str) -> Result<String> {
+    let cleaned: String = phone
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    let digits = cleaned.strip_prefix('+').unwrap_or("");
+    if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(cleaned)
+    } else {
+        Err(Error::invalid(
+            "buyer.phone",
+            "must be E.164, e.g. +6281234567890",
+        ))
+    }
+}
+
+/// Lower-case hex of random bytes with a prefix: `ord_…`, `cus_…`.
+pub fn new_id(prefix: &str, rng: &dyn crate::ports::Rng) -> String {
+    let mut bytes = [0u8; 16];
+    rng.fill(&mut bytes);
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+/// Checks an id of the form produced by [`new_id`].
+pub fn is_id(prefix: &str, text: &str) -> bool {
+    text.strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('_'))
+        .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            normalise_email(" Ana@Example.COM ").unwrap(),
+            "ana@example.com"
+        );
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@x.com",
+            "a@@x.com",
+            "a b@x.com",
+            "a@.com",
+            "a@x.com.",
+        ] {
+            assert!(normalise_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn phones() {
+        assert_eq!(
+            normalise_phone("+62 812-3456-7890").unwrap(),
+            "+6281234567890"
+        );
+        for bad in ["0812345678", "+12", "+62abc45678", "+1234567890123456"] {
+            assert!(normalise_phone(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn buyer_debug_is_redacted() {
+        let b = BuyerDetails {
+            name: "Siti Rahma".into(),
+            email: "siti@example.com".into(),
+            phone: Some("+6281234567890".into()),
+        };
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("Siti") && !shown.contains("siti@") && !shown.contains("+62"));
+    }
+
+    #[test]
+    fn buyer_validation() {
+        let mut b = BuyerDetails {
+            name: "  ".into(),
+            email: "x@example.com".into(),
+            phone: None,
+        };
+        assert!(b.normalised().is_err());
+        b.name = "A".repeat(201);
+        assert!(b.normalised().is_err());
+        b.name = " Budi ".into();
+        b.phone = Some(String::new());
+        let n = b.normalised().unwrap();
+        assert_eq!(n.name, "Budi");
+        assert_eq!(n.phone, None);
+    }
+
+    #[test]
+    fn ids_and_currencies() {
+        assert!(valid_id("jakarta-fest_2026.day1"));
+        assert!(!valid_id("") && !valid_id("a b") && !valid_id(&"a".repeat(65)));
+        assert!(validate_currency("IDR").is_ok());
+        assert!(validate_currency("idr").is_err() && validate_currency("RUPIAH").is_err());
+        assert!(is_id("ord", &format!("ord_{}", "ab".repeat(16))));
+        assert!(!is_id("ord", "ord_XYZ") && !is_id("ord", &format!("cus_{}", "ab".repeat(16))));
+        for s in ["RESERVED", "PAID", "MINTED", "EXPIRED", "CANCELLED"] {
+            assert_eq!(OrderStatus::parse(s).unwrap().as_str(), s);
+        }
+    }
+}

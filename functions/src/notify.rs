@@ -1,0 +1,151 @@
+//! notify: sends notifications (SQS, partial batch failures).
+//!
+//! A message names the customer and the template, never personal data; the recipient's email is
+//! unsealed here with the customer's data key, handed to the [`NotificationSender`], and never
+//! logged. Delivery is idempotent per `dedupe_id` (a [`Dedup`](crate::ports::Dedup) claim); a
+//! failed send gives the claim back so the redelivery retries. A shredded customer's
+//! notifications are dropped.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::checkout::EMAIL_FIELD;
+use crate::deps::Deps;
+use crate::error::{Error, Result};
+use crate::ports::{Notification, NotificationSender, NotifyMessage};
+
+/// How long a sent notification is remembered for deduplication.
+pub const DEDUP_TTL_SECS: u64 = 14 * 24 * 3600;
+
+/// The notify handler.
+pub struct Notifier {
+    pub deps: Deps,
+    pub sender: Arc<dyn NotificationSender>,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Notifier")
+    }
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    Duplicate,
+    /// The customer is unknown or was shredded: nothing to send to.
+    NoRecipient,
+}
+
+fn valid_template(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}
+
+impl Notifier {
+    pub fn new(deps: Deps, sender: Arc<dyn NotificationSender>) -> Self {
+        Self { deps, sender }
+    }
+
+    /// The Lambda entry point.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        crate::sqs::process_batch(event, |m| async move {
+            let msg: NotifyMessage = serde_json::from_str(&m.body)
+                .map_err(|_| Error::Malformed("not a notify message".into()))?;
+            self.deliver(&msg).await.map(|_| ())
+        })
+        .await
+    }
+
+    /// Delivers one notification at most once per `dedupe_id`.
+    pub async fn deliver(&self, msg: &NotifyMessage) -> Result<Delivery> {
+        if !valid_template(&msg.template) || msg.dedupe_id.is_empty() || msg.dedupe_id.len() > 200 {
+            return Err(Error::invalid("template", "unknown template or dedupe id"));
+        }
+        let d = &self.deps;
+        let Some(customer) = d.customers.get_customer(&msg.customer_id).await? else {
+            tracing::info!(customer_id = %msg.customer_id, template = %msg.template, "no such customer; dropped");
+            return Ok(Delivery::NoRecipient);
+        };
+        let (Some(_), Some(email_sealed)) = (&customer.wrapped_key, &customer.email_sealed) else {
+            tracing::info!(customer_id = %msg.customer_id, template = %msg.template, "customer shredded; dropped");
+            return Ok(Delivery::NoRecipient);
+        };
+        let claim = format!("notify:{}", msg.dedupe_id);
+        if !d
+            .dedup
+            .claim(&claim, d.clock.now() + DEDUP_TTL_SECS)
+            .await?
+        {
+            tracing::info!(dedupe_id = %msg.dedupe_id, "duplicate notification skipped");
+            return Ok(Delivery::Duplicate);
+        }
+        let result = async {
+            let key = d.pii.customer_key(&customer).await?;
+            let email = key.open(EMAIL_FIELD, email_sealed)?;
+            let email = Zeroizing::new(String::from_utf8(email.to_vec()).map_err(Error::internal)?);
+            let mut params = msg.params.clone();
+            if let Some(order_id) = &msg.order_id {
+                params.insert("order_id".into(), order_id.clone());
+            }
+            self.sender
+                .send(&Notification {
+                    template: msg.template.clone(),
+                    recipient_email: email,
+                    customer_id: msg.customer_id.clone(),
+                    params,
+                })
+                .await
+        }
+        .await;
+        if let Err(e) = result {
+            d.dedup.release_claim(&claim).await?;
+            return Err(e);
+        }
+        Ok(Delivery::Sent)
+    }
+}
+
+/// The logging notification sender: logs that a notification would be sent, with a
+/// pseudonymous recipient reference (truncated SHA-256 of customer id and template), never the
+/// address.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LoggingSender;
+
+#[async_trait]
+impl NotificationSender for LoggingSender {
+    async fn send(&self, n: &Notification) -> Result<()> {
+        let reference = hex::encode(
+            &Sha256::digest(format!("{}\0{}", n.customer_id, n.template).as_bytes())[..8],
+        );
+        let param_names: Vec<&str> = n.params.keys().map(String::as_str).collect();
+        tracing::info!(
+            template = %n.template,
+            customer_id = %n.customer_id,
+            reference = %reference,
+            params = ?param_names,
+            "notification sent (logging sender)"
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        assert!(valid_template("tickets_ready"));
+        assert!(
+            !valid_template("Tickets-Ready")
+                && !valid_template("")
+                && !valid_template(&"a".repeat(65))
+        );
+    }
+}

@@ -1,0 +1,405 @@
+//! Ports: the small traits the domain logic is written against.
+//!
+//! Adapters: DynamoDB ([`crate::store::DynamoStore`] implements [`Events`], [`Orders`],
+//! [`Customers`], [`Tickets`], [`Dedup`]), KMS ([`crate::aws::KmsKeys`] implements [`Keys`]), SQS
+//! ([`crate::aws::SqsQueue`] implements [`Queue`]). AWS types never cross these traits.
+//! Every method is safe to call again with the same arguments (handlers are retried).
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::Result;
+use crate::model::{Event, Order, PaymentRecord, PaymentReference};
+
+// ---------------------------------------------------------------------------------------------
+// Time and randomness
+
+/// Wall-clock time in unix seconds.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> u64;
+}
+
+/// Cryptographically secure random bytes.
+pub trait Rng: Send + Sync {
+    fn fill(&self, dest: &mut [u8]);
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}
+
+/// The operating system's CSPRNG.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OsRng;
+
+impl Rng for OsRng {
+    fn fill(&self, dest: &mut [u8]) {
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, dest);
+    }
+}
+
+/// Adapts an [`Rng`] port to `rand_core` for the `ticket` crate (`&mut impl CryptoRngCore`).
+#[derive(Clone, Copy)]
+pub struct RandCore<'a>(pub &'a dyn Rng);
+
+impl std::fmt::Debug for RandCore<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RandCore")
+    }
+}
+
+impl rand_core::RngCore for RandCore<'_> {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.0.fill(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.0.fill(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.0.fill(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> std::result::Result<(), rand_core::Error> {
+        self.0.fill(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for RandCore<'_> {}
+
+// ---------------------------------------------------------------------------------------------
+// KMS
+
+/// What a KMS key is used for; the adapter maps it to the key id and the encryption context
+/// of the contract (`{"purpose": ..., ...}`), so a ciphertext only opens for its own purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// `PII_KEY_ID`, context `{"purpose":"customer-pii","customer_id":<id>}`.
+    CustomerPii { customer_id: String },
+    /// `ISSUER_KEY_ID`, context `{"purpose":"ticket-issuer","event_id":<id>,"kid":<kid>}`.
+    TicketIssuer { event_id: String, kid: u32 },
+    /// `CONFIG_KEY_ID`, context `{"purpose":"gateway-secrets"}`.
+    GatewaySecrets,
+}
+
+/// A fresh data key: the plaintext (use, then drop: zeroized) and the KMS-wrapped copy (store).
+pub struct DataKey {
+    pub plaintext: Zeroizing<[u8; 32]>,
+    pub wrapped: Vec<u8>,
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(<redacted>)")
+    }
+}
+
+/// KMS: data keys and small secrets, always under an encryption context.
+#[async_trait]
+pub trait Keys: Send + Sync {
+    /// GenerateDataKey (AES-256) under the purpose's key and context.
+    async fn generate_data_key(&self, purpose: &KeyPurpose) -> Result<DataKey>;
+    /// Decrypt a ciphertext made for `purpose` (a wrapped data key or an encrypted secret).
+    /// A wrong purpose/context fails.
+    async fn decrypt(&self, purpose: &KeyPurpose, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    /// Encrypt a small secret (at most 4 KiB) directly under the purpose's key (ops tooling).
+    async fn encrypt(&self, purpose: &KeyPurpose, plaintext: &[u8]) -> Result<Vec<u8>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQS
+
+/// The queues of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    /// `MINT_QUEUE_URL`: body [`MintMessage`].
+    Mint,
+    /// `NOTIFY_QUEUE_URL`: body [`NotifyMessage`].
+    Notify,
+}
+
+/// Send a message (JSON text). Never put personal data in a body.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, topic: Topic, body: &str) -> Result<()>;
+}
+
+/// payment-callback -> mint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintMessage {
+    pub order_id: String,
+    pub event_id: String,
+}
+
+/// -> notify. Names the customer and the template, never personal data. `dedupe_id` makes
+/// delivery idempotent (one notification per id, however often the message is delivered).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyMessage {
+    pub template: String,
+    pub customer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    pub dedupe_id: String,
+    /// Non-personal template parameters (e.g. a one-time code's id, an event name).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// DynamoDB
+
+/// Events, tiers and their key sets.
+#[async_trait]
+pub trait Events: Send + Sync {
+    /// The event with its tiers (stock as of a strongly consistent read).
+    async fn get_event(&self, event_id: &str) -> Result<Option<Event>>;
+    /// Creates the event, its tiers and its wrapped key set in one transaction; fails with
+    /// `Conflict` if the event or the kid already exists.
+    async fn create_event(&self, event: &Event, keys: &WrappedEventKeys) -> Result<()>;
+    /// The wrapped key set `kid` of an event.
+    async fn get_event_keys(&self, event_id: &str, kid: u32) -> Result<Option<WrappedEventKeys>>;
+}
+
+/// An event's issuer and QR keys, sealed under a data key that KMS wraps with the
+/// `TicketIssuer` purpose. Stored as `EVENT#<id>/KEYS#<kid>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedEventKeys {
+    pub kid: u32,
+    pub wrapped_data_key: Vec<u8>,
+    /// `nonce(12) || AES-256-GCM(issuer secret(32) || qr key(32))`.
+    pub sealed_keys: Vec<u8>,
+    /// Uncompressed SEC1 issuer public key (public; published to scanners).
+    pub issuer_public_key: Vec<u8>,
+    pub created_at: u64,
+}
+
+/// A customer whose wrapped data key is new: created atomically with their first order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCustomer {
+    /// Blind index of the normalised email (`EMAIL#<index>` points at the customer).
+    pub email_index: String,
+    pub wrapped_key: Vec<u8>,
+    /// The customer's email sealed with their data key (for notifications and export).
+    pub email_sealed: Vec<u8>,
+}
+
+/// Everything the checkout transaction writes.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    pub order: Order,
+    /// SHA-256 hex of the `Idempotency-Key` header.
+    pub idempotency_key_hash: String,
+    /// SHA-256 hex of the request's identifying fields (a reused key with another request
+    /// is refused).
+    pub request_hash: String,
+    pub idempotency_expires_at: u64,
+    /// The per-buyer-per-event limit (tickets held or bought by this customer for the event).
+    pub max_per_buyer: u32,
+    /// Set when the customer does not exist yet.
+    pub new_customer: Option<NewCustomer>,
+}
+
+/// Result of [`Orders::reserve`].
+#[derive(Debug, Clone)]
+pub enum ReserveOutcome {
+    /// The order was written, stock taken.
+    Created,
+    /// The idempotency key was used before: the earlier order.
+    Replayed {
+        order_id: String,
+        request_hash: String,
+    },
+    /// `new_customer` lost a race with a concurrent first order of the same buyer: look the
+    /// customer up again and retry.
+    CustomerExists,
+}
+
+/// A reservation whose hold has run out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredReservation {
+    pub order_id: String,
+    pub event_id: String,
+    pub tier_id: String,
+    pub customer_id: String,
+    pub quantity: u32,
+    pub expires_at: u64,
+}
+
+/// Result of [`Orders::mark_paid`].
+#[derive(Debug, Clone)]
+pub enum PaidOutcome {
+    /// The order went from reserved to paid now: enqueue the mint.
+    Paid(Order),
+    /// The order was already paid (or minted): a replay; nothing changed.
+    AlreadyPaid(Order),
+    /// The order had expired or been cancelled: the payment is recorded in `refund_due`.
+    RefundDue(Order),
+}
+
+/// Orders and their state machine.
+#[async_trait]
+pub trait Orders: Send + Sync {
+    /// One transaction: idempotency record, stock decrement (`available >= quantity`),
+    /// per-buyer counter (`<= max_per_buyer`), order, customer-order link, consent record, and
+    /// the new customer's key and email index. Errors: `SoldOut`, `LimitExceeded`, `NotOnSale`.
+    async fn reserve(&self, reservation: &Reservation) -> Result<ReserveOutcome>;
+    /// Strongly consistent read.
+    async fn get_order(&self, order_id: &str) -> Result<Option<Order>>;
+    /// Stores the hosted-payment reference (once; a second call keeps the first).
+    async fn set_payment_reference(&self, order_id: &str, payment: &PaymentReference)
+        -> Result<()>;
+    /// `Reserved -> Paid` if amount and currency match (else `Conflict`); see [`PaidOutcome`].
+    async fn mark_paid(&self, order_id: &str, payment: &PaymentRecord) -> Result<PaidOutcome>;
+    /// Reservations with `expires_at <= now`, oldest first, at most `limit`.
+    async fn expired_reservations(&self, now: u64, limit: u32) -> Result<Vec<ExpiredReservation>>;
+    /// `Reserved -> Expired` and the stock and buyer counter returned, in one transaction
+    /// conditional on the status: `true` if this call released it, `false` if it was already
+    /// released, paid or not yet expired.
+    async fn release(&self, reservation: &ExpiredReservation, now: u64) -> Result<bool>;
+}
+
+/// A customer: their wrapped data key (delete = crypto-shred).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRecord {
+    pub customer_id: String,
+    /// `None` once shredded.
+    pub wrapped_key: Option<Vec<u8>>,
+    pub email_sealed: Option<Vec<u8>>,
+    pub created_at: u64,
+}
+
+/// Customers, the email blind index, and the blind-index key.
+#[async_trait]
+pub trait Customers: Send + Sync {
+    /// The customer id whose email has this blind index.
+    async fn find_by_email_index(&self, email_index: &str) -> Result<Option<String>>;
+    async fn get_customer(&self, customer_id: &str) -> Result<Option<CustomerRecord>>;
+    /// Order ids of a customer (newest last).
+    async fn customer_order_ids(&self, customer_id: &str) -> Result<Vec<String>>;
+    /// Deletes the wrapped data key and the sealed email: every sealed copy becomes
+    /// unreadable. Idempotent.
+    async fn shred_customer(&self, customer_id: &str) -> Result<()>;
+    /// The wrapped blind-index key (`CONFIG/PII_INDEX_KEY`), if created.
+    async fn get_index_key(&self) -> Result<Option<Vec<u8>>>;
+    /// Stores the wrapped blind-index key unless one exists; returns the one stored.
+    async fn put_index_key(&self, wrapped: &[u8]) -> Result<Vec<u8>>;
+}
+
+/// A minted ticket. Stored as `ORDER#<order>/TICKET#<ticket>` (gsi1: `TICKET#<ticket>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketRecord {
+    /// 32 hex characters.
+    pub ticket_id: String,
+    pub order_id: String,
+    pub event_id: String,
+    pub tier_id: String,
+    pub kid: u32,
+    pub gates: Vec<String>,
+    pub not_before: u64,
+    pub not_after: u64,
+    pub issued_at: u64,
+    /// The sealed credential (`ticket::SealedCredential` bytes).
+    pub credential: Vec<u8>,
+    /// Uncompressed SEC1 device key once bound.
+    pub device_key: Option<Vec<u8>>,
+    /// How many times the credential was (re-)issued.
+    pub version: u32,
+}
+
+/// Result of [`Tickets::mint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MintOutcome {
+    /// These tickets were written now, and the order is `Minted`.
+    Minted,
+    /// The order was already minted (redelivery): nothing written.
+    AlreadyMinted,
+}
+
+/// Tickets.
+#[async_trait]
+pub trait Tickets: Send + Sync {
+    /// One transaction: order `Paid -> Minted` and every ticket put. If the order is already
+    /// minted, `AlreadyMinted` and nothing is written; if it is not paid, `Conflict`.
+    async fn mint(&self, order_id: &str, tickets: &[TicketRecord], now: u64)
+        -> Result<MintOutcome>;
+    async fn order_tickets(&self, order_id: &str) -> Result<Vec<TicketRecord>>;
+    async fn get_ticket(&self, ticket_id: &str) -> Result<Option<TicketRecord>>;
+    /// Replaces the credential with one bound to `device_key` if the ticket is still unbound
+    /// at `expected_version`; returns the stored record (the new one, or the one already bound).
+    async fn bind_device(
+        &self,
+        ticket: &TicketRecord,
+        expected_version: u32,
+    ) -> Result<TicketRecord>;
+}
+
+/// One-shot claims (e.g. "notification X was sent"), remembered until `expires_at`.
+#[async_trait]
+pub trait Dedup: Send + Sync {
+    /// `true` if this call claimed `key` (first time), `false` if it was claimed before.
+    async fn claim(&self, key: &str, expires_at: u64) -> Result<bool>;
+    /// Gives a claim back (the work it guarded failed and should be retried).
+    async fn release_claim(&self, key: &str) -> Result<()>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Third parties
+
+/// What checkout asks a payment gateway for. No personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRequest {
+    /// `stripe`, `midtrans`, `xendit` or `doku`.
+    pub provider: String,
+    /// Our order id: the merchant reference the webhook will carry back.
+    pub order_id: String,
+    pub amount_minor: u64,
+    pub currency: String,
+    /// Human-readable, e.g. "2 x General, Jakarta Fest".
+    pub description: String,
+    /// Unix seconds: the reservation's expiry; the payment page should not outlive it.
+    pub expires_at: u64,
+}
+
+/// Creates a hosted payment (a page or token the buyer pays through). Idempotent per order id.
+#[async_trait]
+pub trait HostedPayments: Send + Sync {
+    async fn create_payment(&self, request: &PaymentRequest) -> Result<PaymentReference>;
+}
+
+/// A notification to send. `recipient` is personal data: the sender must not log it.
+#[derive(Clone)]
+pub struct Notification {
+    pub template: String,
+    pub recipient_email: Zeroizing<String>,
+    pub customer_id: String,
+    pub params: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Notification {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notification")
+            .field("template", &self.template)
+            .field("recipient_email", &"<redacted>")
+            .field("customer_id", &self.customer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sends notifications (email/WhatsApp provider; a logging implementation here).
+#[async_trait]
+pub trait NotificationSender: Send + Sync {
+    async fn send(&self, notification: &Notification) -> Result<()>;
+}

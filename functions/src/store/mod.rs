@@ -1,0 +1,386 @@
+//! DynamoDB adapter: the single table of the contract (layouts in `functions/DATA.md`).
+//!
+//! [`DynamoStore`] implements [`Events`], [`Orders`], [`Customers`], [`Tickets`] and [`Dedup`].
+
+mod attrs;
+mod events;
+mod orders;
+mod schema;
+mod tickets;
+
+pub use schema::create_table;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put};
+use aws_sdk_dynamodb::Client;
+
+use crate::aws::describe;
+use crate::error::{Error, Result};
+use crate::ports::{CustomerRecord, Customers, Dedup};
+
+use attrs::{b, get_b_opt, get_n, get_s, item_key, n, s};
+
+/// Item keys of the single table. See `functions/DATA.md`.
+pub mod keys {
+    pub fn event(event_id: &str) -> String {
+        format!("EVENT#{event_id}")
+    }
+    pub const EVENT_META: &str = "META";
+    pub fn tier(tier_id: &str) -> String {
+        format!("TIER#{tier_id}")
+    }
+    pub fn event_keys(kid: u32) -> String {
+        format!("KEYS#{kid:010}")
+    }
+    pub fn kid(kid: u32) -> String {
+        format!("KID#{kid:010}")
+    }
+    pub fn order(order_id: &str) -> String {
+        format!("ORDER#{order_id}")
+    }
+    pub const ORDER_SK: &str = "ORDER";
+    pub fn ticket(ticket_id: &str) -> String {
+        format!("TICKET#{ticket_id}")
+    }
+    pub fn customer(customer_id: &str) -> String {
+        format!("CUSTOMER#{customer_id}")
+    }
+    pub const CUSTOMER_KEY_SK: &str = "KEY";
+    pub fn customer_limit(event_id: &str) -> String {
+        format!("LIMIT#{event_id}")
+    }
+    pub fn consent(kind: &str, version: &str) -> String {
+        format!("CONSENT#{kind}#{version}")
+    }
+    pub fn email(index: &str) -> String {
+        format!("EMAIL#{index}")
+    }
+    pub fn idempotency(hash: &str) -> String {
+        format!("IDEMPOTENCY#{hash}")
+    }
+    pub const CONFIG: &str = "CONFIG";
+    pub const PII_INDEX_KEY: &str = "PII_INDEX_KEY";
+    pub fn dedup(key: &str) -> String {
+        format!("DEDUP#{key}")
+    }
+    /// gsi1 partition of live reservations (sparse: removed when the order leaves RESERVED).
+    pub const RESERVED: &str = "RESERVED";
+    pub fn reserved_sk(expires_at: u64, order_id: &str) -> String {
+        format!("{expires_at:012}#{order_id}")
+    }
+}
+
+/// The DynamoDB adapter. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+/// Bounded retries of a transaction that DynamoDB cancelled for a conflict with another
+/// in-flight transaction (not a condition failure).
+const TRANSACTION_ATTEMPTS: u32 = 8;
+
+/// Why a transaction did not commit.
+#[derive(Debug)]
+pub(crate) enum TxError {
+    /// The condition of the item at this index failed.
+    Condition(usize),
+    Other(Error),
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(crate) async fn get_item(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("dynamodb GetItem: {}", describe(&e))))?;
+        Ok(out.item)
+    }
+
+    /// Queries a partition for sort keys starting with `prefix` (strongly consistent, all pages,
+    /// at most `max_items`).
+    pub(crate) async fn query_prefix(
+        &self,
+        pk: &str,
+        prefix: &str,
+        max_items: usize,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>> {
+        let mut items = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        // Bounded: at most 100 pages.
+        for _ in 0..100 {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :p)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":p", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::unavailable(format!("dynamodb Query: {}", describe(&e))))?;
+            items.extend(out.items.unwrap_or_default());
+            if items.len() >= max_items {
+                items.truncate(max_items);
+                break;
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// Runs a transaction, retrying (bounded, with backoff) while DynamoDB reports a conflict
+    /// with another transaction or throttling.
+    pub(crate) async fn transact(
+        &self,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> std::result::Result<(), TxError> {
+        let request = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items));
+        let mut delay_ms = 20u64;
+        for attempt in 1..=TRANSACTION_ATTEMPTS {
+            match request.clone().send().await {
+                Ok(_) => return Ok(()),
+                Err(SdkError::ServiceError(se)) => {
+                    let retry = match se.err() {
+                        TransactWriteItemsError::TransactionCanceledException(tc) => {
+                            let reasons = tc.cancellation_reasons();
+                            if let Some(i) = reasons
+                                .iter()
+                                .position(|r| r.code() == Some("ConditionalCheckFailed"))
+                            {
+                                return Err(TxError::Condition(i));
+                            }
+                            reasons.iter().any(|r| {
+                                matches!(
+                                    r.code(),
+                                    Some(
+                                        "TransactionConflict"
+                                            | "ThrottlingError"
+                                            | "ProvisionedThroughputExceeded"
+                                    )
+                                )
+                            })
+                        }
+                        TransactWriteItemsError::TransactionInProgressException(_)
+                        | TransactWriteItemsError::ThrottlingException(_)
+                        | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+                        | TransactWriteItemsError::RequestLimitExceeded(_)
+                        | TransactWriteItemsError::InternalServerError(_) => true,
+                        _ => false,
+                    };
+                    let text = {
+                        let e = se.err();
+                        format!(
+                            "{}: {}",
+                            aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e)
+                                .unwrap_or("error"),
+                            aws_sdk_dynamodb::error::ProvideErrorMetadata::message(e).unwrap_or("")
+                        )
+                    };
+                    if !retry || attempt == TRANSACTION_ATTEMPTS {
+                        return Err(TxError::Other(Error::unavailable(format!(
+                            "dynamodb TransactWriteItems: {text}"
+                        ))));
+                    }
+                }
+                Err(e) => {
+                    if attempt == TRANSACTION_ATTEMPTS {
+                        return Err(TxError::Other(Error::unavailable(format!(
+                            "dynamodb TransactWriteItems: {}",
+                            describe(&e)
+                        ))));
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(delay_ms + jitter(delay_ms))).await;
+            delay_ms = (delay_ms * 2).min(1000);
+        }
+        Err(TxError::Other(Error::unavailable(
+            "dynamodb TransactWriteItems: retries exhausted",
+        )))
+    }
+
+    pub(crate) fn put(
+        &self,
+        item: HashMap<String, AttributeValue>,
+        condition: Option<&str>,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_owned))
+            .build()
+            .map_err(Error::internal)?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(put)
+            .build())
+    }
+}
+
+fn jitter(max: u64) -> u64 {
+    let mut b = [0u8; 8];
+    crate::ports::Rng::fill(&crate::ports::OsRng, &mut b);
+    u64::from_le_bytes(b) % max.max(1)
+}
+
+#[async_trait]
+impl Customers for DynamoStore {
+    async fn find_by_email_index(&self, email_index: &str) -> Result<Option<String>> {
+        let key = keys::email(email_index);
+        let item = self.get_item(&key, "EMAIL").await?;
+        item.map(|i| get_s(&i, "customer_id")).transpose()
+    }
+
+    async fn get_customer(&self, customer_id: &str) -> Result<Option<CustomerRecord>> {
+        let item = self
+            .get_item(&keys::customer(customer_id), keys::CUSTOMER_KEY_SK)
+            .await?;
+        item.map(|i| {
+            Ok(CustomerRecord {
+                customer_id: get_s(&i, "customer_id")?,
+                wrapped_key: get_b_opt(&i, "wrapped_key"),
+                email_sealed: get_b_opt(&i, "email_sealed"),
+                created_at: get_n(&i, "created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn customer_order_ids(&self, customer_id: &str) -> Result<Vec<String>> {
+        let items = self
+            .query_prefix(&keys::customer(customer_id), "ORDER#", 10_000)
+            .await?;
+        items.iter().map(|i| get_s(i, "order_id")).collect()
+    }
+
+    async fn shred_customer(&self, customer_id: &str) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(
+                &keys::customer(customer_id),
+                keys::CUSTOMER_KEY_SK,
+            )))
+            .update_expression("REMOVE wrapped_key, email_sealed SET shredded = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
+                Ok(()) // unknown customer: nothing to shred
+            }
+            Err(e) => Err(Error::unavailable(format!(
+                "dynamodb UpdateItem: {}",
+                describe(&e)
+            ))),
+        }
+    }
+
+    async fn get_index_key(&self) -> Result<Option<Vec<u8>>> {
+        let item = self.get_item(keys::CONFIG, keys::PII_INDEX_KEY).await?;
+        Ok(item.and_then(|i| get_b_opt(&i, "wrapped_key")))
+    }
+
+    async fn put_index_key(&self, wrapped: &[u8]) -> Result<Vec<u8>> {
+        let mut item = item_key(keys::CONFIG, keys::PII_INDEX_KEY);
+        item.insert("wrapped_key".into(), b(wrapped));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(wrapped.to_vec()),
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
+                self.get_index_key()
+                    .await?
+                    .ok_or_else(|| Error::internal("index key vanished"))
+            }
+            Err(e) => Err(Error::unavailable(format!(
+                "dynamodb PutItem: {}",
+                describe(&e)
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl Dedup for DynamoStore {
+    async fn claim(&self, key: &str, expires_at: u64) -> Result<bool> {
+        let mut item = item_key(&keys::dedup(key), "DEDUP");
+        item.insert("ttl".into(), n(expires_at));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(Error::unavailable(format!(
+                "dynamodb PutItem: {}",
+                describe(&e)
+            ))),
+        }
+    }
+
+    async fn release_claim(&self, key: &str) -> Result<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(&keys::dedup(key), "DEDUP")))
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("dynamodb DeleteItem: {}", describe(&e))))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,415 @@
+//! Orders: the checkout transaction, payment, expiry.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
+
+use super::attrs::{b, get_b, get_json_opt, get_n, get_n_opt, get_s, item_key, json, n, s, Item};
+use super::{keys, DynamoStore, TxError};
+use crate::aws::describe;
+use crate::error::{Error, Result};
+use crate::model::{Order, OrderStatus, PaymentRecord, PaymentReference};
+use crate::ports::{ExpiredReservation, Orders, PaidOutcome, Reservation, ReserveOutcome};
+
+pub(crate) fn order_item(o: &Order) -> Result<Item> {
+    let mut i = item_key(&keys::order(&o.order_id), keys::ORDER_SK);
+    i.insert("type".into(), s("order"));
+    i.insert("order_id".into(), s(&o.order_id));
+    i.insert("event_id".into(), s(&o.event_id));
+    i.insert("tier_id".into(), s(&o.tier_id));
+    i.insert("quantity".into(), n(o.quantity));
+    i.insert("unit_price_minor".into(), n(o.unit_price_minor));
+    i.insert("amount_minor".into(), n(o.amount_minor));
+    i.insert("currency".into(), s(&o.currency));
+    i.insert("status".into(), s(o.status.as_str()));
+    i.insert("customer_id".into(), s(&o.customer_id));
+    i.insert("created_at".into(), n(o.created_at));
+    i.insert("expires_at".into(), n(o.expires_at));
+    i.insert("buyer_sealed".into(), b(&o.buyer_sealed));
+    i.insert("access_token_hash".into(), b(&o.access_token_hash));
+    i.insert("access_token_sealed".into(), b(&o.access_token_sealed));
+    i.insert("consent".into(), json(&o.consent)?);
+    i.insert("payment_provider".into(), s(&o.payment_provider));
+    if let Some(p) = &o.payment {
+        i.insert("payment".into(), json(p)?);
+    }
+    if let Some(p) = &o.paid {
+        i.insert("paid".into(), json(p)?);
+    }
+    if let Some(p) = &o.refund_due {
+        i.insert("refund_due".into(), json(p)?);
+    }
+    if let Some(t) = o.minted_at {
+        i.insert("minted_at".into(), n(t));
+    }
+    if o.status == OrderStatus::Reserved {
+        i.insert("gsi1pk".into(), s(keys::RESERVED));
+        i.insert(
+            "gsi1sk".into(),
+            s(keys::reserved_sk(o.expires_at, &o.order_id)),
+        );
+    }
+    Ok(i)
+}
+
+pub(crate) fn order_from(i: &Item) -> Result<Order> {
+    Ok(Order {
+        order_id: get_s(i, "order_id")?,
+        event_id: get_s(i, "event_id")?,
+        tier_id: get_s(i, "tier_id")?,
+        quantity: get_n(i, "quantity")?,
+        unit_price_minor: get_n(i, "unit_price_minor")?,
+        amount_minor: get_n(i, "amount_minor")?,
+        currency: get_s(i, "currency")?,
+        status: OrderStatus::parse(&get_s(i, "status")?)?,
+        customer_id: get_s(i, "customer_id")?,
+        created_at: get_n(i, "created_at")?,
+        expires_at: get_n(i, "expires_at")?,
+        buyer_sealed: get_b(i, "buyer_sealed")?,
+        access_token_hash: get_b(i, "access_token_hash")?,
+        access_token_sealed: get_b(i, "access_token_sealed")?,
+        consent: get_json_opt(i, "consent")?
+            .ok_or_else(|| Error::internal("order without consent"))?,
+        payment_provider: get_s(i, "payment_provider")?,
+        payment: get_json_opt(i, "payment")?,
+        paid: get_json_opt(i, "paid")?,
+        refund_due: get_json_opt(i, "refund_due")?,
+        minted_at: get_n_opt(i, "minted_at"),
+    })
+}
+
+fn update(
+    store: &DynamoStore,
+    pk: &str,
+    sk: &str,
+    expression: &str,
+    condition: Option<&str>,
+    values: Vec<(&str, AttributeValue)>,
+    names: Vec<(&str, &str)>,
+) -> Result<TransactWriteItem> {
+    let mut u = Update::builder()
+        .table_name(store.table())
+        .set_key(Some(item_key(pk, sk)))
+        .update_expression(expression)
+        .set_condition_expression(condition.map(str::to_owned));
+    for (k, v) in values {
+        u = u.expression_attribute_values(k, v);
+    }
+    for (k, v) in names {
+        u = u.expression_attribute_names(k, v);
+    }
+    Ok(TransactWriteItem::builder()
+        .update(u.build().map_err(Error::internal)?)
+        .build())
+}
+
+#[async_trait]
+impl Orders for DynamoStore {
+    async fn reserve(&self, r: &Reservation) -> Result<ReserveOutcome> {
+        let o = &r.order;
+        let q = o.quantity;
+        if q == 0 || q > r.max_per_buyer {
+            return Err(Error::LimitExceeded(format!(
+                "at most {} tickets per buyer for this event",
+                r.max_per_buyer
+            )));
+        }
+        let new = Some("attribute_not_exists(pk)");
+        let customer_pk = keys::customer(&o.customer_id);
+
+        // 0: idempotency record
+        let mut idem = item_key(&keys::idempotency(&r.idempotency_key_hash), "IDEMPOTENCY");
+        idem.insert("order_id".into(), s(&o.order_id));
+        idem.insert("request_hash".into(), s(&r.request_hash));
+        idem.insert("ttl".into(), n(r.idempotency_expires_at));
+        // 1: stock
+        let stock = update(
+            self,
+            &keys::event(&o.event_id),
+            &keys::tier(&o.tier_id),
+            "SET available = available - :q",
+            Some("attribute_exists(pk) AND available >= :q"),
+            vec![(":q", n(q))],
+            vec![],
+        )?;
+        // 2: per-buyer counter
+        let limit = update(
+            self,
+            &customer_pk,
+            &keys::customer_limit(&o.event_id),
+            "ADD held :q SET event_id = :e",
+            Some("attribute_not_exists(held) OR held <= :max"),
+            vec![
+                (":q", n(q)),
+                (":e", s(&o.event_id)),
+                (":max", n(r.max_per_buyer - q)),
+            ],
+            vec![],
+        )?;
+        // 3: the order
+        let order = order_item(o)?;
+        // 4: customer -> order link
+        let mut link = item_key(&customer_pk, &format!("ORDER#{}", o.order_id));
+        link.insert("order_id".into(), s(&o.order_id));
+        link.insert("event_id".into(), s(&o.event_id));
+        link.insert("created_at".into(), n(o.created_at));
+        // 5: consent record (latest acceptance of this policy version)
+        let mut consent = item_key(
+            &customer_pk,
+            &keys::consent("privacy_policy", &o.consent.privacy_policy_version),
+        );
+        consent.insert("kind".into(), s("privacy_policy"));
+        consent.insert("version".into(), s(&o.consent.privacy_policy_version));
+        consent.insert("accepted_at".into(), n(o.consent.accepted_at));
+        consent.insert(
+            "marketing".into(),
+            AttributeValue::Bool(o.consent.marketing),
+        );
+        consent.insert("order_id".into(), s(&o.order_id));
+
+        let mut items = vec![
+            self.put(idem, new)?,
+            stock,
+            limit,
+            self.put(order, new)?,
+            self.put(link, None)?,
+            self.put(consent, None)?,
+        ];
+        if let Some(c) = &r.new_customer {
+            let mut key = item_key(&customer_pk, keys::CUSTOMER_KEY_SK);
+            key.insert("type".into(), s("customer"));
+            key.insert("customer_id".into(), s(&o.customer_id));
+            key.insert("wrapped_key".into(), b(&c.wrapped_key));
+            key.insert("email_sealed".into(), b(&c.email_sealed));
+            key.insert("created_at".into(), n(o.created_at));
+            let mut index = item_key(&keys::email(&c.email_index), "EMAIL");
+            index.insert("customer_id".into(), s(&o.customer_id));
+            items.push(self.put(key, new)?);
+            items.push(self.put(index, new)?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(ReserveOutcome::Created),
+            Err(TxError::Condition(0)) => {
+                let rec = self
+                    .get_item(&keys::idempotency(&r.idempotency_key_hash), "IDEMPOTENCY")
+                    .await?
+                    .ok_or_else(|| Error::unavailable("idempotency record not readable yet"))?;
+                Ok(ReserveOutcome::Replayed {
+                    order_id: get_s(&rec, "order_id")?,
+                    request_hash: get_s(&rec, "request_hash")?,
+                })
+            }
+            Err(TxError::Condition(1)) => Err(Error::SoldOut),
+            Err(TxError::Condition(2)) => Err(Error::LimitExceeded(format!(
+                "at most {} tickets per buyer for this event",
+                r.max_per_buyer
+            ))),
+            Err(TxError::Condition(6 | 7)) => Ok(ReserveOutcome::CustomerExists),
+            Err(TxError::Condition(i)) => Err(Error::internal(format!(
+                "checkout transaction: condition {i} failed"
+            ))),
+            Err(TxError::Other(e)) => Err(e),
+        }
+    }
+
+    async fn get_order(&self, order_id: &str) -> Result<Option<Order>> {
+        self.get_item(&keys::order(order_id), keys::ORDER_SK)
+            .await?
+            .map(|i| order_from(&i))
+            .transpose()
+    }
+
+    async fn set_payment_reference(
+        &self,
+        order_id: &str,
+        payment: &PaymentReference,
+    ) -> Result<()> {
+        let res = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(item_key(&keys::order(order_id), keys::ORDER_SK)))
+            .update_expression("SET payment = :p")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(payment)")
+            .expression_attribute_values(":p", json(payment)?)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
+                Ok(())
+            }
+            Err(e) => Err(Error::unavailable(format!(
+                "dynamodb UpdateItem: {}",
+                describe(&e)
+            ))),
+        }
+    }
+
+    async fn mark_paid(&self, order_id: &str, payment: &PaymentRecord) -> Result<PaidOutcome> {
+        let res = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(item_key(&keys::order(order_id), keys::ORDER_SK)))
+            .update_expression("SET #st = :paid, paid = :rec REMOVE gsi1pk, gsi1sk")
+            .condition_expression(
+                "#st = :reserved AND amount_minor = :amount AND currency = :currency",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":paid", s(OrderStatus::Paid.as_str()))
+            .expression_attribute_values(":reserved", s(OrderStatus::Reserved.as_str()))
+            .expression_attribute_values(":rec", json(payment)?)
+            .expression_attribute_values(":amount", n(payment.amount_minor))
+            .expression_attribute_values(":currency", s(&payment.currency))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| Error::internal("UpdateItem returned no attributes"))?;
+                return Ok(PaidOutcome::Paid(order_from(&item)?));
+            }
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
+            }
+            Err(e) => {
+                return Err(Error::unavailable(format!(
+                    "dynamodb UpdateItem: {}",
+                    describe(&e)
+                )))
+            }
+        }
+        let order = self.get_order(order_id).await?.ok_or(Error::NotFound)?;
+        if order.amount_minor != payment.amount_minor || order.currency != payment.currency {
+            return Err(Error::Conflict(
+                "payment amount or currency does not match the order".into(),
+            ));
+        }
+        match order.status {
+            OrderStatus::Paid | OrderStatus::Minted
+                if order.paid.as_ref().is_some_and(|p| {
+                    p.provider == payment.provider && p.provider_ref == payment.provider_ref
+                }) =>
+            {
+                Ok(PaidOutcome::AlreadyPaid(order))
+            }
+            // A different payment for a paid order, or any payment for an expired/cancelled
+            // order: owed back. Recorded once.
+            OrderStatus::Paid
+            | OrderStatus::Minted
+            | OrderStatus::Expired
+            | OrderStatus::Cancelled => {
+                let res = self
+                    .client()
+                    .update_item()
+                    .table_name(self.table())
+                    .set_key(Some(item_key(&keys::order(order_id), keys::ORDER_SK)))
+                    .update_expression("SET refund_due = :rec")
+                    .condition_expression("attribute_not_exists(refund_due)")
+                    .expression_attribute_values(":rec", json(payment)?)
+                    .send()
+                    .await;
+                match res {
+                    Ok(_) => {}
+                    Err(SdkError::ServiceError(se))
+                        if se.err().is_conditional_check_failed_exception() => {}
+                    Err(e) => {
+                        return Err(Error::unavailable(format!(
+                            "dynamodb UpdateItem: {}",
+                            describe(&e)
+                        )))
+                    }
+                }
+                let order = self.get_order(order_id).await?.ok_or(Error::NotFound)?;
+                Ok(PaidOutcome::RefundDue(order))
+            }
+            OrderStatus::Reserved => Err(Error::unavailable("order changed during payment; retry")),
+        }
+    }
+
+    async fn expired_reservations(&self, now: u64, limit: u32) -> Result<Vec<ExpiredReservation>> {
+        let mut found = Vec::new();
+        let mut start = None;
+        let upper = format!("{now:012}#~");
+        for _ in 0..100 {
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :r AND gsi1sk <= :upper")
+                .expression_attribute_values(":r", s(keys::RESERVED))
+                .expression_attribute_values(":upper", s(&upper))
+                .limit(i32::try_from(limit.min(1000)).unwrap_or(1000))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| Error::unavailable(format!("dynamodb Query: {}", describe(&e))))?;
+            for i in out.items.unwrap_or_default() {
+                found.push(ExpiredReservation {
+                    order_id: get_s(&i, "order_id")?,
+                    event_id: get_s(&i, "event_id")?,
+                    tier_id: get_s(&i, "tier_id")?,
+                    customer_id: get_s(&i, "customer_id")?,
+                    quantity: get_n(&i, "quantity")?,
+                    expires_at: get_n(&i, "expires_at")?,
+                });
+            }
+            if found.len() >= limit as usize {
+                found.truncate(limit as usize);
+                break;
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    async fn release(&self, r: &ExpiredReservation, now: u64) -> Result<bool> {
+        let order = update(
+            self,
+            &keys::order(&r.order_id),
+            keys::ORDER_SK,
+            "SET #st = :expired, released_at = :now REMOVE gsi1pk, gsi1sk",
+            Some("#st = :reserved AND expires_at <= :now AND quantity = :q AND tier_id = :t"),
+            vec![
+                (":expired", s(OrderStatus::Expired.as_str())),
+                (":reserved", s(OrderStatus::Reserved.as_str())),
+                (":now", n(now)),
+                (":q", n(r.quantity)),
+                (":t", s(&r.tier_id)),
+            ],
+            vec![("#st", "status")],
+        )?;
+        let stock = update(
+            self,
+            &keys::event(&r.event_id),
+            &keys::tier(&r.tier_id),
+            "ADD available :q",
+            Some("attribute_exists(pk)"),
+            vec![(":q", n(r.quantity))],
+            vec![],
+        )?;
+        let counter = update(
+            self,
+            &keys::customer(&r.customer_id),
+            &keys::customer_limit(&r.event_id),
+            "ADD held :neg",
+            None,
+            vec![(":neg", n(-i64::from(r.quantity)))],
+            vec![],
+        )?;
+        match self.transact(vec![order, stock, counter]).await {
+            Ok(()) => Ok(true),
+            Err(TxError::Condition(0)) => Ok(false),
+            Err(TxError::Condition(i)) => Err(Error::internal(format!(
+                "release transaction: condition {i} failed"
+            ))),
+            Err(TxError::Other(e)) => Err(e),
+        }
+    }
+}

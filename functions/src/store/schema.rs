@@ -1,0 +1,69 @@
+//! The table of the contract, for tests and local runs (infra/ creates it in AWS).
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::aws::describe;
+use crate::error::{Error, Result};
+
+/// Creates the single table (pk/sk, gsi1 on gsi1pk/gsi1sk with projection ALL,
+/// PAY_PER_REQUEST, TTL on `ttl`).
+pub async fn create_table(client: &Client, name: &str) -> Result<()> {
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .map_err(Error::internal)
+    };
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(Error::internal)
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .attribute_definitions(attr("gsi1pk")?)
+        .attribute_definitions(attr("gsi1sk")?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("gsi1")
+                .key_schema(key("gsi1pk", KeyType::Hash)?)
+                .key_schema(key("gsi1sk", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(Error::internal)?,
+        )
+        .send()
+        .await
+        .map_err(|e| Error::unavailable(format!("dynamodb CreateTable: {}", describe(&e))))?;
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("ttl")
+                .enabled(true)
+                .build()
+                .map_err(Error::internal)?,
+        )
+        .send()
+        .await
+        .map_err(|e| Error::unavailable(format!("dynamodb UpdateTimeToLive: {}", describe(&e))))?;
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! Tickets: minting (one transaction with the order's status change) and device binding.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+
+use super::attrs::{b, get_b, get_b_opt, get_n, get_s, get_ss, item_key, list, n, s, Item};
+use super::{keys, DynamoStore, TxError};
+use crate::aws::describe;
+use crate::error::{Error, Result};
+use crate::model::OrderStatus;
+use crate::ports::{MintOutcome, Orders, TicketRecord, Tickets};
+
+fn ticket_item(t: &TicketRecord) -> Item {
+    let mut i = item_key(&keys::order(&t.order_id), &keys::ticket(&t.ticket_id));
+    i.insert("type".into(), s("ticket"));
+    i.insert("ticket_id".into(), s(&t.ticket_id));
+    i.insert("order_id".into(), s(&t.order_id));
+    i.insert("event_id".into(), s(&t.event_id));
+    i.insert("tier_id".into(), s(&t.tier_id));
+    i.insert("kid".into(), n(t.kid));
+    i.insert("gates".into(), list(&t.gates));
+    i.insert("not_before".into(), n(t.not_before));
+    i.insert("not_after".into(), n(t.not_after));
+    i.insert("issued_at".into(), n(t.issued_at));
+    i.insert("credential".into(), b(&t.credential));
+    if let Some(d) = &t.device_key {
+        i.insert("device_key".into(), b(d));
+    }
+    i.insert("version".into(), n(t.version));
+    i.insert("gsi1pk".into(), s(keys::ticket(&t.ticket_id)));
+    i.insert("gsi1sk".into(), s("TICKET"));
+    i
+}
+
+fn ticket_from(i: &Item) -> Result<TicketRecord> {
+    Ok(TicketRecord {
+        ticket_id: get_s(i, "ticket_id")?,
+        order_id: get_s(i, "order_id")?,
+        event_id: get_s(i, "event_id")?,
+        tier_id: get_s(i, "tier_id")?,
+        kid: get_n(i, "kid")?,
+        gates: get_ss(i, "gates"),
+        not_before: get_n(i, "not_before")?,
+        not_after: get_n(i, "not_after")?,
+        issued_at: get_n(i, "issued_at")?,
+        credential: get_b(i, "credential")?,
+        device_key: get_b_opt(i, "device_key"),
+        version: get_n(i, "version")?,
+    })
+}
+
+#[async_trait]
+impl Tickets for DynamoStore {
+    async fn mint(
+        &self,
+        order_id: &str,
+        tickets: &[TicketRecord],
+        now: u64,
+    ) -> Result<MintOutcome> {
+        if tickets.is_empty() || tickets.len() > 98 {
+            return Err(Error::internal("mint: 1..=98 tickets per transaction"));
+        }
+        let order_update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(item_key(&keys::order(order_id), keys::ORDER_SK)))
+            .update_expression("SET #st = :minted, minted_at = :now")
+            .condition_expression("#st = :paid")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":minted", s(OrderStatus::Minted.as_str()))
+            .expression_attribute_values(":paid", s(OrderStatus::Paid.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .build()
+            .map_err(Error::internal)?;
+        let first = &tickets[0];
+        let sold = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(item_key(
+                &keys::event(&first.event_id),
+                &keys::tier(&first.tier_id),
+            )))
+            .update_expression("ADD sold :q")
+            .expression_attribute_values(":q", n(tickets.len()))
+            .build()
+            .map_err(Error::internal)?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(order_update).build(),
+            TransactWriteItem::builder().update(sold).build(),
+        ];
+        for t in tickets {
+            items.push(self.put(ticket_item(t), Some("attribute_not_exists(pk)"))?);
+        }
+        match self.transact(items).await {
+            Ok(()) => Ok(MintOutcome::Minted),
+            Err(TxError::Condition(0)) => {
+                let order = self.get_order(order_id).await?.ok_or(Error::NotFound)?;
+                match order.status {
+                    OrderStatus::Minted => Ok(MintOutcome::AlreadyMinted),
+                    other => Err(Error::Conflict(format!(
+                        "order is {} and cannot be minted",
+                        other.as_str()
+                    ))),
+                }
+            }
+            Err(TxError::Condition(i)) => Err(Error::internal(format!(
+                "mint transaction: condition {i} failed"
+            ))),
+            Err(TxError::Other(e)) => Err(e),
+        }
+    }
+
+    async fn order_tickets(&self, order_id: &str) -> Result<Vec<TicketRecord>> {
+        self.query_prefix(&keys::order(order_id), "TICKET#", 1000)
+            .await?
+            .iter()
+            .map(ticket_from)
+            .collect()
+    }
+
+    async fn get_ticket(&self, ticket_id: &str) -> Result<Option<TicketRecord>> {
+        let out = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :t")
+            .expression_attribute_values(":t", s(keys::ticket(ticket_id)))
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(format!("dynamodb Query: {}", describe(&e))))?;
+        let Some(found) = out.items.unwrap_or_default().into_iter().next() else {
+            return Ok(None);
+        };
+        // The index is eventually consistent: read the item itself.
+        let order_id = get_s(&found, "order_id")?;
+        self.get_item(&keys::order(&order_id), &keys::ticket(ticket_id))
+            .await?
+            .map(|i| ticket_from(&i))
+            .transpose()
+    }
+
+    async fn bind_device(&self, t: &TicketRecord, expected_version: u32) -> Result<TicketRecord> {
+        let device_key = t
+            .device_key
+            .as_deref()
+            .ok_or_else(|| Error::internal("bind_device without a device key"))?;
+        let res = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(item_key(
+                &keys::order(&t.order_id),
+                &keys::ticket(&t.ticket_id),
+            )))
+            .update_expression(
+                "SET credential = :c, device_key = :d, version = :next, issued_at = :at",
+            )
+            .condition_expression("version = :v AND attribute_not_exists(device_key)")
+            .expression_attribute_values(":c", b(&t.credential))
+            .expression_attribute_values(":d", b(device_key))
+            .expression_attribute_values(":next", n(expected_version + 1))
+            .expression_attribute_values(":v", n(expected_version))
+            .expression_attribute_values(":at", n(t.issued_at))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match res {
+            Ok(out) => ticket_from(
+                &out.attributes
+                    .ok_or_else(|| Error::internal("UpdateItem returned no attributes"))?,
+            ),
+            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
+                self.get_item(&keys::order(&t.order_id), &keys::ticket(&t.ticket_id))
+                    .await?
+                    .map(|i| ticket_from(&i))
+                    .transpose()?
+                    .ok_or(Error::NotFound)
+            }
+            Err(e) => Err(Error::unavailable(format!(
+                "dynamodb UpdateItem: {}",
+                describe(&e)
+            ))),
+        }
+    }
+}

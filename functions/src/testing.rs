@@ -1,0 +1,572 @@
+//! Test support (feature `testing`): the moto harness, a per-test AWS environment, test doubles.
+//!
+//! ```ignore
+//! let env = functions::testing::TestEnv::new().await;   // own table, keys, queues on a shared moto
+//! let store = env.store();                                // DynamoStore
+//! ```
+//!
+//! - [`Moto`]: `moto_server` from a venv under `~/.cache/karcis/venv-moto` (created with
+//!   `python3 -m venv` + `pip install 'moto[server]'` if missing), on a free loopback port,
+//!   killed on drop; a watchdog also kills it when the test process exits.
+//! - [`TestEnv`]: a unique table (the contract's schema), three KMS keys (PII, issuer, config),
+//!   and mint/notify queues with real DLQ redrive policies, all on one moto shared by the test
+//!   binary ([`Moto::shared`]). Names are unique, so tests run in parallel.
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::aws::provision::{self, QueuePair};
+use crate::aws::{Clients, KmsKeys, SqsQueue};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::PaymentReference;
+use crate::ports::{Clock, HostedPayments, Notification, NotificationSender, PaymentRequest, Rng};
+use crate::store::DynamoStore;
+
+/// Where the moto venv lives: `$KARCIS_MOTO_VENV`, else `~/.cache/karcis/venv-moto`.
+pub fn venv_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("KARCIS_MOTO_VENV") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".to_owned());
+    PathBuf::from(home).join(".cache/karcis/venv-moto")
+}
+
+/// Creates the venv with `moto[server]` unless it is complete (marker file `.karcis-ok`).
+/// Serialised across processes with a lock directory.
+pub fn ensure_venv() -> std::io::Result<PathBuf> {
+    let dir = venv_dir();
+    let ok = dir.join(".karcis-ok");
+    if ok.exists() {
+        return Ok(dir);
+    }
+    let parent = dir
+        .parent()
+        .map_or_else(|| PathBuf::from("."), PathBuf::from);
+    std::fs::create_dir_all(&parent)?;
+    let lock = parent.join("venv-moto.lock");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while std::fs::create_dir(&lock).is_err() {
+        if ok.exists() {
+            return Ok(dir);
+        }
+        if Instant::now() > deadline {
+            return Err(std::io::Error::other(
+                "timed out waiting for the moto venv lock",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let result = (|| {
+        if ok.exists() {
+            return Ok(());
+        }
+        let run = |cmd: &mut Command| -> std::io::Result<()> {
+            let status = cmd.status()?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other(format!("{cmd:?} failed: {status}")))
+            }
+        };
+        run(Command::new("python3").arg("-m").arg("venv").arg(&dir))?;
+        run(Command::new(dir.join("bin/pip")).args(["install", "--quiet", "moto[server]"]))?;
+        std::fs::write(&ok, b"")
+    })();
+    let _ = std::fs::remove_dir(&lock);
+    result.map(|()| dir)
+}
+
+/// `moto_server`, with DynamoDB requests serialised.
+///
+/// moto's `TransactWriteItems` is not atomic under concurrent requests: it snapshots the table,
+/// applies the items one by one and, on a failed condition, puts the snapshot back, which
+/// silently drops writes that other threads committed meanwhile. Real DynamoDB transactions are
+/// serialisable; serialising DynamoDB requests in the emulator gives the same guarantee. SQS and
+/// KMS stay multi-threaded (long polls must not block the server).
+const LAUNCHER: &str = r"import sys, threading
+from moto.dynamodb.responses import DynamoHandler
+_lock = threading.RLock()
+_call_action = DynamoHandler.call_action
+def call_action(self):
+    with _lock:
+        return _call_action(self)
+DynamoHandler.call_action = call_action
+from moto.server import main
+sys.exit(main(sys.argv[1:]))
+";
+
+fn write_launcher(venv: &std::path::Path) -> std::io::Result<PathBuf> {
+    let path = venv.join("karcis_moto_server.py");
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(LAUNCHER) {
+        let tmp = venv.join(format!("karcis_moto_server.py.{}", std::process::id()));
+        std::fs::write(&tmp, LAUNCHER)?;
+        std::fs::rename(&tmp, &path)?;
+    }
+    Ok(path)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A `moto_server` process on a loopback port.
+#[derive(Debug)]
+pub struct Moto {
+    child: Mutex<Option<Child>>,
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts a server and waits until it answers (at most 60 s).
+    pub fn start() -> std::io::Result<Self> {
+        let venv = ensure_venv()?;
+        // KARCIS_MOTO_PLAIN=1 runs the stock moto_server (to reproduce the race described at
+        // LAUNCHER); never for the real suite.
+        let launcher = if std::env::var("KARCIS_MOTO_PLAIN").is_ok_and(|v| v == "1") {
+            venv.join("bin/moto_server")
+        } else {
+            write_launcher(&venv)?
+        };
+        let mut last_err = None;
+        // A port can be taken between probing and binding: a few attempts.
+        for _ in 0..3 {
+            let port = free_port()?;
+            // The watchdog shell kills moto when this test process is gone, so a server never
+            // outlives its tests even if they abort.
+            let script = format!(
+                "'{python}' '{launcher}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+                 trap 'kill $m 2>/dev/null' EXIT TERM; \
+                 while kill -0 {pid} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done",
+                python = venv.join("bin/python").display(),
+                launcher = launcher.display(),
+                pid = std::process::id(),
+            );
+            let child = Command::new("bash")
+                .arg("-c")
+                .arg(script)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            let moto = Self {
+                child: Mutex::new(Some(child)),
+                endpoint: format!("http://127.0.0.1:{port}"),
+            };
+            match moto.wait_ready(Duration::from_secs(60)) {
+                Ok(()) => return Ok(moto),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.unwrap_or_else(|| std::io::Error::other("moto did not start")))
+    }
+
+    fn wait_ready(&self, timeout: Duration) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let addr = self.endpoint.trim_start_matches("http://").to_owned();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(child) = self
+                .child
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .as_mut()
+            {
+                if let Some(status) = child.try_wait()? {
+                    return Err(std::io::Error::other(format!("moto exited: {status}")));
+                }
+            }
+            if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
+                s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                let req =
+                    format!("GET /moto-api/ HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+                if s.write_all(req.as_bytes()).is_ok() {
+                    let mut head = [0u8; 12];
+                    if s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") {
+                        return Ok(());
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(std::io::Error::other("moto did not become ready in time"))
+    }
+
+    /// One server for the whole test binary, started on first use.
+    pub fn shared() -> &'static Self {
+        static SHARED: OnceLock<Moto> = OnceLock::new();
+        SHARED.get_or_init(|| Self::start().expect("start moto_server"))
+    }
+
+    fn stop(&self) {
+        if let Ok(mut guard) = self.child.lock() {
+            if let Some(mut child) = guard.take() {
+                // Killing the watchdog shell runs its EXIT trap, which kills moto.
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(child.id().to_string())
+                    .status();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while Instant::now() < deadline {
+                    if matches!(child.try_wait(), Ok(Some(_))) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A name unique within this machine and run: `<prefix>-<pid>-<n>-<nanos>`.
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A fresh, isolated AWS environment on the shared moto server.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    pub endpoint: String,
+    pub clients: Clients,
+    pub config: Config,
+    pub mint: QueuePair,
+    pub notify: QueuePair,
+}
+
+/// Receives before a message goes to its DLQ (the contract says 5).
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+impl TestEnv {
+    /// Table + KMS keys + queues (visibility timeout 1 s so redelivery is quick in tests).
+    pub async fn new() -> Self {
+        Self::with_config(|_| {}).await
+    }
+
+    /// As [`Self::new`], letting the test adjust the configuration.
+    pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        let moto = Moto::shared();
+        let sdk = crate::aws::sdk_config_for_endpoint(&moto.endpoint, "us-east-1").await;
+        let clients = Clients::new(&sdk);
+        let table = unique_name("karcis");
+        crate::store::create_table(&clients.dynamodb, &table)
+            .await
+            .expect("create table");
+        let pii = provision::create_kms_key(&clients.kms, "pii")
+            .await
+            .expect("kms");
+        let issuer = provision::create_kms_key(&clients.kms, "issuer")
+            .await
+            .expect("kms");
+        let cfg_key = provision::create_kms_key(&clients.kms, "config")
+            .await
+            .expect("kms");
+        let mint = provision::create_queue_with_dlq(
+            &clients.sqs,
+            &unique_name("mint"),
+            MAX_RECEIVE_COUNT,
+            1,
+        )
+        .await
+        .expect("mint queue");
+        let notify = provision::create_queue_with_dlq(
+            &clients.sqs,
+            &unique_name("notify"),
+            MAX_RECEIVE_COUNT,
+            1,
+        )
+        .await
+        .expect("notify queue");
+        let mut vars = BTreeMap::new();
+        vars.insert("TABLE_NAME", table);
+        vars.insert("PII_KEY_ID", pii);
+        vars.insert("ISSUER_KEY_ID", issuer);
+        vars.insert("CONFIG_KEY_ID", cfg_key);
+        vars.insert("MINT_QUEUE_URL", mint.url.clone());
+        vars.insert("NOTIFY_QUEUE_URL", notify.url.clone());
+        let mut config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
+        adjust(&mut config);
+        Self {
+            endpoint: moto.endpoint.clone(),
+            clients,
+            config,
+            mint,
+            notify,
+        }
+    }
+
+    /// Every port wired to this environment (system clock, OS RNG; see `Deps::with_clock`).
+    pub fn deps(&self) -> crate::deps::Deps {
+        crate::deps::Deps::from_clients(self.config.clone(), &self.clients)
+    }
+
+    pub fn store(&self) -> Arc<DynamoStore> {
+        Arc::new(DynamoStore::new(
+            self.clients.dynamodb.clone(),
+            self.config.table_name.clone(),
+        ))
+    }
+
+    pub fn keys(&self) -> Arc<KmsKeys> {
+        Arc::new(KmsKeys::from_config(self.clients.kms.clone(), &self.config))
+    }
+
+    pub fn queue(&self) -> Arc<SqsQueue> {
+        Arc::new(SqsQueue::from_config(
+            self.clients.sqs.clone(),
+            &self.config,
+        ))
+    }
+
+    /// Every item of the table as raw bytes (see [`provision::raw_table_items`]).
+    pub async fn raw_items(&self) -> Vec<Vec<u8>> {
+        provision::raw_table_items(&self.clients.dynamodb, &self.config.table_name)
+            .await
+            .expect("scan")
+    }
+
+    /// Every message body currently visible in the queues and DLQs. The messages are received
+    /// (hidden while the peek runs) and then made visible again; each peek counts as one receive
+    /// towards the redrive policy's `maxReceiveCount`.
+    pub async fn peek_all_messages(&self) -> Vec<String> {
+        let mut bodies = Vec::new();
+        for url in [
+            &self.mint.url,
+            &self.mint.dlq_url,
+            &self.notify.url,
+            &self.notify.dlq_url,
+        ] {
+            let mut receipts = Vec::new();
+            // Bounded: at most 20 receives per queue.
+            for _ in 0..20 {
+                let got = provision::receive_hidden(&self.clients.sqs, url, 60)
+                    .await
+                    .expect("receive");
+                if got.is_empty() {
+                    break;
+                }
+                for m in got {
+                    bodies.push(m.body);
+                    receipts.push(m.receipt_handle);
+                }
+            }
+            for r in receipts {
+                provision::release(&self.clients.sqs, url, &r)
+                    .await
+                    .expect("release");
+            }
+        }
+        bodies
+    }
+}
+
+/// True if `needle` occurs in `haystack` (case-insensitive for ASCII).
+pub fn contains_bytes(haystack: &[u8], needle: &str) -> bool {
+    let needle = needle.to_ascii_lowercase();
+    let n = needle.as_bytes();
+    !n.is_empty() && haystack.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+}
+
+/// A settable clock.
+#[derive(Debug, Default)]
+pub struct TestClock(AtomicU64);
+
+impl TestClock {
+    pub fn new(now: u64) -> Self {
+        Self(AtomicU64::new(now))
+    }
+    pub fn set(&self, now: u64) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+    pub fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A deterministic (NOT secure) RNG for reproducible unit tests: SplitMix64.
+#[derive(Debug, Default)]
+pub struct SeqRng(AtomicU64);
+
+impl SeqRng {
+    pub fn new(seed: u64) -> Self {
+        Self(AtomicU64::new(seed))
+    }
+}
+
+impl Rng for SeqRng {
+    fn fill(&self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let mut z = self
+                .0
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+                .wrapping_add(0x9E37_79B9_7F4A_7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+}
+
+/// A hosted-payments double that records requests and answers with a deterministic reference.
+/// For tests of checkout only; the real providers live in `crate::gateway`.
+#[derive(Debug, Default)]
+pub struct RecordingPayments {
+    pub requests: Mutex<Vec<PaymentRequest>>,
+    /// When set, `create_payment` fails with `Unavailable`.
+    pub fail: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl HostedPayments for RecordingPayments {
+    async fn create_payment(&self, request: &PaymentRequest) -> Result<PaymentReference> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(Error::unavailable("gateway down (test)"));
+        }
+        self.requests
+            .lock()
+            .map_err(|_| Error::internal("poisoned"))?
+            .push(request.clone());
+        Ok(PaymentReference {
+            provider: request.provider.clone(),
+            reference: format!("pay_{}", request.order_id),
+            redirect_url: Some(format!(
+                "https://pay.invalid/{}/{}",
+                request.provider, request.order_id
+            )),
+            expires_at: Some(request.expires_at),
+        })
+    }
+}
+
+/// A notification sender that records what it would send.
+#[derive(Debug, Default)]
+pub struct RecordingSender {
+    pub sent: Mutex<Vec<Notification>>,
+}
+
+#[async_trait]
+impl NotificationSender for RecordingSender {
+    async fn send(&self, notification: &Notification) -> Result<()> {
+        self.sent
+            .lock()
+            .map_err(|_| Error::internal("poisoned"))?
+            .push(notification.clone());
+        Ok(())
+    }
+}
+
+/// Plays Lambda's SQS event source mapping against a real queue: receives batches, hands them
+/// to `handler` as an `SqsEvent`, deletes the messages not reported as failures. Failed
+/// messages reappear after the visibility timeout and, after `maxReceiveCount` receives, SQS
+/// moves them to the DLQ. Stops when the queue is empty or after `max_rounds` receives.
+/// Returns the number of handler invocations.
+pub async fn pump<F, Fut>(clients: &Clients, queue: &QueuePair, handler: F, max_rounds: u32) -> u32
+where
+    F: Fn(aws_lambda_events::event::sqs::SqsEvent) -> Fut,
+    Fut: std::future::Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse>,
+{
+    let mut invocations = 0;
+    for _ in 0..max_rounds {
+        let received = provision::receive(&clients.sqs, &queue.url, 10, 1)
+            .await
+            .expect("receive");
+        if received.is_empty() {
+            if provision::depth(&clients.sqs, &queue.url)
+                .await
+                .expect("depth")
+                == 0
+            {
+                break;
+            }
+            continue;
+        }
+        let triples: Vec<(String, String, u32)> = received
+            .iter()
+            .map(|m| (m.message_id.clone(), m.body.clone(), m.receive_count))
+            .collect();
+        let event = crate::sqs::event_from(&triples, "arn:aws:sqs:us-east-1:123456789012:test");
+        let response = handler(event).await;
+        invocations += 1;
+        let failed = crate::sqs::failed_ids(&response);
+        for m in &received {
+            if !failed.contains(&m.message_id) {
+                provision::delete(&clients.sqs, &queue.url, &m.receipt_handle)
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+    invocations
+}
+
+/// An event spec for tests: one tier `ga` of `capacity` at IDR 150000, on sale, starting a day
+/// after `now`.
+pub fn sample_event_spec(event_id: &str, capacity: u32, now: u64) -> crate::admin::EventSpec {
+    crate::admin::EventSpec {
+        event_id: event_id.to_owned(),
+        name: "Jakarta Fest".to_owned(),
+        currency: "IDR".to_owned(),
+        starts_at: now + 86_400,
+        ends_at: now + 2 * 86_400,
+        max_per_order: Some(4),
+        max_per_buyer: Some(6),
+        on_sale: true,
+        tiers: vec![crate::admin::TierSpec {
+            tier_id: "ga".to_owned(),
+            name: "General".to_owned(),
+            price_minor: 150_000,
+            capacity,
+            gates: vec!["*".to_owned()],
+        }],
+    }
+}
+
+/// A checkout request body for tests (buyer `n`: distinct name, email and phone).
+pub fn sample_checkout_body(event_id: &str, quantity: u32, n: u32) -> serde_json::Value {
+    serde_json::json!({
+        "event_id": event_id,
+        "tier_id": "ga",
+        "quantity": quantity,
+        "buyer": sample_buyer(n),
+        "consent": {"privacy_policy_version": "2026-01", "accepted": true}
+    })
+}
+
+/// Buyer `n`'s details (plaintext that must never be found at rest).
+pub fn sample_buyer(n: u32) -> serde_json::Value {
+    serde_json::json!({
+        "name": format!("Siti Rahmawati {n:04}"),
+        "email": format!("siti.rahma{n:04}@example.co.id"),
+        "phone": format!("+62812{:07}", 3_000_000 + n),
+    })
+}

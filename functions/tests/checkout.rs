@@ -1,0 +1,496 @@
+//! checkout against moto: no oversell under concurrency, idempotency, limits, consent, bad input.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::too_many_lines,
+    clippy::many_single_char_names
+)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use functions::checkout::{router, Checkout, CheckoutResponse, EventView, OrderView};
+use functions::testing::{
+    contains_bytes, sample_buyer, sample_checkout_body, sample_event_spec, RecordingPayments,
+    TestClock, TestEnv,
+};
+use functions::Problem;
+use tower::ServiceExt as _;
+
+const NOW: u64 = 1_800_000_000;
+
+struct Fixture {
+    env: TestEnv,
+    app: axum::Router,
+    payments: Arc<RecordingPayments>,
+    checkout: Checkout,
+}
+
+async fn fixture(capacity: u32) -> Fixture {
+    let env = TestEnv::new().await;
+    let deps = env.deps().with_clock(Arc::new(TestClock::new(NOW)));
+    functions::admin::create_event(
+        &deps,
+        &sample_event_spec("jakarta-fest-2026", capacity, NOW),
+    )
+    .await
+    .expect("create event");
+    let payments = Arc::new(RecordingPayments::default());
+    let checkout = Checkout::new(deps, payments.clone());
+    Fixture {
+        app: router(checkout.clone()),
+        env,
+        payments,
+        checkout,
+    }
+}
+
+fn post(body: &serde_json::Value, key: &str) -> Request<Body> {
+    Request::post("/v1/orders")
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
+async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, String, Vec<u8>) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, ct, body.to_vec())
+}
+
+async fn problem(app: &axum::Router, req: Request<Body>) -> (StatusCode, Problem) {
+    let (status, ct, body) = send(app, req).await;
+    assert_eq!(ct, "application/problem+json", "status {status}");
+    let p: Problem = serde_json::from_slice(&body).expect("problem body");
+    assert_eq!(p.status, status.as_u16());
+    assert!(p.r#type.starts_with("urn:karcis:problem:"));
+    (status, p)
+}
+
+async fn available(f: &Fixture) -> u32 {
+    f.checkout
+        .event_view("jakarta-fest-2026")
+        .await
+        .unwrap()
+        .tiers[0]
+        .available
+}
+
+async fn order_count(env: &TestEnv) -> usize {
+    env.raw_items()
+        .await
+        .iter()
+        .filter(|i| contains_bytes(i, "type=order"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_checkouts_for_fifty_tickets_never_oversell() {
+    let f = fixture(50).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..200u32 {
+        let app = f.app.clone();
+        tasks.spawn(async move {
+            let req = post(
+                &sample_checkout_body("jakarta-fest-2026", 1, n),
+                &format!("concurrent-key-{n:04}"),
+            );
+            let (status, _, body) = send(&app, req).await;
+            (status, body)
+        });
+    }
+    let (mut created, mut sold_out, mut other) = (0, 0, Vec::new());
+    while let Some(r) = tasks.join_next().await {
+        let (status, body) = r.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => {
+                let p: Problem = serde_json::from_slice(&body).unwrap();
+                assert_eq!(p.r#type, "urn:karcis:problem:sold-out");
+                sold_out += 1;
+            }
+            s => other.push((s, String::from_utf8_lossy(&body).into_owned())),
+        }
+    }
+    assert!(
+        other.is_empty(),
+        "{} unexpected answers, first: {:?}",
+        other.len(),
+        other.first()
+    );
+    assert_eq!(created, 50, "exactly the capacity is reserved");
+    assert_eq!(sold_out, 150);
+    assert_eq!(available(&f).await, 0);
+    assert_eq!(
+        order_count(&f.env).await,
+        50,
+        "0 oversold: one order per reserved ticket"
+    );
+    assert_eq!(f.payments.requests.lock().unwrap().len(), 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_retry_returns_the_same_order() {
+    let f = fixture(10).await;
+    let body = sample_checkout_body("jakarta-fest-2026", 2, 1);
+    let (s1, _, b1) = send(&f.app, post(&body, "retry-key-000001")).await;
+    assert_eq!(s1, StatusCode::CREATED);
+    let first: CheckoutResponse = serde_json::from_slice(&b1).unwrap();
+    assert_eq!(first.order.total.amount_minor, 300_000);
+    assert_eq!(first.order.total.currency, "IDR");
+    assert!(first.order.payment.is_some());
+
+    // The client retries (e.g. the response was lost), concurrently too.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let app = f.app.clone();
+        let body = body.clone();
+        tasks.spawn(async move { send(&app, post(&body, "retry-key-000001")).await });
+    }
+    while let Some(r) = tasks.join_next().await {
+        let (s, _, b) = r.unwrap();
+        assert_eq!(s, StatusCode::OK);
+        let again: CheckoutResponse = serde_json::from_slice(&b).unwrap();
+        assert_eq!(again, first, "same order, same token, same payment");
+    }
+    assert_eq!(available(&f).await, 8, "stock taken once");
+    assert_eq!(order_count(&f.env).await, 1);
+    assert_eq!(f.payments.requests.lock().unwrap().len(), 1);
+
+    // The same key with another request is refused, and changes nothing.
+    let other = sample_checkout_body("jakarta-fest-2026", 3, 1);
+    let (s, p) = problem(&f.app, post(&other, "retry-key-000001")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(p.r#type, "urn:karcis:problem:idempotency-key-reused");
+    assert_eq!(available(&f).await, 8);
+
+    // The order can be read with its token only.
+    let get = |token: &str| {
+        Request::get(format!("/v1/orders/{}", first.order.order_id))
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (s, _, b) = send(&f.app, get(&first.access_token)).await;
+    assert_eq!(s, StatusCode::OK);
+    let view: OrderView = serde_json::from_slice(&b).unwrap();
+    assert_eq!(view, first.order);
+    let (s, _) = problem(&f.app, get("wrong-token")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = problem(
+        &f.app,
+        Request::get(format!("/v1/orders/{}", first.order.order_id))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_missing_consent_are_rejected_with_nothing_written() {
+    let f = fixture(20).await;
+    // A first order puts the buyer at 4 of the 6 they may hold for the event.
+    let (s, _, _) = send(
+        &f.app,
+        post(
+            &sample_checkout_body("jakarta-fest-2026", 4, 7),
+            "limit-key-first",
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let before = f.env.raw_items().await;
+
+    let mut no_consent = sample_checkout_body("jakarta-fest-2026", 1, 8);
+    no_consent["consent"]["accepted"] = serde_json::json!(false);
+    let mut old_policy = sample_checkout_body("jakarta-fest-2026", 1, 8);
+    old_policy["consent"]["privacy_policy_version"] = serde_json::json!("2019-01");
+    let mut no_consent_field = sample_checkout_body("jakarta-fest-2026", 1, 8);
+    no_consent_field.as_object_mut().unwrap().remove("consent");
+    let cases = [
+        (
+            no_consent,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "consent-required",
+        ),
+        (
+            old_policy,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "consent-required",
+        ),
+        (
+            no_consent_field,
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+        ),
+        // per order: the event allows 4
+        (
+            sample_checkout_body("jakarta-fest-2026", 5, 9),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit-exceeded",
+        ),
+        // per buyer: 4 held + 3 > 6
+        (
+            sample_checkout_body("jakarta-fest-2026", 3, 7),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit-exceeded",
+        ),
+        (
+            sample_checkout_body("jakarta-fest-2026", 0, 9),
+            StatusCode::BAD_REQUEST,
+            "invalid-field",
+        ),
+        (
+            sample_checkout_body("no-such-event", 1, 9),
+            StatusCode::NOT_FOUND,
+            "not-found",
+        ),
+    ];
+    for (i, (body, status, slug)) in cases.into_iter().enumerate() {
+        let (s, p) = problem(&f.app, post(&body, &format!("limit-key-{i:04}"))).await;
+        assert_eq!(
+            (s, p.r#type.as_str()),
+            (status, format!("urn:karcis:problem:{slug}").as_str()),
+            "case {i}"
+        );
+    }
+    // The same buyer with an email in other case is the same buyer.
+    let mut shouting = sample_checkout_body("jakarta-fest-2026", 3, 7);
+    shouting["buyer"]["email"] =
+        serde_json::json!(sample_buyer(7)["email"].as_str().unwrap().to_uppercase());
+    let (s, p) = problem(&f.app, post(&shouting, "limit-key-upper")).await;
+    assert_eq!(
+        (s, p.r#type.as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "urn:karcis:problem:limit-exceeded"
+        )
+    );
+
+    let mut after = f.env.raw_items().await;
+    let mut before = before;
+    before.sort();
+    after.sort();
+    assert!(before == after, "rejected requests wrote nothing");
+    assert_eq!(available(&f).await, 16);
+    // 2 more are still allowed for this buyer.
+    let (s, _, _) = send(
+        &f.app,
+        post(
+            &sample_checkout_body("jakarta-fest-2026", 2, 7),
+            "limit-key-second",
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_missing_and_huge_bodies_get_problem_json_and_write_nothing() {
+    let f = fixture(5).await;
+    let before = f.env.raw_items().await;
+    let raw = |body: Vec<u8>, ct: &str, key: Option<&str>| {
+        let mut r = Request::post("/v1/orders").header("content-type", ct);
+        if let Some(k) = key {
+            r = r.header("idempotency-key", k);
+        }
+        r.body(Body::from(body)).unwrap()
+    };
+    let good = serde_json::to_vec(&sample_checkout_body("jakarta-fest-2026", 1, 3)).unwrap();
+    let mut missing = sample_checkout_body("jakarta-fest-2026", 1, 3);
+    missing["buyer"].as_object_mut().unwrap().remove("email");
+    let mut wrong_type = sample_checkout_body("jakarta-fest-2026", 1, 3);
+    wrong_type["quantity"] = serde_json::json!("two");
+    let mut bad_email = sample_checkout_body("jakarta-fest-2026", 1, 3);
+    bad_email["buyer"]["email"] = serde_json::json!("not-an-email");
+    let mut huge = sample_checkout_body("jakarta-fest-2026", 1, 3);
+    huge["buyer"]["name"] = serde_json::json!("x".repeat(64 * 1024));
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (
+            raw(
+                b"{not json".to_vec(),
+                "application/json",
+                Some("bad-key-00001"),
+            ),
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+        ),
+        (
+            raw(Vec::new(), "application/json", Some("bad-key-00002")),
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+        ),
+        (
+            raw(
+                serde_json::to_vec(&missing).unwrap(),
+                "application/json",
+                Some("bad-key-00003"),
+            ),
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+        ),
+        (
+            raw(
+                serde_json::to_vec(&wrong_type).unwrap(),
+                "application/json",
+                Some("bad-key-00004"),
+            ),
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+        ),
+        (
+            raw(
+                serde_json::to_vec(&bad_email).unwrap(),
+                "application/json",
+                Some("bad-key-00005"),
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid-field",
+        ),
+        (
+            raw(
+                serde_json::to_vec(&huge).unwrap(),
+                "application/json",
+                Some("bad-key-00006"),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+        ),
+        (
+            raw(
+                vec![b' '; 10 << 20],
+                "application/json",
+                Some("bad-key-00007"),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+        ),
+        (
+            raw(good.clone(), "text/plain", Some("bad-key-00008")),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+        ),
+        (
+            raw(good.clone(), "application/json", None),
+            StatusCode::BAD_REQUEST,
+            "invalid-header",
+        ),
+        (
+            raw(good.clone(), "application/json", Some("short")),
+            StatusCode::BAD_REQUEST,
+            "invalid-header",
+        ),
+        (
+            Request::put("/v1/orders").body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+        ),
+        (
+            Request::get("/v1/nothing").body(Body::empty()).unwrap(),
+            StatusCode::NOT_FOUND,
+            "not-found",
+        ),
+    ];
+    for (i, (req, status, slug)) in cases.into_iter().enumerate() {
+        let (s, p) = problem(&f.app, req).await;
+        assert_eq!(
+            (s, p.r#type.as_str()),
+            (status, format!("urn:karcis:problem:{slug}").as_str()),
+            "case {i}"
+        );
+        assert!(
+            !p.detail.contains("siti"),
+            "a problem never echoes personal data"
+        );
+    }
+    let (mut before, mut after) = (before, f.env.raw_items().await);
+    before.sort();
+    after.sort();
+    assert!(before == after, "bad input wrote nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_gateway_fixtures_drive_the_router() {
+    let f = fixture(10).await;
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    };
+    // The fixture asks for midtrans: enable it for this checkout.
+    let mut deps = f.checkout.deps.clone();
+    let mut cfg = (*deps.config).clone();
+    cfg.payment_providers = vec!["stripe".into(), "midtrans".into()];
+    deps.config = Arc::new(cfg);
+    let app = router(Checkout::new(deps, f.payments.clone()));
+
+    let req = functions::http::request_from_event(&read("checkout-post-order.json")).unwrap();
+    let (s, _, b) = send(&app, req).await;
+    assert_eq!(s, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+    let created: CheckoutResponse = serde_json::from_slice(&b).unwrap();
+    assert_eq!(created.order.quantity, 2);
+    assert_eq!(created.order.payment.as_ref().unwrap().provider, "midtrans");
+
+    let req =
+        functions::http::request_from_event(&read("checkout-post-order-malformed.json")).unwrap();
+    let (s, p) = problem(&app, req).await;
+    assert_eq!(
+        (s, p.r#type.as_str()),
+        (
+            StatusCode::BAD_REQUEST,
+            "urn:karcis:problem:malformed-request"
+        )
+    );
+
+    let req = functions::http::request_from_event(&read("checkout-get-event.json")).unwrap();
+    let (s, _, b) = send(&app, req).await;
+    assert_eq!(s, StatusCode::OK);
+    let ev: EventView = serde_json::from_slice(&b).unwrap();
+    assert_eq!(ev.tiers[0].available, 8);
+    assert_eq!(ev.tiers[0].price.amount_minor, 150_000);
+
+    let text = read("checkout-get-order.json")
+        .replace(
+            "ord_00000000000000000000000000000000",
+            &created.order.order_id,
+        )
+        .replace("REPLACE_WITH_ACCESS_TOKEN", &created.access_token);
+    let (s, _, b) = send(&app, functions::http::request_from_event(&text).unwrap()).await;
+    assert_eq!(s, StatusCode::OK);
+    let view: OrderView = serde_json::from_slice(&b).unwrap();
+    assert_eq!(view.order_id, created.order.order_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_failure_keeps_the_reservation_and_a_retry_completes_it() {
+    let f = fixture(10).await;
+    f.payments
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let body = sample_checkout_body("jakarta-fest-2026", 1, 11);
+    let (s, p) = problem(&f.app, post(&body, "gateway-down-0001")).await;
+    assert_eq!(
+        (s, p.r#type.as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "urn:karcis:problem:unavailable"
+        )
+    );
+    f.payments
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (s, _, b) = send(&f.app, post(&body, "gateway-down-0001")).await;
+    assert_eq!(s, StatusCode::OK);
+    let r: CheckoutResponse = serde_json::from_slice(&b).unwrap();
+    assert!(r.order.payment.is_some());
+    assert_eq!(available(&f).await, 9);
+}

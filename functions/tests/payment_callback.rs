@@ -1,0 +1,486 @@
+//! payment-callback against moto (real DynamoDB, SQS and KMS wire protocols): for each gateway,
+//! a valid webhook is applied once; a replay is a no-op; a wrong signature, a stale Stripe
+//! timestamp, a wrong amount or currency and an unknown order are refused with nothing changed
+//! (every table item and every queued message compared before and after).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use functions::checkout::{Checkout, CheckoutRequest};
+use functions::deps::Deps;
+use functions::gateway::testing::{
+    signed_webhook, stripe_signature_header, test_secrets, SignedWebhook, TestPayment,
+};
+use functions::gateway::{GatewaySecrets, PaymentStatus, Provider};
+use functions::model::OrderStatus;
+use functions::payment_callback::{load_gateway_secrets, router, PaymentCallback};
+use functions::ports::{KeyPurpose, Keys};
+use functions::testing::{
+    sample_checkout_body, sample_event_spec, RecordingPayments, TestClock, TestEnv,
+};
+use serde_json::Value;
+use tower::ServiceExt;
+
+const NOW: u64 = 1_800_000_000;
+const PRICE: u64 = 150_000;
+
+struct Fixture {
+    env: TestEnv,
+    deps: Deps,
+    clock: Arc<TestClock>,
+    app: axum::Router,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let env = TestEnv::new().await;
+        let clock = Arc::new(TestClock::new(NOW));
+        let deps = env.deps().with_clock(clock.clone());
+        functions::admin::create_event(&deps, &sample_event_spec("fest", 10, NOW))
+            .await
+            .expect("event");
+        let app = router(PaymentCallback::new(&deps, Arc::new(test_secrets())));
+        Fixture {
+            env,
+            deps,
+            clock,
+            app,
+        }
+    }
+
+    /// A reserved order of one ticket (IDR 150000).
+    async fn order(&self, n: u32) -> String {
+        let checkout = Checkout::new(self.deps.clone(), Arc::new(RecordingPayments::default()));
+        let req: CheckoutRequest =
+            serde_json::from_value(sample_checkout_body("fest", 1, n)).expect("body");
+        let created = checkout
+            .create_order(&format!("pc-key-{n}"), &req)
+            .await
+            .expect("reserve");
+        assert_eq!(created.response.order.total.amount_minor, PRICE);
+        created.response.order.order_id
+    }
+
+    async fn deliver(&self, w: &SignedWebhook) -> (StatusCode, Value) {
+        let mut req = Request::builder().method("POST").uri(&w.path);
+        for (k, v) in &w.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let res = self
+            .app
+            .clone()
+            .oneshot(req.body(Body::from(w.body.clone())).expect("request"))
+            .await
+            .expect("infallible");
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or("").to_owned());
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if !status.is_success() {
+            assert_eq!(
+                content_type.as_deref(),
+                Some("application/problem+json"),
+                "{status} {json}"
+            );
+        }
+        (status, json)
+    }
+
+    /// Every table item and every queued message, sorted: "nothing changed" means equal.
+    async fn snapshot(&self) -> (Vec<Vec<u8>>, Vec<String>) {
+        let mut items = self.env.raw_items().await;
+        items.sort();
+        let mut messages = self.env.peek_all_messages().await;
+        messages.sort();
+        (items, messages)
+    }
+
+    async fn mint_messages(&self, order_id: &str) -> usize {
+        self.env
+            .peek_all_messages()
+            .await
+            .iter()
+            .filter(|m| m.contains(order_id) && m.contains("event_id"))
+            .count()
+    }
+}
+
+fn paid(order_id: &str, event_id: &str) -> TestPayment {
+    TestPayment::paid(order_id, PRICE, "IDR").with_event_id(event_id)
+}
+
+/// A webhook signed with secrets the handler does not hold.
+fn forged(provider: Provider, order_id: &str, now: u64) -> SignedWebhook {
+    let wrong = GatewaySecrets::from_json(
+        br#"{
+        "stripe":   { "webhook_secrets": ["whsec_attacker"], "api_key": "sk_x" },
+        "midtrans": { "server_key": "SB-Mid-server-attacker" },
+        "xendit":   { "callback_token": "attacker-token", "api_key": "x" },
+        "doku":     { "client_id": "BRN-0001-karcis-test", "secret_key": "SK-attacker" }
+    }"#,
+    )
+    .expect("secrets");
+    signed_webhook(provider, &wrong, &paid(order_id, "evt-forged"), now)
+}
+
+#[allow(clippy::too_many_lines)] // one provider's whole webhook story, step by step
+async fn scenario(provider: Provider) {
+    let f = Fixture::new().await;
+    let order_id = f.order(1).await;
+    let secrets = test_secrets();
+    let before = f.snapshot().await;
+
+    // Refused, nothing changed.
+    let mut refusals: Vec<(&str, SignedWebhook, StatusCode)> = vec![
+        (
+            "forged signature",
+            forged(provider, &order_id, NOW),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "wrong amount",
+            signed_webhook(
+                provider,
+                &secrets,
+                &TestPayment::paid(&order_id, PRICE - 1, "IDR").with_event_id("e2"),
+                NOW,
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "wrong currency",
+            signed_webhook(
+                provider,
+                &secrets,
+                &TestPayment::paid(&order_id, PRICE, "USD").with_event_id("e3"),
+                NOW,
+            ),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "unknown order",
+            signed_webhook(
+                provider,
+                &secrets,
+                &paid("ord_ffffffffffffffffffffffffffffffff", "e4"),
+                NOW,
+            ),
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    if provider == Provider::Stripe {
+        refusals.push((
+            "stale timestamp",
+            signed_webhook(provider, &secrets, &paid(&order_id, "e5"), NOW - 301),
+            StatusCode::UNAUTHORIZED,
+        ));
+        // A valid signature of other bytes.
+        let mut swapped = signed_webhook(provider, &secrets, &paid(&order_id, "e6"), NOW);
+        let other = signed_webhook(provider, &secrets, &paid(&order_id, "e7"), NOW);
+        swapped.set_header(
+            "Stripe-Signature",
+            &stripe_signature_header(
+                &["whsec_karcis_test_endpoint_secret"],
+                NOW,
+                &other.body[1..],
+            ),
+        );
+        refusals.push((
+            "signature of other bytes",
+            swapped,
+            StatusCode::UNAUTHORIZED,
+        ));
+    }
+    for (what, w, expected) in &refusals {
+        let (status, body) = f.deliver(w).await;
+        assert_eq!(status, *expected, "{provider} {what}: {body}");
+        assert!(
+            body["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("urn:karcis:problem:")),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        f.snapshot().await,
+        before,
+        "{provider}: a refused webhook changed something"
+    );
+    let order = f
+        .deps
+        .orders
+        .get_order(&order_id)
+        .await
+        .expect("read")
+        .expect("order");
+    assert_eq!(order.status, OrderStatus::Reserved);
+
+    // The genuine payment: applied once.
+    let good = signed_webhook(provider, &secrets, &paid(&order_id, "evt-good-1"), NOW);
+    let (status, body) = f.deliver(&good).await;
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::OK, Some("paid")),
+        "{provider}: {body}"
+    );
+    let order = f
+        .deps
+        .orders
+        .get_order(&order_id)
+        .await
+        .expect("read")
+        .expect("order");
+    assert_eq!(order.status, OrderStatus::Paid);
+    let record = order.paid.expect("payment recorded");
+    assert_eq!(
+        (
+            record.provider.as_str(),
+            record.amount_minor,
+            record.currency.as_str()
+        ),
+        (provider.as_str(), PRICE, "IDR")
+    );
+    assert!(!record.provider_ref.is_empty());
+    assert_eq!(
+        f.mint_messages(&order_id).await,
+        1,
+        "{provider}: one mint message"
+    );
+
+    // Replays (also a minute later) and a late "pending" change nothing.
+    let after = f.snapshot().await;
+    f.clock.advance(60);
+    for _ in 0..3 {
+        let (status, body) = f.deliver(&good).await;
+        assert_eq!(
+            (status, body["outcome"].as_str()),
+            (StatusCode::OK, Some("duplicate")),
+            "{provider}: {body}"
+        );
+    }
+    let late = signed_webhook(
+        provider,
+        &secrets,
+        &paid(&order_id, "evt-late").with_status(PaymentStatus::Pending),
+        f.clock_now(),
+    );
+    let (status, body) = f.deliver(&late).await;
+    assert_eq!(status, StatusCode::OK, "{provider}: {body}");
+    assert_eq!(
+        f.snapshot().await,
+        after,
+        "{provider}: a replay or a late pending changed something"
+    );
+    let order = f
+        .deps
+        .orders
+        .get_order(&order_id)
+        .await
+        .expect("read")
+        .expect("order");
+    assert_eq!(order.status, OrderStatus::Paid);
+    assert_eq!(f.mint_messages(&order_id).await, 1);
+}
+
+impl Fixture {
+    fn clock_now(&self) -> u64 {
+        use functions::ports::Clock;
+        self.clock.now()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_webhooks() {
+    scenario(Provider::Stripe).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn midtrans_webhooks() {
+    scenario(Provider::Midtrans).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xendit_webhooks() {
+    scenario(Provider::Xendit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doku_webhooks() {
+    scenario(Provider::Doku).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payment_for_an_expired_order_is_recorded_for_refund_not_minted() {
+    let f = Fixture::new().await;
+    let order_id = f.order(2).await;
+    // The reservation lapses and the sweeper releases it.
+    f.clock.advance(f.env.config.reservation_ttl_secs + 1);
+    functions::sweeper::sweep(&f.deps).await.expect("sweep");
+    let order = f
+        .deps
+        .orders
+        .get_order(&order_id)
+        .await
+        .expect("read")
+        .expect("order");
+    assert_eq!(order.status, OrderStatus::Expired);
+
+    let late = signed_webhook(
+        Provider::Xendit,
+        &test_secrets(),
+        &paid(&order_id, "inv-late"),
+        f.clock_now(),
+    );
+    let (status, body) = f.deliver(&late).await;
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::OK, Some("refund_due")),
+        "{body}"
+    );
+    let order = f
+        .deps
+        .orders
+        .get_order(&order_id)
+        .await
+        .expect("read")
+        .expect("order");
+    assert_eq!(
+        order.status,
+        OrderStatus::Expired,
+        "never turned into tickets"
+    );
+    let refund = order.refund_due.expect("recorded for refund");
+    assert_eq!(
+        (refund.provider.as_str(), refund.amount_minor),
+        ("xendit", PRICE)
+    );
+    assert_eq!(
+        f.mint_messages(&order_id).await,
+        0,
+        "no mint for an expired order"
+    );
+
+    let after = f.snapshot().await;
+    let (status, body) = f.deliver(&late).await;
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::OK, Some("duplicate")),
+        "{body}"
+    );
+    assert_eq!(f.snapshot().await, after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_problem_json_and_change_nothing() {
+    let f = Fixture::new().await;
+    let order_id = f.order(3).await;
+    let before = f.snapshot().await;
+    let secrets = test_secrets();
+
+    let mut unknown = signed_webhook(Provider::Stripe, &secrets, &paid(&order_id, "e1"), NOW);
+    unknown.path = "/v1/webhooks/paypal".into();
+    assert_eq!(f.deliver(&unknown).await.0, StatusCode::NOT_FOUND);
+
+    let mut huge = signed_webhook(Provider::Xendit, &secrets, &paid(&order_id, "e2"), NOW);
+    huge.body = vec![b' '; 65 * 1024];
+    assert_eq!(f.deliver(&huge).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Authentic (Stripe signs these exact bytes) but not an event.
+    let body = b"{\"id\": 5}".to_vec();
+    let header = stripe_signature_header(&["whsec_karcis_test_endpoint_secret"], NOW, &body);
+    let malformed = SignedWebhook {
+        provider: Provider::Stripe,
+        headers: vec![("Stripe-Signature".into(), header)],
+        body,
+        path: "/v1/webhooks/stripe".into(),
+    };
+    assert_eq!(f.deliver(&malformed).await.0, StatusCode::BAD_REQUEST);
+
+    let mut no_sig = signed_webhook(Provider::Doku, &secrets, &paid(&order_id, "e3"), NOW);
+    no_sig.headers.retain(|(k, _)| k != "Signature");
+    assert_eq!(f.deliver(&no_sig).await.0, StatusCode::UNAUTHORIZED);
+
+    let res = f
+        .app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .method("GET")
+                .uri("/v1/webhooks/stripe")
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    assert_eq!(f.snapshot().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_secrets_come_from_kms_with_the_gateway_context() {
+    let env = TestEnv::new().await;
+    let keys = env.keys();
+    let ciphertext = keys
+        .encrypt(
+            &KeyPurpose::GatewaySecrets,
+            functions::gateway::testing::TEST_SECRETS_JSON.as_bytes(),
+        )
+        .await
+        .expect("encrypt");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&ciphertext);
+    let lookup = |k: &str| (k == "GATEWAY_SECRETS").then(|| b64.clone());
+    let secrets = load_gateway_secrets(keys.as_ref(), lookup)
+        .await
+        .expect("decrypts");
+    assert!(Provider::ALL.iter().all(|p| secrets.is_configured(*p)));
+
+    // A ciphertext made for another purpose (encryption context) does not open.
+    let other = keys
+        .encrypt(
+            &KeyPurpose::CustomerPii {
+                customer_id: "cus_1".into(),
+            },
+            functions::gateway::testing::TEST_SECRETS_JSON.as_bytes(),
+        )
+        .await
+        .expect("encrypt");
+    let other_b64 = base64::engine::general_purpose::STANDARD.encode(&other);
+    assert!(
+        load_gateway_secrets(keys.as_ref(), |k: &str| (k == "GATEWAY_SECRETS")
+            .then(|| other_b64.clone()))
+        .await
+        .is_err()
+    );
+
+    // The plaintext variant is for local development, and never together with the real one.
+    let dev = |k: &str| {
+        (k == "GATEWAY_SECRETS_DEV_PLAINTEXT")
+            .then(|| functions::gateway::testing::TEST_SECRETS_JSON.to_owned())
+    };
+    assert!(load_gateway_secrets(keys.as_ref(), dev).await.is_ok());
+    let both = |k: &str| match k {
+        "GATEWAY_SECRETS" => Some(b64.clone()),
+        "GATEWAY_SECRETS_DEV_PLAINTEXT" => {
+            Some(functions::gateway::testing::TEST_SECRETS_JSON.to_owned())
+        }
+        _ => None,
+    };
+    assert!(load_gateway_secrets(keys.as_ref(), both).await.is_err());
+    assert!(load_gateway_secrets(keys.as_ref(), |_: &str| None)
+        .await
+        .is_err());
+    assert!(
+        load_gateway_secrets(keys.as_ref(), |k: &str| (k == "GATEWAY_SECRETS")
+            .then(|| "not base64!".to_owned()))
+        .await
+        .is_err()
+    );
+}

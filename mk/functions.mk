@@ -1,0 +1,19 @@
+# functions/: the Lambda functions. Their tests run in the root `cargo test --locked` and need
+# moto (PyPI `moto[server]`) in a venv cached under $(CACHE_DIR); the test harness starts and
+# stops `moto_server` on a free loopback port itself.
+.PHONY: moto-venv
+
+MOTO_VENV := $(CACHE_DIR)/venv-moto
+export KARCIS_MOTO_VENV := $(MOTO_VENV)
+
+moto-venv: ## python venv with moto[server] for the AWS integration tests (cached)
+	@if [ -f "$(MOTO_VENV)/.karcis-ok" ] && "$(MOTO_VENV)/bin/python" -c 'import moto' 2>/dev/null; then \
+		echo "moto venv: cached at $(MOTO_VENV)"; \
+	else \
+		rm -rf "$(MOTO_VENV)" && mkdir -p "$(CACHE_DIR)" && \
+		python3 -m venv "$(MOTO_VENV)" && \
+		"$(MOTO_VENV)/bin/pip" install --quiet --disable-pip-version-check 'moto[server]' && \
+		touch "$(MOTO_VENV)/.karcis-ok" && echo "moto venv: installed at $(MOTO_VENV)"; \
+	fi
+
+SETUP_STEPS += moto-venv
