@@ -52,6 +52,9 @@ pub enum Error {
     /// The caller's credential (order access token) is missing or wrong.
     #[error("unauthorized")]
     Unauthorized,
+    /// The caller is authenticated but its role or scope does not allow this (H3b: staff roles).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The resource is in a state that does not allow the operation.
     #[error("conflict: {0}")]
     Conflict(String),
@@ -96,6 +99,7 @@ impl Error {
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::Conflict(_) => "conflict",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -107,6 +111,7 @@ impl Error {
         match self {
             Self::Malformed(_) | Self::Invalid { .. } | Self::Header(_) => 400,
             Self::Unauthorized => 401,
+            Self::Forbidden(_) => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::SoldOut | Self::Conflict(_) | Self::PriceChanged => 409,
@@ -148,6 +153,7 @@ impl Error {
             Self::NotFound => "Not found",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Unauthorized => "Unauthorized",
+            Self::Forbidden(_) => "Forbidden",
             Self::Conflict(_) => "Conflict",
             Self::Unavailable(_) => "Service unavailable",
             Self::Internal(_) => "Internal error",

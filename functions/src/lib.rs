@@ -8,6 +8,8 @@
 //! | [`sweeper`] | releases expired reservations |
 //! | [`payment_callback`] | `POST /v1/webhooks/{provider}` (verified gateway webhooks) |
 //! | [`mint`] | paid order -> tickets (SQS) |
+//! | [`retention`] | daily: shreds personal data past `RETENTION_DAYS` |
+//! | [`privacy`] | `POST /v1/privacy/{challenge,export,delete}`, `PUT /v1/privacy/consents` |
 //! | [`tickets`] | `GET /v1/orders/{id}/tickets`, `POST /v1/tickets/{id}/device` |
 //! | [`notify`] | notifications (SQS) |
 //! | [`admin`] | ops: create an event and its key set |
@@ -27,6 +29,8 @@ pub mod notify;
 pub mod payment_callback;
 pub mod pii;
 pub mod ports;
+pub mod privacy;
+pub mod retention;
 pub mod sqs;
 pub mod store;
 pub mod sweeper;

@@ -1,0 +1,152 @@
+//! Configuration from Worker bindings, parsed once per isolate.
+//!
+//! `EVENT_KEYS` (secret, JSON) holds each event's verifier keys: the issuer's P-256 public key
+//! and the AES-256-GCM QR key, by `kid`. Never an issuer private key: a stolen worker cannot
+//! mint tickets.
+//!
+//! ```json
+//! {"events":[{"kid":1,"event_id":"evt-1","issuer_public_key":"04..(130 hex)","qr_key":"..(64 hex)"}]}
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use ticket::{KeyRing, QrKey};
+use zeroize::Zeroizing;
+
+use crate::api::{valid_id, MAX_ID_LEN};
+use crate::auth::StaffKeys;
+
+#[derive(Deserialize)]
+struct EventKeysJson {
+    events: Vec<EventKeyJson>,
+}
+
+#[derive(Deserialize)]
+struct EventKeyJson {
+    kid: u32,
+    event_id: String,
+    issuer_public_key: String,
+    qr_key: String,
+}
+
+/// One event's verifier keys, as handed to an offline scanner.
+#[derive(Debug, Clone)]
+pub struct EventKeySet {
+    pub kid: u32,
+    pub event_id: String,
+    pub issuer_public_sec1: Vec<u8>,
+    /// For offline bundles only (see `offline.rs`).
+    pub qr_key: QrKey,
+}
+
+/// Everything parsed from the bindings.
+#[derive(Debug)]
+pub struct Config {
+    pub ring: KeyRing,
+    /// `kid` -> event, from the trusted configuration (never from a code's content).
+    pub key_sets: BTreeMap<u32, EventKeySet>,
+    pub staff_keys: StaffKeys,
+}
+
+/// Reads `EVENT_KEYS`.
+pub fn parse_event_keys(json: &str) -> Result<(KeyRing, BTreeMap<u32, EventKeySet>), String> {
+    let parsed: EventKeysJson =
+        serde_json::from_str(json).map_err(|e| format!("EVENT_KEYS: {e}"))?;
+    let mut ring = KeyRing::new();
+    let mut sets = BTreeMap::new();
+    for event in parsed.events {
+        if !valid_id(&event.event_id, MAX_ID_LEN) {
+            return Err(format!("EVENT_KEYS kid {}: bad event_id", event.kid));
+        }
+        let issuer = hex::decode(&event.issuer_public_key)
+            .map_err(|_| format!("EVENT_KEYS kid {}: issuer_public_key is not hex", event.kid))?;
+        let qr_bytes = Zeroizing::new(
+            hex::decode(Zeroizing::new(event.qr_key).as_bytes())
+                .map_err(|_| format!("EVENT_KEYS kid {}: qr_key is not hex", event.kid))?,
+        );
+        let qr = QrKey::from_bytes(&qr_bytes)
+            .map_err(|e| format!("EVENT_KEYS kid {}: qr_key: {e}", event.kid))?;
+        ring.add_event_keys(event.kid, &issuer, qr.clone())
+            .map_err(|e| format!("EVENT_KEYS kid {}: {e}", event.kid))?;
+        let uncompressed = ticket::p256::PublicKey::from_sec1_bytes(&issuer)
+            .map_err(|_| format!("EVENT_KEYS kid {}: issuer key", event.kid))?;
+        let uncompressed = ticket::p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
+            &uncompressed,
+            false,
+        );
+        if sets
+            .insert(
+                event.kid,
+                EventKeySet {
+                    kid: event.kid,
+                    event_id: event.event_id,
+                    issuer_public_sec1: uncompressed.as_bytes().to_vec(),
+                    qr_key: qr,
+                },
+            )
+            .is_some()
+        {
+            return Err(format!("EVENT_KEYS: kid {} appears twice", event.kid));
+        }
+    }
+    Ok((ring, sets))
+}
+
+impl Config {
+    pub fn parse(event_keys: &str, staff_jwks: &str) -> Result<Self, String> {
+        let (ring, key_sets) = parse_event_keys(event_keys)?;
+        let staff_keys = StaffKeys::from_jwks(staff_jwks)?;
+        Ok(Self {
+            ring,
+            key_sets,
+            staff_keys,
+        })
+    }
+
+    /// The event a `kid` belongs to, by configuration.
+    pub fn event_of_kid(&self, kid: u32) -> Option<&str> {
+        self.key_sets.get(&kid).map(|s| s.event_id.as_str())
+    }
+
+    /// The QR key of a key set, hex, for an offline bundle.
+    pub fn ring_qr_key_hex(&self, kid: u32) -> Option<Zeroizing<String>> {
+        self.key_sets
+            .get(&kid)
+            .map(|s| Zeroizing::new(hex::encode(s.qr_key.expose_secret())))
+    }
+
+    pub fn is_known_event(&self, event_id: &str) -> bool {
+        self.key_sets.values().any(|s| s.event_id == event_id)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::float_cmp)]
+mod tests {
+    use super::*;
+
+    fn keys_json(event: &str, qr: &str) -> String {
+        let issuer = ticket::IssuerKey::from_secret_bytes(1, &[3u8; 32]).unwrap();
+        format!(
+            r#"{{"events":[{{"kid":1,"event_id":"{event}","issuer_public_key":"{}","qr_key":"{qr}"}}]}}"#,
+            hex::encode(issuer.public_key_sec1())
+        )
+    }
+
+    #[test]
+    fn event_keys_parse_into_a_ring() {
+        let (ring, sets) = parse_event_keys(&keys_json("evt-1", &"ab".repeat(32))).unwrap();
+        assert_eq!(ring.kids(), vec![1]);
+        assert_eq!(sets[&1].event_id, "evt-1");
+        assert_eq!(sets[&1].issuer_public_sec1.len(), 65);
+    }
+
+    #[test]
+    fn bad_event_keys_are_refused() {
+        assert!(parse_event_keys(&keys_json("evt 1", &"ab".repeat(32))).is_err());
+        assert!(parse_event_keys(&keys_json("evt-1", "abcd")).is_err());
+        assert!(parse_event_keys(&keys_json("evt-1", &"zz".repeat(32))).is_err());
+        assert!(parse_event_keys("{}").is_err());
+    }
+}

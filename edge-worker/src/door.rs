@@ -1,0 +1,642 @@
+//! `EventDoor`: the Durable Object that owns one event's admissions and audit trail.
+//!
+//! Every scan of the event goes through it. It runs one request at a time and each request's
+//! check-and-record is synchronous SQL with no `await` in between, committed as one implicit
+//! transaction: two scans of one ticket can never both be admitted (invariant 2), whatever the
+//! concurrency, and a retry with the same scan id gets the first answer back.
+
+use serde::{Deserialize, Serialize};
+use std::cell::Cell;
+use std::time::Duration;
+
+use worker::{
+    durable_object, DurableObject, Env, Fetch, Headers, Method, Request, RequestInit, Response,
+    Result, SqlStorage, SqlStorageValue, State,
+};
+
+use crate::api::{hhmm_utc, Gps, GpsOutput, Problem, ScanResult};
+use crate::audit::{chain_hash, verify_chain, AuditEntry, ChainReport, StoredLink, GENESIS};
+use crate::http::{json, problem};
+
+/// What the worker decided about the code, for the door to apply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Decision {
+    /// The ticket checked: admit it unless it was admitted already (or revoked here).
+    Admit,
+    /// Refused before admission; recorded only.
+    Refuse {
+        result: ScanResult,
+        detail: Option<String>,
+    },
+}
+
+/// One scan attempt, sent by the worker to the event's door.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attempt {
+    pub event_id: String,
+    pub staff_id: Option<String>,
+    pub role: Option<String>,
+    pub scan_id: String,
+    /// SHA-256 of what was scanned: a retry must carry the same.
+    pub fingerprint: String,
+    pub gate_id: String,
+    pub gps: Option<Gps>,
+    pub at_ms: i64,
+    pub ticket_id: Option<String>,
+    pub decision: Decision,
+    pub offline: bool,
+    /// Record in the audit trail without an idempotency record (unauthenticated attempts).
+    #[serde(default)]
+    pub record_only: bool,
+}
+
+/// The first admission of a ticket, shown when it is scanned again.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Admission {
+    pub at_ms: i64,
+    pub gate_id: String,
+    pub staff_id: String,
+    pub gps: Option<GpsOutput>,
+    pub offline: bool,
+}
+
+/// The answer to a scan, as the scanner receives it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ScanOutcome {
+    pub result: ScanResult,
+    pub message: String,
+    pub event_id: String,
+    pub gate_id: String,
+    pub scan_id: String,
+    pub ticket_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub detail: Option<String>,
+    pub at_ms: i64,
+    pub audit_seq: u64,
+    /// True when this is the stored answer to an earlier request with the same scan id.
+    pub replayed: bool,
+    /// For `already_admitted`: when, where and by whom the ticket was admitted.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub admitted: Option<Admission>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS admissions (
+    ticket_id TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    gate_id TEXT NOT NULL,
+    staff_id TEXT NOT NULL,
+    gps TEXT,
+    scan_id TEXT NOT NULL,
+    offline INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scans (
+    staff_id TEXT NOT NULL,
+    scan_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    response TEXT NOT NULL,
+    PRIMARY KEY (staff_id, scan_id)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY,
+    entry TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    k TEXT PRIMARY KEY,
+    v TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revoked (
+    ticket_id TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    reason TEXT NOT NULL
+);
+";
+
+#[durable_object]
+pub struct EventDoor {
+    sql: SqlStorage,
+    state: State,
+    env: Env,
+    /// An alarm to forward audit entries is set (per instance; re-checked against storage).
+    forward_pending: Cell<bool>,
+}
+
+impl std::fmt::Debug for EventDoor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventDoor")
+    }
+}
+
+#[derive(Deserialize)]
+struct AdmissionRow {
+    at_ms: i64,
+    gate_id: String,
+    staff_id: String,
+    gps: Option<String>,
+    offline: i64,
+}
+
+#[derive(Deserialize)]
+struct ScanRow {
+    fingerprint: String,
+    response: String,
+}
+
+#[derive(Deserialize)]
+struct LinkRow {
+    seq: i64,
+    entry: String,
+    hash: String,
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    n: i64,
+}
+
+/// `GET /audit` query, forwarded by the worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuditQuery {
+    pub after: u64,
+    pub limit: u64,
+}
+
+/// One listed entry.
+#[derive(Debug, Serialize)]
+pub struct ListedEntry {
+    pub seq: u64,
+    pub hash: String,
+    /// The canonical text exactly as hashed.
+    pub canonical: String,
+    pub entry: Option<AuditEntry>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditListing {
+    pub event_id: String,
+    pub entries: Vec<ListedEntry>,
+    /// Verification of the whole stored chain, from the first entry.
+    pub chain: ChainReport,
+    pub next_after: Option<u64>,
+}
+
+/// A test-only edit of a stored entry (without re-hashing), to show tampering is detected.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Tamper {
+    pub seq: u64,
+    pub result: ScanResult,
+}
+
+/// A revocation applied at this event's door at once (KV may take a while to propagate).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Revoke {
+    pub ticket_id: String,
+    pub reason: String,
+    pub at_ms: i64,
+}
+
+impl DurableObject for EventDoor {
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        if let Err(e) = sql.exec(SCHEMA, None) {
+            worker::console_error!("door schema: {e}");
+        }
+        Self {
+            sql,
+            state,
+            env,
+            forward_pending: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let path = req.path();
+        match (req.method(), path.as_str()) {
+            (Method::Post, "/attempt") => {
+                let attempt: Attempt = req.json().await?;
+                // From here to the answer: synchronous, one transaction.
+                let answer = self.attempt(&attempt)?;
+                self.schedule_forwarding(&attempt.event_id).await?;
+                match answer {
+                    Ok(outcome) => json(200, &outcome),
+                    Err(p) => problem(&p),
+                }
+            }
+            (Method::Get, "/audit") => {
+                let query: AuditQuery = req.query()?;
+                let event_id = req.headers().get("x-karcis-event")?.unwrap_or_default();
+                json(200, &self.audit(event_id, &query)?)
+            }
+            (Method::Post, "/revoke") => {
+                let revoke: Revoke = req.json().await?;
+                self.sql.exec(
+                    "INSERT OR IGNORE INTO revoked (ticket_id, at_ms, reason) VALUES (?, ?, ?)",
+                    vec![
+                        revoke.ticket_id.into(),
+                        revoke.at_ms.into(),
+                        revoke.reason.into(),
+                    ],
+                )?;
+                json(200, &serde_json::json!({"revoked": true}))
+            }
+            (Method::Get, "/revoked") => {
+                let rows: Vec<serde_json::Value> = self
+                    .sql
+                    .exec("SELECT ticket_id FROM revoked", None)?
+                    .to_array()?;
+                json(200, &rows)
+            }
+            (Method::Post, "/tamper") => {
+                let tamper: Tamper = req.json().await?;
+                json(200, &serde_json::json!({"tampered": self.tamper(&tamper)?}))
+            }
+            _ => problem(&Problem::new(
+                404,
+                "not_found",
+                "Not found",
+                "no such door route",
+            )),
+        }
+    }
+
+    /// Forwards audit entries not yet forwarded, in batches, to `AUDIT_INGEST_URL`.
+    async fn alarm(&self) -> Result<Response> {
+        self.forward_pending.set(false);
+        let Some(url) = self.ingest_url() else {
+            return Response::ok("forwarding off");
+        };
+        let event_id = self.meta("event_id")?.unwrap_or_default();
+        // Bounded: at most 20 batches per alarm, then the next alarm goes on.
+        for _ in 0..20 {
+            let done: u64 = self
+                .meta("forwarded")?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let rows: Vec<LinkRow> = self
+                .sql
+                .exec(
+                    "SELECT seq, entry, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+                    vec![int(done), int(FORWARD_BATCH)],
+                )?
+                .to_array()?;
+            let Some(last) = rows.last().map(|r| r.seq) else {
+                return Response::ok("forwarded");
+            };
+            let entries: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|r| serde_json::json!({"seq": r.seq, "hash": r.hash, "canonical": r.entry}))
+                .collect();
+            let batch = serde_json::json!({ "event_id": event_id, "entries": entries });
+            if !self.post_batch(&url, &event_id, done + 1, &batch).await {
+                // The ingest is down: try later; nothing is lost, the cursor did not move.
+                self.state
+                    .storage()
+                    .set_alarm(Duration::from_secs(self.retry_secs()))
+                    .await?;
+                self.forward_pending.set(true);
+                return Response::ok("retry later");
+            }
+            self.sql.exec(
+                "INSERT INTO meta (k, v) VALUES ('forwarded', ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
+                vec![last.to_string().into()],
+            )?;
+        }
+        self.state
+            .storage()
+            .set_alarm(Duration::from_millis(10))
+            .await?;
+        self.forward_pending.set(true);
+        Response::ok("more to forward")
+    }
+}
+
+/// Entries per forwarded batch, and the default wait after a failed delivery.
+const FORWARD_BATCH: u64 = 100;
+const FORWARD_RETRY_SECS: u64 = 30;
+
+fn int(value: u64) -> SqlStorageValue {
+    SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
+}
+
+impl EventDoor {
+    fn ingest_url(&self) -> Option<String> {
+        let url = self.env.var("AUDIT_INGEST_URL").ok()?.to_string();
+        (!url.is_empty()).then_some(url)
+    }
+
+    fn retry_secs(&self) -> u64 {
+        self.env
+            .var("AUDIT_FORWARD_RETRY_SECS")
+            .ok()
+            .and_then(|v| v.to_string().parse().ok())
+            .unwrap_or(FORWARD_RETRY_SECS)
+            .clamp(1, 3600)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            v: String,
+        }
+        let rows: Vec<Row> = self
+            .sql
+            .exec("SELECT v FROM meta WHERE k = ?", vec![key.into()])?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.v))
+    }
+
+    /// Remembers the event and, when forwarding is on, makes sure an alarm will run.
+    async fn schedule_forwarding(&self, event_id: &str) -> Result<()> {
+        self.sql.exec(
+            "INSERT OR IGNORE INTO meta (k, v) VALUES ('event_id', ?)",
+            vec![event_id.into()],
+        )?;
+        if self.ingest_url().is_none() || self.forward_pending.get() {
+            return Ok(());
+        }
+        if self.state.storage().get_alarm().await?.is_none() {
+            self.state
+                .storage()
+                .set_alarm(Duration::from_secs(1))
+                .await?;
+        }
+        self.forward_pending.set(true);
+        Ok(())
+    }
+
+    /// One batch to the ingest, authenticated with `AUDIT_INGEST_TOKEN`; the
+    /// `idempotency-key` names the batch so a redelivery is recognisable. True when accepted.
+    async fn post_batch(
+        &self,
+        url: &str,
+        event_id: &str,
+        first: u64,
+        batch: &serde_json::Value,
+    ) -> bool {
+        let headers = Headers::new();
+        if headers.set("content-type", "application/json").is_err() {
+            return false;
+        }
+        if let Ok(token) = self.env.secret("AUDIT_INGEST_TOKEN") {
+            if headers
+                .set("authorization", &format!("Bearer {token}"))
+                .is_err()
+            {
+                return false;
+            }
+        }
+        if headers
+            .set("idempotency-key", &format!("audit:{event_id}:{first}"))
+            .is_err()
+        {
+            return false;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(wasm_bindgen::JsValue::from_str(&batch.to_string())));
+        let Ok(request) = Request::new_with_init(url, &init) else {
+            return false;
+        };
+        match Fetch::Request(request).send().await {
+            Ok(response) => (200..300).contains(&response.status_code()),
+            Err(e) => {
+                worker::console_error!("audit forwarding: {e}");
+                false
+            }
+        }
+    }
+
+    fn attempt(&self, a: &Attempt) -> Result<std::result::Result<ScanOutcome, Problem>> {
+        let staff_key = a.staff_id.clone().unwrap_or_default();
+        if !a.record_only {
+            let previous: Vec<ScanRow> = self
+                .sql
+                .exec(
+                    "SELECT fingerprint, response FROM scans WHERE staff_id = ? AND scan_id = ?",
+                    vec![staff_key.clone().into(), a.scan_id.clone().into()],
+                )?
+                .to_array()?;
+            if let Some(row) = previous.into_iter().next() {
+                if row.fingerprint != a.fingerprint {
+                    return Ok(Err(Problem::new(
+                        409,
+                        "scan_id_reused",
+                        "Scan id reused",
+                        "this scan_id was already used for a different scan",
+                    )));
+                }
+                let mut outcome: ScanOutcome = serde_json::from_str(&row.response)?;
+                outcome.replayed = true;
+                return Ok(Ok(outcome));
+            }
+        }
+
+        let (result, detail, admitted) = match &a.decision {
+            Decision::Refuse { result, detail } => (*result, detail.clone(), None),
+            Decision::Admit => self.admit(a)?,
+        };
+
+        let seq = self.append_audit(a, result, detail.clone())?;
+        let message = match &admitted {
+            Some(first) if result == ScanResult::AlreadyAdmitted => format!(
+                "Already admitted at {}, gate {}, by {}",
+                hhmm_utc(first.at_ms),
+                first.gate_id,
+                first.staff_id
+            ),
+            _ => result.message().to_owned(),
+        };
+        let outcome = ScanOutcome {
+            result,
+            message,
+            event_id: a.event_id.clone(),
+            gate_id: a.gate_id.clone(),
+            scan_id: a.scan_id.clone(),
+            ticket_id: a.ticket_id.clone(),
+            detail,
+            at_ms: a.at_ms,
+            audit_seq: seq,
+            replayed: false,
+            admitted,
+        };
+        if !a.record_only {
+            self.sql.exec(
+                "INSERT INTO scans (staff_id, scan_id, fingerprint, response) VALUES (?, ?, ?, ?)",
+                vec![
+                    staff_key.into(),
+                    a.scan_id.clone().into(),
+                    a.fingerprint.clone().into(),
+                    serde_json::to_string(&outcome)?.into(),
+                ],
+            )?;
+        }
+        Ok(Ok(outcome))
+    }
+
+    /// The check and the record: admitted now, or the first admission.
+    fn admit(&self, a: &Attempt) -> Result<(ScanResult, Option<String>, Option<Admission>)> {
+        let Some(ticket_id) = a.ticket_id.clone() else {
+            return Ok((ScanResult::Invalid, Some("no_ticket_id".into()), None));
+        };
+        let revoked: Vec<CountRow> = self
+            .sql
+            .exec(
+                "SELECT COUNT(*) AS n FROM revoked WHERE ticket_id = ?",
+                vec![ticket_id.clone().into()],
+            )?
+            .to_array()?;
+        if revoked.first().is_some_and(|r| r.n > 0) {
+            return Ok((ScanResult::Revoked, Some("revoked".into()), None));
+        }
+        let existing: Vec<AdmissionRow> = self
+            .sql
+            .exec(
+                "SELECT at_ms, gate_id, staff_id, gps, offline FROM admissions WHERE ticket_id = ?",
+                vec![ticket_id.clone().into()],
+            )?
+            .to_array()?;
+        if let Some(first) = existing.into_iter().next() {
+            let gps = first
+                .gps
+                .as_deref()
+                .and_then(|g| serde_json::from_str::<Gps>(g).ok())
+                .map(Gps::to_output);
+            let admission = Admission {
+                at_ms: first.at_ms,
+                gate_id: first.gate_id,
+                staff_id: first.staff_id,
+                gps,
+                offline: first.offline != 0,
+            };
+            return Ok((ScanResult::AlreadyAdmitted, None, Some(admission)));
+        }
+        let gps = a.gps.map(|g| serde_json::to_string(&g)).transpose()?;
+        self.sql.exec(
+            "INSERT INTO admissions (ticket_id, at_ms, gate_id, staff_id, gps, scan_id, offline) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                ticket_id.into(),
+                a.at_ms.into(),
+                a.gate_id.clone().into(),
+                a.staff_id.clone().unwrap_or_default().into(),
+                gps.into(),
+                a.scan_id.clone().into(),
+                i64::from(a.offline).into(),
+            ],
+        )?;
+        Ok((ScanResult::Admitted, None, None))
+    }
+
+    fn last_link(&self) -> Result<(u64, [u8; 32])> {
+        let rows: Vec<LinkRow> = self
+            .sql
+            .exec(
+                "SELECT seq, entry, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                None,
+            )?
+            .to_array()?;
+        match rows.into_iter().next() {
+            None => Ok((0, GENESIS)),
+            Some(row) => {
+                let mut hash = [0u8; 32];
+                hex::decode_to_slice(&row.hash, &mut hash)
+                    .map_err(|e| worker::Error::RustError(format!("audit hash: {e}")))?;
+                Ok((u64::try_from(row.seq).unwrap_or(0), hash))
+            }
+        }
+    }
+
+    fn append_audit(&self, a: &Attempt, result: ScanResult, detail: Option<String>) -> Result<u64> {
+        let (last, previous) = self.last_link()?;
+        let seq = last + 1;
+        let entry = AuditEntry {
+            at_ms: a.at_ms,
+            detail,
+            event_id: a.event_id.clone(),
+            gate_id: a.gate_id.clone(),
+            gps: a.gps,
+            offline: a.offline,
+            result,
+            role: a.role.clone(),
+            scan_id: a.scan_id.clone(),
+            seq,
+            staff_id: a.staff_id.clone(),
+            ticket_id: a.ticket_id.clone(),
+        };
+        let canonical = entry.canonical();
+        let hash = chain_hash(&previous, &canonical);
+        self.sql.exec(
+            "INSERT INTO audit (seq, entry, hash) VALUES (?, ?, ?)",
+            vec![
+                int(seq),
+                String::from_utf8(canonical).unwrap_or_default().into(),
+                hex::encode(hash).into(),
+            ],
+        )?;
+        Ok(seq)
+    }
+
+    fn links(&self) -> Result<Vec<StoredLink>> {
+        let rows: Vec<LinkRow> = self
+            .sql
+            .exec("SELECT seq, entry, hash FROM audit ORDER BY seq", None)?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredLink {
+                seq: u64::try_from(r.seq).unwrap_or(0),
+                entry: r.entry,
+                hash_hex: r.hash,
+            })
+            .collect())
+    }
+
+    fn audit(&self, event_id: String, q: &AuditQuery) -> Result<AuditListing> {
+        let links = self.links()?;
+        let chain = verify_chain(&links);
+        let limit = q.limit.clamp(1, 1000);
+        let page: Vec<ListedEntry> = links
+            .into_iter()
+            .filter(|l| l.seq > q.after)
+            .take(usize::try_from(limit).unwrap_or(1000))
+            .map(|l| ListedEntry {
+                seq: l.seq,
+                hash: l.hash_hex,
+                entry: serde_json::from_str(&l.entry).ok(),
+                canonical: l.entry,
+            })
+            .collect();
+        let next_after =
+            (page.len() as u64 == limit).then(|| page.last().map_or(q.after, |e| e.seq));
+        Ok(AuditListing {
+            event_id,
+            entries: page,
+            chain,
+            next_after,
+        })
+    }
+
+    fn tamper(&self, t: &Tamper) -> Result<bool> {
+        let rows: Vec<LinkRow> = self
+            .sql
+            .exec(
+                "SELECT seq, entry, hash FROM audit WHERE seq = ?",
+                vec![int(t.seq)],
+            )?
+            .to_array()?;
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(false);
+        };
+        let mut entry: AuditEntry = serde_json::from_str(&row.entry)?;
+        entry.result = t.result;
+        let text = String::from_utf8(entry.canonical()).unwrap_or_default();
+        self.sql.exec(
+            "UPDATE audit SET entry = ? WHERE seq = ?",
+            vec![text.into(), int(t.seq)],
+        )?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,27 @@
+//! karcis edge worker: ticket verification at the door, compiled to WebAssembly for
+//! Cloudflare Workers (workerd).
+//!
+//! Routes (see README.md): `POST /v1/scan`, `GET /v1/audit`, `POST /v1/revocations`,
+//! `GET /v1/offline-bundle`, `POST /v1/sync`, `GET /v1/health`; test-only routes exist when
+//! `ALLOW_TEST_ROUTES = "true"` (never in `wrangler.toml`).
+//!
+//! All ticket logic is the `ticket` crate's ([`ticket::open`] + [`ticket::Opened::decide`]);
+//! this crate authenticates staff, routes each scan to the event's [`door::EventDoor`] (the one
+//! place admissions are decided) and checks signatures with WebCrypto or `p256`.
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod door;
+mod http;
+pub mod offline;
+mod routes;
+pub mod sig;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    routes::handle(req, env).await
+}

@@ -1,0 +1,383 @@
+//! Offline scanning: the signed bundle a scanner takes with it, and the sync of what it
+//! scanned while offline.
+//!
+//! An offline scanner must decrypt codes, so the bundle carries the event's QR key (AES-256-GCM)
+//! with the issuer's *public* key; never the issuer's private key, so a stolen scanner can read
+//! ticket metadata (no personal data: invariant 6) but cannot mint a ticket. The bundle is
+//! short-lived and signed by the worker's own bundle key (`BUNDLE_SIGNING_KEY`), so a scanner
+//! detects an altered bundle (a revocation list edited on the device, say). Admission offline is
+//! provisional: `/v1/sync` replays each scan through the event's door, and every one that the
+//! door refuses (admitted elsewhere meanwhile, revoked...) comes back as a conflict.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use ticket::p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use worker::{Method, Request, Response, Result};
+use zeroize::Zeroizing;
+
+use crate::api::{parse_scan, valid_id, InputError, Problem, ScanResult, ValidScan, MAX_ID_LEN};
+use crate::auth::Staff;
+use crate::door::{Attempt, ScanOutcome};
+use crate::http::{json, problem};
+use crate::routes::{
+    authenticate, check_ticket, door_attempt, door_request, fingerprint, scan_permission, Ctx,
+};
+
+/// Default and longest bundle lifetime.
+const DEFAULT_TTL_SECS: u64 = 4 * 3600;
+const MAX_TTL_SECS: u64 = 24 * 3600;
+/// Most scans in one sync request, and the largest sync body.
+pub const MAX_SYNC_SCANS: usize = 200;
+const MAX_SYNC_BODY: usize = 512 * 1024;
+/// How old an offline scan may be when it is synced.
+const MAX_OFFLINE_AGE_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Debug, Serialize)]
+struct BundleKey {
+    kid: u32,
+    issuer_public_key: String,
+    qr_key: String,
+}
+
+/// The signed content. Field order is fixed; the signature covers `bundle` exactly as sent.
+#[derive(Debug, Serialize)]
+struct Bundle<'a> {
+    version: u32,
+    event_id: &'a str,
+    staff_id: &'a str,
+    gates: &'a [String],
+    issued_at: u64,
+    expires_at: u64,
+    accept_static: bool,
+    freshness_secs: u64,
+    keys: Vec<BundleKey>,
+    revoked: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct BundleParams {
+    event_id: String,
+}
+
+#[derive(Deserialize)]
+struct RevokedRow {
+    ticket_id: String,
+}
+
+fn signing_key(ctx: &Ctx) -> Option<SigningKey> {
+    let secret = ctx.env.secret("BUNDLE_SIGNING_KEY").ok()?.to_string();
+    let bytes = Zeroizing::new(hex::decode(secret.trim()).ok()?);
+    SigningKey::from_slice(&bytes).ok()
+}
+
+/// `GET /v1/offline-bundle?event_id=...` for a staff member who may scan that event.
+pub(crate) async fn bundle(ctx: &Ctx, req: &Request) -> Result<Response> {
+    let Ok(params) = req.query::<BundleParams>() else {
+        return problem(&Problem::bad_input(InputError::EventId));
+    };
+    if !valid_id(&params.event_id, MAX_ID_LEN) {
+        return problem(&Problem::bad_input(InputError::EventId));
+    }
+    let staff = match authenticate(ctx, req).await {
+        Ok(staff) => staff,
+        Err(e) => {
+            return problem(&Problem::unauthorised(format!(
+                "staff token refused: {}",
+                e.code()
+            )))
+        }
+    };
+    if !staff.role.may_scan() || !staff.may_act_for(&params.event_id) {
+        return problem(&Problem::forbidden(
+            "this token may not scan for this event",
+        ));
+    }
+    let Some(key) = signing_key(ctx) else {
+        return problem(&Problem::new(
+            503,
+            "offline_disabled",
+            "Offline mode disabled",
+            "no bundle signing key is configured",
+        ));
+    };
+    let keys: Vec<BundleKey> = ctx
+        .cfg
+        .key_sets
+        .values()
+        .filter(|s| s.event_id == params.event_id)
+        .filter_map(|s| {
+            ctx.cfg.ring_qr_key_hex(s.kid).map(|qr| BundleKey {
+                kid: s.kid,
+                issuer_public_key: hex::encode(&s.issuer_public_sec1),
+                qr_key: qr.to_string(),
+            })
+        })
+        .collect();
+    if keys.is_empty() {
+        return problem(&Problem::new(
+            404,
+            "unknown_event",
+            "Unknown event",
+            "no keys are configured for this event",
+        ));
+    }
+    let mut revoked = revoked_for(ctx, &params.event_id).await?;
+    revoked.sort();
+    revoked.dedup();
+    let policy = ctx.policy(&params.event_id, None);
+    let ttl = ctx
+        .var("OFFLINE_BUNDLE_TTL_SECS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_TTL_SECS)
+        .min(MAX_TTL_SECS);
+    let now = ctx.now();
+    let bundle = Bundle {
+        version: 1,
+        event_id: &params.event_id,
+        staff_id: &staff.id,
+        gates: &staff.gates,
+        issued_at: now,
+        // Never outlives the token it was handed to.
+        expires_at: (now + ttl).min(staff.expires_at),
+        accept_static: policy.accept_static,
+        freshness_secs: policy.freshness_secs,
+        keys,
+        revoked,
+    };
+    let text = Zeroizing::new(serde_json::to_string(&bundle)?);
+    let signature: Signature = key.sign(text.as_bytes());
+    let public = key.verifying_key().to_encoded_point(false);
+    json(
+        200,
+        &serde_json::json!({
+            "bundle": text.as_str(),
+            "signature": URL_SAFE_NO_PAD.encode(signature.to_bytes()),
+            "alg": "ES256",
+            "signing_public_key": hex::encode(public.as_bytes()),
+        }),
+    )
+}
+
+/// Revoked ticket ids for an event: KV (with `event_id` metadata) and the door's own list.
+async fn revoked_for(ctx: &Ctx, event_id: &str) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Meta {
+        event_id: Option<String>,
+    }
+    let kv = ctx.env.kv("REVOKED")?;
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..50 {
+        let mut list = kv.list().limit(1000);
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await?;
+        for key in page.keys {
+            let meta: Option<Meta> = key.metadata.and_then(|m| serde_json::from_value(m).ok());
+            if meta.and_then(|m| m.event_id).is_some_and(|e| e == event_id) {
+                ids.push(key.name);
+            }
+        }
+        if page.list_complete {
+            break;
+        }
+        cursor = page.cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let mut door = door_request(
+        &ctx.env,
+        event_id,
+        "https://door/revoked",
+        Method::Get,
+        None,
+        None,
+    )
+    .await?;
+    let rows: Vec<RevokedRow> = door.json().await?;
+    ids.extend(rows.into_iter().map(|r| r.ticket_id));
+    Ok(ids)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SyncRequest {
+    event_id: String,
+    scans: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct OfflineFields {
+    scanned_at_ms: i64,
+    /// What the scanner showed offline: `admitted` (provisional) or a refusal.
+    local_result: ScanResult,
+}
+
+#[derive(Debug, Serialize)]
+struct Conflict {
+    scan_id: String,
+    ticket_id: Option<String>,
+    local_result: ScanResult,
+    result: ScanResult,
+    message: String,
+}
+
+/// Validates every queued scan before any is applied.
+fn validate_sync(
+    ctx: &Ctx,
+    staff: &Staff,
+    sync: SyncRequest,
+) -> std::result::Result<Vec<(ValidScan, OfflineFields)>, Problem> {
+    if sync.scans.len() > MAX_SYNC_SCANS || !valid_id(&sync.event_id, MAX_ID_LEN) {
+        return Err(Problem::new(
+            400,
+            "invalid_request",
+            "Invalid request",
+            "event_id and at most 200 scans are required",
+        ));
+    }
+    if !ctx.cfg.is_known_event(&sync.event_id) {
+        return Err(Problem::new(
+            404,
+            "unknown_event",
+            "Unknown event",
+            "no keys are configured for this event",
+        ));
+    }
+    let mut scans: Vec<(ValidScan, OfflineFields)> = Vec::with_capacity(sync.scans.len());
+    for value in sync.scans {
+        let Some(obj) = value.as_object() else {
+            return Err(Problem::bad_input(InputError::Body));
+        };
+        let mut online = obj.clone();
+        let offline_fields = serde_json::json!({
+            "scanned_at_ms": online.remove("scanned_at_ms"),
+            "local_result": online.remove("local_result"),
+        });
+        let Ok(fields) = serde_json::from_value::<OfflineFields>(offline_fields) else {
+            return Err(Problem::new(
+                400,
+                "invalid_request",
+                "Invalid request",
+                "each scan needs scanned_at_ms and local_result",
+            ));
+        };
+        let scan = match serde_json::to_vec(&online)
+            .map_err(|_| InputError::Body)
+            .and_then(|b| parse_scan(&b))
+        {
+            Ok(scan) => scan,
+            Err(e) => return Err(Problem::bad_input(e)),
+        };
+        if scan.event_id.as_deref().is_some_and(|e| e != sync.event_id)
+            || fields.scanned_at_ms > ctx.now_ms + 60_000
+            || fields.scanned_at_ms < ctx.now_ms - MAX_OFFLINE_AGE_MS
+        {
+            return Err(Problem::new(
+                400,
+                "invalid_request",
+                "Invalid request",
+                "a scan is for another event, or too old, or in the future",
+            ));
+        }
+        if let Err(reason) = scan_permission(staff, &sync.event_id, &scan.gate_id) {
+            return Err(Problem::forbidden(reason));
+        }
+        scans.push((scan, fields));
+    }
+    Ok(scans)
+}
+
+/// `POST /v1/sync`: scans queued offline, replayed through the door (idempotent by scan id).
+pub(crate) async fn sync(ctx: &Ctx, req: Request) -> Result<Response> {
+    let auth = authenticate(ctx, &req).await;
+    let mut req = req;
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_SYNC_BODY) {
+        return problem(&Problem::new(
+            413,
+            "body_too_large",
+            "Body too large",
+            "at most 512 KiB per sync",
+        ));
+    }
+    let body = match req.bytes().await {
+        Ok(body) if body.len() <= MAX_SYNC_BODY => body,
+        _ => return problem(&Problem::bad_input(InputError::Body)),
+    };
+    let staff = match auth {
+        Ok(staff) => staff,
+        Err(e) => {
+            return problem(&Problem::unauthorised(format!(
+                "staff token refused: {}",
+                e.code()
+            )))
+        }
+    };
+    let Ok(sync) = serde_json::from_slice::<SyncRequest>(&body) else {
+        return problem(&Problem::bad_input(InputError::Body));
+    };
+    // Validate everything before applying anything.
+    let event_id = sync.event_id.clone();
+    let scans = match validate_sync(ctx, &staff, sync) {
+        Ok(scans) => scans,
+        Err(p) => return problem(&p),
+    };
+    let mut results: Vec<ScanOutcome> = Vec::with_capacity(scans.len());
+    let mut conflicts = Vec::new();
+    for (scan, fields) in scans {
+        let policy = ctx.policy(&event_id, Some(&scan.gate_id));
+        // The code is judged at the time it was scanned (its device proof was fresh then).
+        let scanned_at = u64::try_from(fields.scanned_at_ms / 1000).unwrap_or(0);
+        let checked = check_ticket(ctx, &scan.qr, &policy, scanned_at, true).await?;
+        let attempt = Attempt {
+            fingerprint: fingerprint(&scan, &event_id),
+            event_id: event_id.clone(),
+            staff_id: Some(staff.id.clone()),
+            role: Some(staff.role.as_str().to_owned()),
+            scan_id: scan.scan_id.clone(),
+            gate_id: scan.gate_id.clone(),
+            gps: scan.gps,
+            at_ms: fields.scanned_at_ms,
+            ticket_id: checked.ticket_id,
+            decision: checked.decision,
+            offline: true,
+            record_only: false,
+        };
+        let mut answer = door_attempt(&ctx.env, &attempt).await?;
+        if answer.status_code() != 200 {
+            // A reused scan id: report it as a conflict, keep going.
+            conflicts.push(Conflict {
+                scan_id: scan.scan_id,
+                ticket_id: None,
+                local_result: fields.local_result,
+                result: ScanResult::Invalid,
+                message: "scan_id reused for a different scan".into(),
+            });
+            continue;
+        }
+        let outcome: ScanOutcome = answer.json().await?;
+        if fields.local_result == ScanResult::Admitted && outcome.result != ScanResult::Admitted {
+            conflicts.push(Conflict {
+                scan_id: outcome.scan_id.clone(),
+                ticket_id: outcome.ticket_id.clone(),
+                local_result: fields.local_result,
+                result: outcome.result,
+                message: outcome.message.clone(),
+            });
+        }
+        results.push(outcome);
+    }
+    json(
+        200,
+        &serde_json::json!({"event_id": event_id, "results": results, "conflicts": conflicts}),
+    )
+}

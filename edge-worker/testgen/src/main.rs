@@ -1,0 +1,420 @@
+//! Test and benchmark inputs for the edge worker, minted with the `ticket` crate.
+//!
+//! ```text
+//! edge-testgen fixture OUT.json        keys, secrets for the worker, tickets, staff tokens
+//! edge-testgen present FIXTURE.json NAME... [AGE_SECS]
+//!                                      a rotating code of each ticket NAME whose device proof is
+//!                                      AGE_SECS old (default 0); a static code for static tickets
+//! edge-testgen flips FIXTURE.json NAME a fresh code of NAME once per byte of its payload, with
+//!                                      that byte flipped (one code per line)
+//! ```
+//!
+//! The fixture holds private keys (issuer, devices, staff signer): test material only, made
+//! fresh for every run, never used anywhere else.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use rand::rngs::OsRng;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use ticket::{Claims, DevicePublicKey, IssuerKey, QrKey, SealedCredential, TicketId};
+
+const AUDIENCE: &str = "karcis-door";
+const STAFF_KID: &str = "staff-2026-1";
+
+#[derive(Serialize, Deserialize)]
+struct Fixture {
+    /// Values of the worker's secret bindings.
+    secrets: BTreeMap<String, String>,
+    audience: String,
+    events: Vec<String>,
+    tickets: BTreeMap<String, TicketFixture>,
+    tokens: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TicketFixture {
+    ticket_id: String,
+    event_id: String,
+    gates: Vec<String>,
+    sealed_hex: String,
+    /// The phone's private key, for device-bound tickets.
+    device_key_hex: Option<String>,
+}
+
+struct EventKeys {
+    event_id: &'static str,
+    issuer: IssuerKey,
+    qr: QrKey,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn mint(
+    keys: &EventKeys,
+    gates: &[&str],
+    window: (u64, u64),
+    device_bound: bool,
+) -> Result<TicketFixture, String> {
+    let device = device_bound.then(|| SigningKey::random(&mut OsRng));
+    let device_key = device
+        .as_ref()
+        .map(|d| DevicePublicKey::from_sec1(d.verifying_key().to_encoded_point(true).as_bytes()))
+        .transpose()
+        .map_err(|e| format!("device key: {e:?}"))?;
+    let claims = Claims {
+        kid: keys.issuer.kid(),
+        ticket_id: TicketId::random(&mut OsRng),
+        event_id: keys.event_id.to_owned(),
+        gates: gates.iter().map(|g| (*g).to_owned()).collect(),
+        not_before: window.0,
+        not_after: window.1,
+        issued_at: now(),
+        device_key,
+    };
+    let mut nonce = [0u8; 12];
+    OsRng.fill_bytes(&mut nonce);
+    let sealed = ticket::issue(&claims, &keys.issuer, &keys.qr, nonce)
+        .map_err(|e| format!("issue: {e:?}"))?;
+    Ok(TicketFixture {
+        ticket_id: claims.ticket_id.to_hex(),
+        event_id: claims.event_id,
+        gates: claims.gates,
+        sealed_hex: hex::encode(sealed.as_bytes()),
+        device_key_hex: device.map(|d| hex::encode(d.to_bytes())),
+    })
+}
+
+fn b64(bytes: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn jwt(header: &serde_json::Value, claims: &serde_json::Value, key: &SigningKey) -> String {
+    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+    let signature: Signature = key.sign(input.as_bytes());
+    format!("{input}.{}", b64(signature.to_bytes()))
+}
+
+/// HMAC-SHA256 (RFC 2104), for the "HS256 keyed with the public key" attack token.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let inner: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
+    let outer: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
+    let inner_hash = Sha256::new()
+        .chain_update(&inner)
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(&outer)
+        .chain_update(inner_hash)
+        .finalize()
+        .into()
+}
+
+fn staff_claims(
+    sub: &str,
+    role: &str,
+    events: &[&str],
+    gates: &[&str],
+    aud: &str,
+    iat: u64,
+    exp: u64,
+) -> serde_json::Value {
+    serde_json::json!({"sub": sub, "role": role, "events": events, "gates": gates, "aud": aud, "iat": iat, "exp": exp})
+}
+
+/// Staff tokens, good and bad, signed by `signer` (public key `public_sec1`) at time `t`.
+/// A flat table of cases: long, not complex.
+#[allow(clippy::too_many_lines)]
+fn staff_tokens(staff_signer: &SigningKey, public_sec1: &[u8], t: u64) -> BTreeMap<String, String> {
+    let es256 = serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": STAFF_KID});
+    let (iat, exp) = (t - 60, t + 3600);
+    let mut tokens = BTreeMap::new();
+    let mut add = |name: &str, header: &serde_json::Value, claims: serde_json::Value| {
+        tokens.insert(name.to_owned(), jwt(header, &claims, staff_signer));
+    };
+    add(
+        "staff",
+        &es256,
+        staff_claims(
+            "staff-7",
+            "staff",
+            &["evt-a"],
+            &["A", "B"],
+            AUDIENCE,
+            iat,
+            exp,
+        ),
+    );
+    add(
+        "staff2",
+        &es256,
+        staff_claims("staff-9", "staff", &["evt-a"], &["*"], AUDIENCE, iat, exp),
+    );
+    add(
+        "admin",
+        &es256,
+        staff_claims(
+            "admin-1",
+            "admin",
+            &["evt-a", "evt-b"],
+            &["*"],
+            AUDIENCE,
+            iat,
+            exp,
+        ),
+    );
+    add(
+        "finance",
+        &es256,
+        staff_claims("fin-1", "finance", &["evt-a"], &["*"], AUDIENCE, iat, exp),
+    );
+    add(
+        "other_event_staff",
+        &es256,
+        staff_claims("staff-b", "staff", &["evt-b"], &["*"], AUDIENCE, iat, exp),
+    );
+    add(
+        "expired",
+        &es256,
+        staff_claims(
+            "staff-7",
+            "staff",
+            &["evt-a"],
+            &["*"],
+            AUDIENCE,
+            t - 7200,
+            t - 3600,
+        ),
+    );
+    add(
+        "wrong_audience",
+        &es256,
+        staff_claims(
+            "staff-7",
+            "staff",
+            &["evt-a"],
+            &["*"],
+            "karcis-other",
+            iat,
+            exp,
+        ),
+    );
+    add(
+        "too_long",
+        &es256,
+        staff_claims(
+            "staff-7",
+            "staff",
+            &["evt-a"],
+            &["*"],
+            AUDIENCE,
+            iat,
+            t + 7 * 86_400,
+        ),
+    );
+    add(
+        "unknown_kid",
+        &serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "nope"}),
+        staff_claims("staff-7", "staff", &["evt-a"], &["*"], AUDIENCE, iat, exp),
+    );
+    let other_signer = SigningKey::random(&mut OsRng);
+    tokens.insert(
+        "forged".into(),
+        jwt(
+            &es256,
+            &staff_claims("staff-7", "admin", &["*"], &["*"], AUDIENCE, iat, exp),
+            &other_signer,
+        ),
+    );
+    let admin_claims = staff_claims("staff-7", "admin", &["*"], &["*"], AUDIENCE, iat, exp);
+    tokens.insert(
+        "alg_none".into(),
+        format!(
+            "{}.{}.",
+            b64(serde_json::json!({"alg": "none", "typ": "JWT", "kid": STAFF_KID}).to_string()),
+            b64(admin_claims.to_string())
+        ),
+    );
+    let hs_input = format!(
+        "{}.{}",
+        b64(serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": STAFF_KID}).to_string()),
+        b64(admin_claims.to_string())
+    );
+    // Keyed with the public key as the JWKS publishes it, as a confused verifier would use it.
+    let hs_sig = hmac_sha256(public_sec1, hs_input.as_bytes());
+    tokens.insert(
+        "hs256_public_key".into(),
+        format!("{hs_input}.{}", b64(hs_sig)),
+    );
+
+    tokens
+}
+
+fn fixture() -> Result<Fixture, String> {
+    let t = now();
+    let event_a = EventKeys {
+        event_id: "evt-a",
+        issuer: IssuerKey::generate(1, &mut OsRng),
+        qr: QrKey::generate(&mut OsRng),
+    };
+    let event_b = EventKeys {
+        event_id: "evt-b",
+        issuer: IssuerKey::generate(2, &mut OsRng),
+        qr: QrKey::generate(&mut OsRng),
+    };
+    let event_list: Vec<serde_json::Value> = [&event_a, &event_b]
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "kid": e.issuer.kid(),
+                "event_id": e.event_id,
+                "issuer_public_key": hex::encode(e.issuer.public_key_sec1()),
+                "qr_key": hex::encode(e.qr.expose_secret()),
+            })
+        })
+        .collect();
+    let event_keys = serde_json::json!({ "events": event_list });
+
+    let staff_signer = SigningKey::random(&mut OsRng);
+    let point = staff_signer.verifying_key().to_encoded_point(false);
+    let (x, y) = (point.x().ok_or("x")?, point.y().ok_or("y")?);
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": STAFF_KID, "x": b64(x), "y": b64(y)}]});
+    let bundle_key = SigningKey::random(&mut OsRng);
+
+    let mut secrets = BTreeMap::new();
+    secrets.insert("EVENT_KEYS".to_owned(), event_keys.to_string());
+    secrets.insert("STAFF_JWKS".to_owned(), jwks.to_string());
+    secrets.insert(
+        "BUNDLE_SIGNING_KEY".to_owned(),
+        hex::encode(bundle_key.to_bytes()),
+    );
+
+    let valid = (t - 3600, t + 86_400);
+    let mut tickets = BTreeMap::new();
+    for name in [
+        "main",
+        "concurrent",
+        "stale",
+        "flip",
+        "revoked_kv",
+        "revoked_admin",
+        "audit",
+        "gps",
+        "retry",
+        "offline_1",
+        "offline_2",
+        "offline_conflict",
+        "bench",
+        "unauth",
+        "forbidden",
+    ] {
+        tickets.insert(name.to_owned(), mint(&event_a, &["*"], valid, true)?);
+    }
+    tickets.insert("other_event".into(), mint(&event_b, &["*"], valid, true)?);
+    tickets.insert("static".into(), mint(&event_a, &["*"], valid, false)?);
+    tickets.insert(
+        "not_yet_valid".into(),
+        mint(&event_a, &["*"], (t + 86_400, t + 2 * 86_400), true)?,
+    );
+    tickets.insert(
+        "expired".into(),
+        mint(&event_a, &["*"], (t - 7200, t - 120), true)?,
+    );
+    tickets.insert("gate_b_only".into(), mint(&event_a, &["B"], valid, true)?);
+
+    let tokens = staff_tokens(&staff_signer, point.as_bytes(), t);
+
+    Ok(Fixture {
+        secrets,
+        audience: AUDIENCE.into(),
+        events: vec!["evt-a".into(), "evt-b".into()],
+        tickets,
+        tokens,
+    })
+}
+
+fn present(fixture: &Fixture, name: &str, age: u64) -> Result<String, String> {
+    let t = fixture
+        .tickets
+        .get(name)
+        .ok_or_else(|| format!("no ticket {name}"))?;
+    let sealed =
+        SealedCredential::from_bytes(hex::decode(&t.sealed_hex).map_err(|e| e.to_string())?)
+            .map_err(|e| format!("sealed: {e:?}"))?;
+    let Some(device_hex) = &t.device_key_hex else {
+        return Ok(sealed.to_static_qr());
+    };
+    let device = SigningKey::from_slice(&hex::decode(device_hex).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let id = TicketId::from_hex(&t.ticket_id).map_err(|e| format!("{e:?}"))?;
+    Ok(ticket::present_with_device(
+        &sealed,
+        &id,
+        &t.event_id,
+        now().saturating_sub(age),
+        &device,
+    ))
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    match args {
+        [cmd, out] if cmd == "fixture" => {
+            let f = fixture()?;
+            std::fs::write(out, serde_json::to_string_pretty(&f).map_err(|e| e.to_string())?).map_err(|e| format!("{out}: {e}"))
+        }
+        [cmd, path, names @ ..] if cmd == "present" && !names.is_empty() => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            let f: Fixture = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            // Trailing number = age in seconds.
+            let (names, age) = match names.split_last() {
+                Some((last, rest)) if !rest.is_empty() && last.parse::<u64>().is_ok() => (rest, last.parse().unwrap_or(0)),
+                _ => (names, 0),
+            };
+            for name in names {
+                println!("{}", present(&f, name, age)?);
+            }
+            Ok(())
+        }
+        [cmd, path, name] if cmd == "flips" => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+            let f: Fixture = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            let code = present(&f, name, 0)?;
+            let payload = ticket::base45::decode(code.strip_prefix(ticket::QR_PREFIX).ok_or("prefix")?)
+                .map_err(|e| format!("base45: {e:?}"))?;
+            for i in 0..payload.len() {
+                let mut flipped = payload.clone();
+                flipped[i] ^= 0x01;
+                println!("{}{}", ticket::QR_PREFIX, ticket::base45::encode(&flipped));
+            }
+            Ok(())
+        }
+        _ => Err("usage: edge-testgen fixture OUT.json | present FIXTURE.json NAME... [AGE_SECS] | flips FIXTURE.json NAME".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edge-testgen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,348 @@
+// The door scanner: staff sign-in, gate choice, camera or manual scanning against the edge
+// (`POST /v1/scan`), and offline mode: a signed bundle from the edge (`GET /v1/offline-bundle`)
+// lets it check codes locally; accepted scans are queued as provisional and sent to
+// `POST /v1/sync` when the network is back, which reports conflicts.
+import { ApiError, call, config, showError } from "/shared/api.js";
+import { openDb } from "/shared/idb.js";
+import * as tf from "/shared/ticket-format.js";
+
+const $ = (id) => document.getElementById(id);
+const state = { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, busy: false };
+let db;
+let cfg;
+
+// ---------------------------------------------------------------------------------------------
+// sign-in
+
+function decodeJwt(token) {
+  const parts = token.trim().split(".");
+  if (parts.length !== 3) throw new Error("This is not a staff token (expected three dot-separated parts).");
+  const claims = JSON.parse(new TextDecoder().decode(tf.b64urlToBytes(parts[1])));
+  if (typeof claims.exp !== "number" || claims.exp * 1000 < Date.now()) throw new Error("This token has expired: ask for a new one.");
+  if (!Array.isArray(claims.events) || claims.events.length === 0) throw new Error("This token names no event.");
+  return claims;
+}
+
+async function signIn(token) {
+  const claims = decodeJwt(token); // the edge verifies it; this only reads what to show
+  state.token = token.trim();
+  state.claims = claims;
+  await db.put("state", "token", state.token);
+  showSetup();
+}
+
+function showOnly(id) {
+  for (const s of ["signin", "setup", "scan"]) $(s).hidden = s !== id;
+}
+
+function showSetup() {
+  const c = state.claims;
+  $("who").textContent = `${c.sub} (${c.role})`;
+  const ev = $("event");
+  ev.replaceChildren(...c.events.map((e) => new Option(e, e)));
+  const gates = Array.isArray(c.gates) ? c.gates : ["*"];
+  $("gates").replaceChildren(...gates.filter((g) => g !== "*").map((g) => new Option(g, g)));
+  if (!gates.includes("*") && gates.length === 1) $("gate").value = gates[0];
+  showOnly("setup");
+  ev.focus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// offline bundle
+
+async function importBundleKey(hex) {
+  return crypto.subtle.importKey("raw", tf.hexToBytes(hex), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+}
+
+/** Verifies a stored bundle response against the pinned key (config, else the first one seen). */
+async function openBundle(resp) {
+  const pinned = cfg.bundleSigningKey || (await db.get("state", "bundleKey")) || resp.signing_public_key;
+  if (resp.alg !== "ES256" || pinned !== resp.signing_public_key) throw new Error("bundle signed by an unexpected key");
+  const ok = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, await importBundleKey(pinned),
+    tf.b64urlToBytes(resp.signature), new TextEncoder().encode(resp.bundle));
+  if (!ok) throw new Error("bundle signature does not check");
+  const b = JSON.parse(resp.bundle);
+  return {
+    ...b,
+    ring: new Map(b.keys.map((k) => [k.kid, { issuerPublicKey: tf.hexToBytes(k.issuer_public_key), qrKey: tf.hexToBytes(k.qr_key) }])),
+    revokedSet: new Set(b.revoked),
+  };
+}
+
+async function refreshBundle() {
+  try {
+    const resp = await call(cfg.edgeBase, `/v1/offline-bundle?event_id=${encodeURIComponent(state.eventId)}`, { token: state.token });
+    const b = await openBundle(resp);
+    if (!cfg.bundleSigningKey && !(await db.get("state", "bundleKey"))) await db.put("state", "bundleKey", resp.signing_public_key);
+    await db.put("bundles", state.eventId, resp);
+    state.bundle = b;
+  } catch (e) {
+    if (!(e instanceof TypeError)) console.warn("offline bundle:", e.message);
+    const saved = await db.get("bundles", state.eventId);
+    if (saved) state.bundle = await openBundle(saved).catch(() => null);
+  }
+  renderStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// scanning
+
+function gpsValue() {
+  return state.gps ? { lat: state.gps.latitude, lon: state.gps.longitude, accuracy_m: Math.round(state.gps.accuracy) } : undefined;
+}
+
+async function checkCode(qr) {
+  if (state.busy) return;
+  state.busy = true;
+  $("scan-error").hidden = true;
+  const scan = { qr: qr.trim(), gate_id: state.gate, scan_id: crypto.randomUUID(), event_id: state.eventId };
+  const gps = gpsValue();
+  if (gps) scan.gps = gps;
+  try {
+    let answer;
+    try {
+      answer = navigator.onLine ? await call(cfg.edgeBase, "/v1/scan", { method: "POST", body: scan, token: state.token }) : null;
+    } catch (e) {
+      if (!(e instanceof TypeError)) throw e;
+      answer = null; // network failure: decide offline
+    }
+    if (answer) {
+      if (answer.result === "admitted" && answer.ticket_id) await db.put("admitted", answer.ticket_id, { at_ms: answer.at_ms, gate_id: state.gate });
+      showResult(answer, false);
+    } else {
+      showResult(await checkOffline(scan), true);
+    }
+  } catch (e) {
+    if (e instanceof ApiError && e.problem.result) showResult({ result: e.problem.result, message: e.detail || e.title }, false);
+    else showError($("scan-error"), e);
+  } finally {
+    state.busy = false;
+    renderStatus();
+  }
+}
+
+async function checkOffline(scan) {
+  const now = Date.now();
+  const b = state.bundle;
+  if (!b || b.expires_at * 1000 < now) {
+    return { result: "unavailable", message: "Offline and no valid offline bundle: connect to the network to check this code." };
+  }
+  let answer;
+  try {
+    const policy = { eventId: b.event_id, gate: state.gate, acceptStatic: b.accept_static, freshnessSecs: b.freshness_secs, revoked: b.revokedSet };
+    const { claims } = await tf.verifyQr(scan.qr, Math.floor(now / 1000), b.ring, policy);
+    const seen = await db.get("admitted", claims.ticketId);
+    if (seen) {
+      answer = { result: "already_admitted", ticket_id: claims.ticketId, admitted: seen,
+        message: `Already admitted at ${new Date(seen.at_ms).toLocaleTimeString()}, gate ${seen.gate_id} (on this device)` };
+    } else {
+      await db.put("admitted", claims.ticketId, { at_ms: now, gate_id: state.gate, offline: true });
+      answer = { result: "admitted", ticket_id: claims.ticketId, message: "Admitted (provisional: checked offline)" };
+    }
+  } catch (e) {
+    if (!(e instanceof tf.Rejection)) throw e;
+    answer = { result: tf.resultForRejection(e.code), message: e.code.replace(/_/g, " ") };
+  }
+  // Only provisional admissions are queued: the door must learn that this ticket is in. A code
+  // refused here let nobody in, so replaying it could only record an entry that never happened.
+  if (answer.result === "admitted") await db.put("queue", scan.scan_id, { ...scan, scanned_at_ms: now, local_result: "admitted" });
+  return answer;
+}
+
+async function sync() {
+  const queued = (await db.all("queue")).filter((s) => s.event_id === state.eventId).slice(0, 200);
+  if (queued.length === 0 || !navigator.onLine) return;
+  try {
+    const resp = await call(cfg.edgeBase, "/v1/sync", { method: "POST", body: { event_id: state.eventId, scans: queued }, token: state.token });
+    for (const s of queued) await db.delete("queue", s.scan_id);
+    for (const c of resp.conflicts) await db.put("conflicts", c.scan_id, { ...c, synced_at_ms: Date.now() });
+  } catch (e) {
+    if (!(e instanceof TypeError)) showError($("scan-error"), e);
+  }
+  await renderConflicts();
+  renderStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// screens
+
+const TITLES = {
+  admitted: "ADMITTED", already_admitted: "ALREADY ADMITTED", invalid: "INVALID CODE", stale: "STALE CODE",
+  revoked: "REVOKED", wrong_event: "WRONG EVENT", not_yet_valid: "NOT YET VALID", expired: "EXPIRED",
+  wrong_gate: "WRONG GATE", static_not_allowed: "PRINTED CODE NOT ACCEPTED", unauthorised: "SIGN IN AGAIN",
+  forbidden: "NOT ALLOWED", unavailable: "CANNOT CHECK",
+};
+
+function beep(ok) {
+  try {
+    const ctx = new AudioContext();
+    const o = ctx.createOscillator();
+    o.frequency.value = ok ? 880 : 220;
+    o.connect(ctx.destination);
+    o.start();
+    o.stop(ctx.currentTime + (ok ? 0.15 : 0.5));
+  } catch {
+    /* no audio */
+  }
+}
+
+function showResult(answer, offline) {
+  const ok = answer.result === "admitted";
+  const box = $("result");
+  box.className = `result ${ok ? (offline ? "provisional" : "ok") : "bad"}`;
+  box.dataset.result = answer.result;
+  $("result-big").textContent = TITLES[answer.result] || answer.result.toUpperCase();
+  $("result-tag").hidden = !(offline && ok);
+  let why = answer.message || "";
+  if (answer.result === "already_admitted" && answer.admitted && !/at /.test(why)) {
+    why = `Already admitted at ${new Date(answer.admitted.at_ms).toLocaleTimeString()}, gate ${answer.admitted.gate_id}`;
+  }
+  $("result-why").textContent = why;
+  box.hidden = false;
+  navigator.vibrate?.(ok ? 120 : [300, 100, 300]);
+  beep(ok);
+  $("result-next").focus();
+}
+
+function renderStatus() {
+  if (!state.eventId) return;
+  $("where").textContent = `${state.eventId} · gate ${state.gate}`;
+  const net = $("net");
+  net.textContent = navigator.onLine ? "online" : "OFFLINE";
+  net.classList.toggle("offline", !navigator.onLine);
+  const b = state.bundle;
+  $("bundle").textContent = b ? `offline bundle until ${new Date(b.expires_at * 1000).toLocaleTimeString()}` : "offline bundle: none";
+  db.all("queue").then((q) => {
+    $("queue").textContent = `queue: ${q.filter((s) => s.event_id === state.eventId).length}`;
+  });
+}
+
+async function renderConflicts() {
+  const list = (await db.all("conflicts")).sort((a, b) => b.synced_at_ms - a.synced_at_ms);
+  $("conflicts-box").hidden = list.length === 0;
+  $("conflicts").replaceChildren(...list.map((c) => {
+    const li = document.createElement("li");
+    li.textContent = `${(TITLES[c.result] || c.result)}: ${c.message} (ticket ${c.ticket_id ? c.ticket_id.slice(0, 8) : "?"}…, scan ${c.scan_id.slice(0, 8)}…)`;
+    return li;
+  }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// camera: BarcodeDetector where the browser has it, else jsQR on canvas frames
+
+async function startCamera() {
+  const video = $("video");
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
+    video.srcObject = stream;
+    video.hidden = false;
+    await video.play();
+  } catch {
+    $("camera-note").textContent = "No camera available: enter codes manually.";
+    return;
+  }
+  const detector = "BarcodeDetector" in window ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
+  $("camera-note").textContent = detector ? "Scanning with the built-in detector." : "Scanning with jsQR.";
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  let last = "";
+  const tick = async () => {
+    if (video.hidden) return;
+    if (!state.busy && $("result").hidden && video.readyState >= 2) {
+      let text = null;
+      if (detector) {
+        const codes = await detector.detect(video).catch(() => []);
+        text = codes[0]?.rawValue ?? null;
+      } else if (window.jsQR) {
+        canvas.width = video.videoWidth;
+        canvas.height = video.videoHeight;
+        ctx.drawImage(video, 0, 0);
+        const img = ctx.getImageData(0, 0, canvas.width, canvas.height);
+        text = window.jsQR(img.data, img.width, img.height, { inversionAttempts: "dontInvert" })?.data ?? null;
+      }
+      if (text && text !== last) {
+        last = text;
+        await checkCode(text);
+      }
+    }
+    setTimeout(tick, 150);
+  };
+  tick();
+}
+
+function startGps() {
+  if (!("geolocation" in navigator)) return;
+  state.watch = navigator.geolocation.watchPosition((p) => (state.gps = p.coords), () => (state.gps = null), { enableHighAccuracy: true, maximumAge: 30000 });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function startScanning(eventId, gate, gps) {
+  state.eventId = eventId;
+  state.gate = gate;
+  await db.put("state", "place", { eventId, gate, gps });
+  if (gps) startGps();
+  showOnly("scan");
+  renderStatus();
+  await renderConflicts();
+  await refreshBundle();
+  await sync();
+  $("manual").focus();
+}
+
+async function main() {
+  cfg = await config();
+  db = await openDb("karcis-scanner", ["state", "bundles", "queue", "admitted", "conflicts"]);
+  if ("serviceWorker" in navigator) navigator.serviceWorker.register("/scanner/sw.js", { scope: "/scanner/" }).catch(() => {});
+
+  $("signin-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    signIn($("token").value).catch((err) => showError($("signin-error"), err));
+  });
+  $("setup-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    startScanning($("event").value, $("gate").value.trim(), $("gps").checked);
+  });
+  $("signout").addEventListener("click", async () => {
+    await db.delete("state", "token");
+    location.reload();
+  });
+  $("change").addEventListener("click", () => showSetup());
+  $("manual-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const v = $("manual").value;
+    $("manual").value = "";
+    if (v.trim()) checkCode(v);
+  });
+  $("result-next").addEventListener("click", () => {
+    $("result").hidden = true;
+    $("manual").focus();
+  });
+  $("camera").addEventListener("click", startCamera);
+  $("sync").addEventListener("click", sync);
+  addEventListener("online", () => {
+    renderStatus();
+    sync().then(refreshBundle);
+  });
+  addEventListener("offline", renderStatus);
+  setInterval(() => navigator.onLine && state.eventId && refreshBundle(), 10 * 60 * 1000);
+
+  // A sign-in link carries the token in the fragment (never sent to a server); drop it from the URL.
+  const frag = new URLSearchParams(location.hash.slice(1));
+  const fromLink = frag.get("token");
+  if (fromLink) history.replaceState(null, "", location.pathname);
+  const saved = fromLink || (await db.get("state", "token"));
+  if (saved) {
+    try {
+      await signIn(saved);
+      const place = await db.get("state", "place");
+      if (place && !fromLink && state.claims.events.includes(place.eventId)) await startScanning(place.eventId, place.gate, place.gps);
+      return;
+    } catch (e) {
+      showError($("signin-error"), e);
+    }
+  }
+  showOnly("signin");
+}
+
+main();

@@ -1,0 +1,141 @@
+// The door scanner in headless chromium against the real edge worker in workerd: sign-in, gate,
+// admitted then already admitted, a stale code, offline scans queued as provisional, sync on
+// reconnect, and the conflict shown on screen.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { startServer } from "../../scripts/serve.mjs";
+import { launch, shot, watchErrors } from "../lib/browser.mjs";
+import { rotating } from "../lib/codes.mjs";
+import { edgeAvailable, startEdge } from "../lib/edge.mjs";
+
+const missing = edgeAvailable();
+if (missing.length && process.env.KARCIS_REQUIRE_EDGE === "1") throw new Error(`scanner tests need: ${missing.join(", ")}`);
+
+describe("scanner against the edge", { skip: missing.length ? `needs ${missing.join(", ")}` : false }, () => {
+  let edge, web, browser, page;
+  const errors = [];
+
+  before(async () => {
+    edge = await startEdge();
+    web = await startServer({ env: { KARCIS_EDGE_URL: edge.url } });
+    browser = await launch();
+    page = await browser.context.newPage();
+    page.setDefaultTimeout(10000);
+    watchErrors(page, errors);
+  });
+  after(async () => {
+    await browser?.close();
+    await web?.close();
+    await edge?.close();
+  });
+
+  async function scanManually(code) {
+    await page.fill("#manual", code);
+    await page.click("#manual-form button[type=submit]");
+    await page.waitForSelector("#result:not([hidden])");
+    const out = {
+      result: await page.getAttribute("#result", "data-result"),
+      big: await page.textContent("#result-big"),
+      why: await page.textContent("#result-why"),
+      provisional: await page.isVisible("#result-tag"),
+      cls: await page.getAttribute("#result", "class"),
+    };
+    return out;
+  }
+  async function next() {
+    await page.click("#result-next");
+    await page.waitForSelector("#result", { state: "hidden" });
+  }
+
+  test("sign-in refuses garbage and accepts the staff token", async () => {
+    await page.goto(`${web.url}/scanner/`);
+    await shot(page, "scanner-1-signin");
+    await page.fill("#token", "not-a-token");
+    await page.click("#signin-form button[type=submit]");
+    await page.waitForSelector("#signin-error:not([hidden])");
+    assert.match(await page.textContent("#signin-error"), /not a staff token/);
+    await page.fill("#token", edge.fixture.data.tokens.staff);
+    await page.click("#signin-form button[type=submit]");
+    await page.waitForSelector("#setup:not([hidden])");
+    assert.match(await page.textContent("#who"), /staff-7 \(staff\)/);
+    assert.equal(await page.inputValue("#event"), "evt-a");
+    await page.fill("#gate", "A");
+    await shot(page, "scanner-2-gate");
+    await page.click("#setup-form button[type=submit]");
+    await page.waitForSelector("#scan:not([hidden])");
+    await page.waitForFunction(() => /until/.test(document.getElementById("bundle").textContent));
+  });
+
+  test("a phone's rotating code is admitted once, then refused as already admitted", async () => {
+    const ticket = edge.fixture.data.tickets.main;
+    const first = await scanManually(await rotating(ticket));
+    assert.equal(first.result, "admitted");
+    assert.equal(first.big, "ADMITTED");
+    assert.match(first.cls, /\bok\b/);
+    assert.equal(first.provisional, false);
+    await shot(page, "scanner-3-admitted");
+    await next();
+    const second = await scanManually(await rotating(ticket));
+    assert.equal(second.result, "already_admitted");
+    assert.match(second.cls, /\bbad\b/);
+    assert.match(second.why, /gate A/);
+    await shot(page, "scanner-4-already-admitted");
+    await next();
+  });
+
+  test("a code older than the freshness window (a screenshot) is refused as stale", async () => {
+    const stale = await scanManually(await rotating(edge.fixture.data.tickets.stale, Math.floor(Date.now() / 1000) - 45));
+    assert.equal(stale.result, "stale");
+    assert.equal(stale.big, "STALE CODE");
+    await next();
+  });
+
+  test("offline: checked with the signed bundle, queued as provisional, synced with a conflict", async () => {
+    const t = edge.fixture.data.tickets;
+    const c1 = await rotating(t.offline_1);
+    const c2 = await rotating(t.offline_conflict);
+    const bad = await rotating(t.offline_2, Math.floor(Date.now() / 1000) - 120);
+    await page.context().setOffline(true);
+    await page.waitForFunction(() => document.getElementById("net").textContent === "OFFLINE");
+    const r1 = await scanManually(c1);
+    assert.equal(r1.result, "admitted");
+    assert.equal(r1.provisional, true);
+    assert.match(r1.cls, /provisional/);
+    await shot(page, "scanner-5-offline-provisional");
+    await next();
+    const again = await scanManually(await rotating(t.offline_1));
+    assert.equal(again.result, "already_admitted", "the device remembers its own offline admissions");
+    await next();
+    const r2 = await scanManually(c2);
+    assert.equal(r2.result, "admitted");
+    await next();
+    const r3 = await scanManually(bad);
+    assert.equal(r3.result, "stale");
+    await next();
+    assert.equal(await page.textContent("#queue"), "queue: 2", "only the two provisional admissions are queued");
+
+    // Meanwhile another gate admits the conflicting ticket online.
+    const res = await fetch(`${edge.url}/v1/scan`, { method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${edge.fixture.data.tokens.staff2}` },
+      body: JSON.stringify({ qr: await rotating(t.offline_conflict), gate_id: "B", scan_id: "other-gate-1", event_id: "evt-a" }) });
+    assert.equal((await res.json()).result, "admitted");
+
+    await page.context().setOffline(false);
+    await page.waitForFunction(() => document.getElementById("queue").textContent === "queue: 0", null, { timeout: 15000 });
+    await page.waitForSelector("#conflicts-box:not([hidden])");
+    const items = await page.$$eval("#conflicts li", (els) => els.map((e) => e.textContent));
+    assert.equal(items.length, 1);
+    assert.match(items[0], /ALREADY ADMITTED/);
+    assert.match(items[0], new RegExp(t.offline_conflict.ticket_id.slice(0, 8)));
+    await shot(page, "scanner-6-sync-conflict");
+
+    // The synced provisional admission of offline_1 now stands at the door: online it is refused.
+    const later = await scanManually(await rotating(t.offline_1));
+    assert.equal(later.result, "already_admitted");
+    await next();
+  });
+
+  test("no page errors", () => {
+    assert.deepEqual(errors, []);
+  });
+});

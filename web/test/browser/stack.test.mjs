@@ -1,0 +1,147 @@
+// End to end against the local stack (functions + gateway stub + edge), driven through the
+// pages: buy a ticket, pay at the gateway's page, wait until minted, bind this browser's key,
+// read the rotating QR from the screen's pixels, admit it at the door, refuse a second scan in
+// the scanner app and a screenshot after the freshness window, then export and delete the
+// buyer's data in the privacy centre.
+//
+// Needs (see /work/briefs/h5-web.md): KARCIS_API_URL (or KARCIS_CHECKOUT_URL, KARCIS_TICKETS_URL,
+// KARCIS_PRIVACY_URL), KARCIS_EDGE_URL, KARCIS_STAFF_TOKEN (a staff JWT the edge accepts for the
+// event), KARCIS_EVENT_ID (an event on sale whose keys the edge has), KARCIS_OTP_COMMAND (prints
+// the privacy one-time code sent to the email given as its argument). Optional: KARCIS_GATE
+// (default A), KARCIS_FRESHNESS_SECS (the edge's window, default 30), KARCIS_PAY_COMMAND (run
+// with the order id when the gateway's page has no "Pay" button to press).
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { startServer } from "../../scripts/serve.mjs";
+import * as tf from "../../shared/ticket-format.js";
+import { launch, shot, watchErrors } from "../lib/browser.mjs";
+import { decodePng } from "../lib/decode.mjs";
+
+const env = process.env;
+const needed = ["KARCIS_EDGE_URL", "KARCIS_STAFF_TOKEN", "KARCIS_EVENT_ID", "KARCIS_OTP_COMMAND"].filter((k) => !env[k]);
+if (!env.KARCIS_API_URL && !(env.KARCIS_CHECKOUT_URL && env.KARCIS_TICKETS_URL && env.KARCIS_PRIVACY_URL)) needed.push("KARCIS_API_URL");
+if (needed.length && env.KARCIS_REQUIRE_STACK === "1") throw new Error(`stack tests need ${needed.join(", ")}`);
+const GATE = env.KARCIS_GATE || "A";
+const FRESHNESS = Number(env.KARCIS_FRESHNESS_SECS || 30);
+
+describe("the whole purchase, door and privacy flow", { skip: needed.length ? `pending the local stack: set ${needed.join(", ")}` : false }, () => {
+  let web, browser, page;
+  const errors = [];
+  const email = `buyer-${Date.now()}@example.com`;
+  let orderId;
+
+  before(async () => {
+    web = await startServer({ env, config: { eventId: env.KARCIS_EVENT_ID } });
+    browser = await launch();
+    page = await browser.context.newPage();
+    page.setDefaultTimeout(20000);
+    watchErrors(page, errors);
+  });
+  after(async () => {
+    await browser?.close();
+    await web?.close();
+  });
+
+  async function edgeScan(qr, scanId) {
+    const res = await fetch(`${env.KARCIS_EDGE_URL}/v1/scan`, { method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${env.KARCIS_STAFF_TOKEN}` },
+      body: JSON.stringify({ qr, gate_id: GATE, scan_id: scanId, event_id: env.KARCIS_EVENT_ID }) });
+    return res.json();
+  }
+  async function codeOnScreen() {
+    await page.waitForSelector(".ticket canvas");
+    return decodePng(await page.locator(".ticket canvas").first().screenshot());
+  }
+
+  test("event page and checkout, with consent required", async () => {
+    await page.goto(`${web.url}/?event=${encodeURIComponent(env.KARCIS_EVENT_ID)}`);
+    await page.waitForSelector(".tier");
+    assert.match(await page.textContent("#tiers"), /left|Sold out/);
+    await shot(page, "site-3-event");
+    await page.fill("#name", "Ana Buyer");
+    await page.fill("#email", email);
+    await page.fill("#phone", "+6281234567890");
+    await page.click("#pay");
+    await page.waitForSelector("#checkout-error:not([hidden])");
+    assert.match(await page.textContent("#checkout-error"), /privacy policy/);
+    await page.check("#consent");
+    await shot(page, "site-4-checkout");
+    await Promise.all([page.waitForURL((u) => !u.pathname.endsWith("/") || u.origin !== web.url), page.click("#pay")]);
+    orderId = await page.evaluate(() => Object.keys(JSON.parse(localStorage.getItem("karcis.orders") || "{}"))[0]).catch(() => null);
+  });
+
+  test("payment at the gateway's page, then the return page waits until minted", async () => {
+    const pay = page.getByRole("button", { name: /pay|confirm|success/i }).or(page.getByRole("link", { name: /pay|confirm|success/i }));
+    if (await pay.count()) await pay.first().click();
+    if (!orderId) {
+      await page.goto(`${web.url}/privacy-policy.html`);
+      orderId = await page.evaluate(() => Object.keys(JSON.parse(localStorage.getItem("karcis.orders") || "{}"))[0]);
+    }
+    assert.ok(orderId, "the order is saved on this device");
+    if (env.KARCIS_PAY_COMMAND) execFileSync(env.KARCIS_PAY_COMMAND, [orderId], { stdio: "inherit", shell: true });
+    await page.goto(`${web.url}/return.html?order=${encodeURIComponent(orderId)}`);
+    await page.waitForSelector("#done:not([hidden])", { timeout: 90000 });
+    assert.equal(await page.textContent("#order-status"), "minted");
+    await shot(page, "site-5-return-minted");
+  });
+
+  test("my tickets: bound to this browser, the code on screen is admitted once", async () => {
+    await page.click("#tickets-link");
+    const code = await codeOnScreen();
+    assert.match(code, /^KC1:/);
+    assert.equal(tf.parseQr(code).kind, tf.KIND_ROTATING);
+    await shot(page, "site-6-my-tickets");
+    const first = await edgeScan(code, `e2e-${orderId}-1`);
+    assert.equal(first.result, "admitted", JSON.stringify(first));
+
+    // The scanner app refuses the same ticket's next code.
+    const scanner = await browser.context.newPage();
+    await scanner.goto(`${web.url}/scanner/#token=${env.KARCIS_STAFF_TOKEN}`);
+    await scanner.selectOption("#event", env.KARCIS_EVENT_ID);
+    await scanner.fill("#gate", GATE);
+    await scanner.click("#setup-form button[type=submit]");
+    await page.waitForTimeout(1100);
+    await scanner.fill("#manual", await codeOnScreen());
+    await scanner.click("#manual-form button[type=submit]");
+    await scanner.waitForSelector("#result:not([hidden])");
+    assert.equal(await scanner.getAttribute("#result", "data-result"), "already_admitted");
+    await scanner.close();
+  });
+
+  test("a screenshot of the code is refused after the freshness window", async () => {
+    const code = await codeOnScreen();
+    await page.waitForTimeout((FRESHNESS + 2) * 1000);
+    const r = await edgeScan(code, `e2e-${orderId}-stale`);
+    assert.equal(r.result, "stale", JSON.stringify(r));
+  });
+
+  async function proveEmail() {
+    await page.fill("#email", email);
+    await page.click("#challenge-form button");
+    await page.waitForSelector("#action-form:not([hidden])");
+    const code = execFileSync(env.KARCIS_OTP_COMMAND, [email], { shell: true }).toString().trim();
+    assert.match(code, /^[0-9]{8}$/);
+    await page.fill("#code", code);
+  }
+
+  test("privacy centre: export, then delete", async () => {
+    await page.goto(`${web.url}/privacy.html`);
+    await proveEmail();
+    await page.check("input[value=export]");
+    await page.click("#action-form button[type=submit]");
+    await page.waitForSelector("#export:not([hidden])");
+    const exported = JSON.parse(await page.textContent("#export"));
+    assert.equal(exported.customer.email, email);
+    assert.ok(exported.orders.some((o) => o.order_id === orderId));
+    await shot(page, "site-7-privacy-export");
+    await proveEmail();
+    await page.check("input[value=delete]");
+    page.once("dialog", (d) => d.accept());
+    await page.click("#action-form button[type=submit]");
+    await page.waitForFunction(() => document.getElementById("result").dataset.action === "delete");
+    assert.match(await page.textContent("#result"), /deleted/);
+  });
+
+  test("no page errors", () => assert.deepEqual(errors, []));
+});
