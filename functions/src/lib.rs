@@ -15,6 +15,7 @@
 //! | [`admin`] | ops: create an event and its key set |
 
 pub mod admin;
+pub mod audit_ingest;
 pub mod aws;
 pub mod checkout;
 pub mod config;
@@ -32,6 +33,7 @@ pub mod ports;
 pub mod privacy;
 pub mod retention;
 pub mod sqs;
+pub mod staff;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;
