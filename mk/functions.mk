@@ -5,14 +5,18 @@
 
 MOTO_VENV := $(CACHE_DIR)/venv-moto
 export KARCIS_MOTO_VENV := $(MOTO_VENV)
+# Pinned: the moto launcher in functions/src/testing.rs (MOTO_VERSION) patches this release's
+# DynamoDB internals and refuses to start on any other; a cached venv with another is rebuilt.
+MOTO_VERSION := 5.2.5
 
 moto-venv: ## python venv with moto[server] for the AWS integration tests (cached)
-	@if [ -f "$(MOTO_VENV)/.karcis-ok" ] && "$(MOTO_VENV)/bin/python" -c 'import moto' 2>/dev/null; then \
+	@if [ -f "$(MOTO_VENV)/.karcis-ok" ] && "$(MOTO_VENV)/bin/python" -c \
+		'import sys, moto; sys.exit(moto.__version__ != "$(MOTO_VERSION)")' 2>/dev/null; then \
 		echo "moto venv: cached at $(MOTO_VENV)"; \
 	else \
 		rm -rf "$(MOTO_VENV)" && mkdir -p "$(CACHE_DIR)" && \
 		python3 -m venv "$(MOTO_VENV)" && \
-		"$(MOTO_VENV)/bin/pip" install --quiet --disable-pip-version-check 'moto[server]' && \
+		"$(MOTO_VENV)/bin/pip" install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)' && \
 		touch "$(MOTO_VENV)/.karcis-ok" && echo "moto venv: installed at $(MOTO_VENV)"; \
 	fi
 

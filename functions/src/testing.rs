@@ -6,7 +6,7 @@
 //! ```
 //!
 //! - [`Moto`]: `moto_server` from a venv under `~/.cache/karcis/venv-moto` (created with
-//!   `python3 -m venv` + `pip install 'moto[server]'` if missing), on a free loopback port,
+//!   `python3 -m venv` + `pip install 'moto[server]==5.2.5'` if missing), on a free loopback port,
 //!   killed on drop; a watchdog also kills it when the test process exits.
 //! - [`TestEnv`]: a unique table (the contract's schema), three KMS keys (PII, issuer, config),
 //!   and mint/notify queues with real DLQ redrive policies, all on one moto shared by the test
@@ -78,37 +78,108 @@ pub fn ensure_venv() -> std::io::Result<PathBuf> {
             }
         };
         run(Command::new("python3").arg("-m").arg("venv").arg(&dir))?;
-        run(Command::new(dir.join("bin/pip")).args(["install", "--quiet", "moto[server]"]))?;
+        run(Command::new(dir.join("bin/pip")).args([
+            "install",
+            "--quiet",
+            &format!("moto[server]=={MOTO_VERSION}"),
+        ]))?;
         std::fs::write(&ok, b"")
     })();
     let _ = std::fs::remove_dir(&lock);
     result.map(|()| dir)
 }
 
-/// `moto_server`, with DynamoDB requests serialised.
+/// The moto release the venv pins and [`LAUNCHER`] patches (its internals are checked at start).
+pub const MOTO_VERSION: &str = "5.2.5";
+
+/// Exit status of the launcher when moto is not the release it patches.
+const LAUNCHER_WRONG_MOTO: i32 = 86;
+
+/// `moto_server`, with DynamoDB requests serialised and `TransactWriteItems` rolled back from an
+/// undo log.
 ///
-/// moto's `TransactWriteItems` is not atomic under concurrent requests: it snapshots the table,
-/// applies the items one by one and, on a failed condition, puts the snapshot back, which
-/// silently drops writes that other threads committed meanwhile. Real DynamoDB transactions are
-/// serialisable; serialising DynamoDB requests in the emulator gives the same guarantee. SQS and
-/// KMS stay multi-threaded (long polls must not block the server).
-const LAUNCHER: &str = r"import sys, threading
+/// 1. moto's `TransactWriteItems` is not atomic under concurrent requests: it snapshots the table,
+///    applies the items one by one and, on a failed condition, puts the snapshot back, which
+///    silently drops writes that other threads committed meanwhile. Real DynamoDB transactions
+///    are serialisable; serialising DynamoDB requests in the emulator gives the same guarantee.
+///    SQS and KMS stay multi-threaded (long polls must not block the server).
+/// 2. That snapshot is a `copy.deepcopy` of the whole table per transaction item, so a
+///    transaction costs O(table size): 0.64 s on a 2,000-item table, which made `make demo`
+///    crawl. Instead, the touched items (by key) are copied before the call and, if it raises
+///    (cancelled, or invalid), put back in reverse order (an item that did not exist is removed),
+///    while moto's whole-table copy becomes the identity for that call. Items live only in
+///    `Table.items` (GSIs are computed at query time), so the rollback is exact; tables with a
+///    stream keep the stock path (a rolled-back write must not leave stream records).
+///    Checked: a cancelled Put/Update/Delete/`ConditionCheck` mix across two tables, an invalid
+///    transaction and a duplicate key all leave every item as it was (0.64 s -> 0.01 s).
+/// 3. SIGTERM/SIGINT end the process at once (`os._exit`; all state is in memory): moto's own
+///    handler raises `SystemExit`, which once left a busy server running, orphaned, after its
+///    watchdog had sent TERM.
+///
+/// All three rely on moto's internals, so the launcher refuses any release but [`MOTO_VERSION`]
+/// (exit status [`LAUNCHER_WRONG_MOTO`], reported by [`Moto::start`]; `make moto-venv` pins it).
+const LAUNCHER: &str = r#"import copy, os, sys, threading
+import moto, moto.server
+from moto.dynamodb import models
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
+if moto.__version__ != "@MOTO_VERSION@" or not hasattr(models, "copy"):
+    sys.stderr.write("karcis launcher patches moto @MOTO_VERSION@, found %s\n" % moto.__version__)
+    sys.exit(@WRONG_MOTO@)
+moto.server.signal_handler = lambda signum, frame: os._exit(0)
 _lock = threading.RLock()
 _call_action = DynamoHandler.call_action
 def call_action(self):
     with _lock:
         return _call_action(self)
 DynamoHandler.call_action = call_action
+_undo = threading.local()
+def _deepcopy(x, memo=None):
+    return x if isinstance(x, Table) and getattr(_undo, "on", False) else copy.deepcopy(x, memo)
+models.copy = type(sys)("karcis_copy")
+models.copy.deepcopy = _deepcopy
+_transact = models.DynamoDBBackend.transact_write_items
+def transact_write_items(self, transact_items):
+    saved = []
+    for item in transact_items:
+        op = next(iter(item.values()), None)
+        table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+        if table is None:
+            continue
+        if table.stream_shard is not None:
+            return _transact(self, transact_items)
+        try:
+            attrs = op["Key"] if "Key" in op else op["Item"]
+            h, r = self.get_keys_value(table, attrs)
+        except Exception:
+            continue
+        saved.append((table, h, r, copy.deepcopy(table.get_item(h, r))))
+    _undo.on = True
+    try:
+        return _transact(self, transact_items)
+    except BaseException:
+        for table, h, r, before in reversed(saved):
+            items, k = (table.items[h], r) if r is not None else (table.items, h)
+            if before is None:
+                items.pop(k, None)
+            else:
+                items[k] = before
+        raise
+    finally:
+        _undo.on = False
+models.DynamoDBBackend.transact_write_items = transact_write_items
 from moto.server import main
 sys.exit(main(sys.argv[1:]))
-";
+"#;
 
 fn write_launcher(venv: &std::path::Path) -> std::io::Result<PathBuf> {
     let path = venv.join("karcis_moto_server.py");
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(LAUNCHER) {
+    let source = LAUNCHER
+        .replace("@MOTO_VERSION@", MOTO_VERSION)
+        .replace("@WRONG_MOTO@", &LAUNCHER_WRONG_MOTO.to_string());
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(source.as_str()) {
         let tmp = venv.join(format!("karcis_moto_server.py.{}", std::process::id()));
-        std::fs::write(&tmp, LAUNCHER)?;
+        std::fs::write(&tmp, source)?;
         std::fs::rename(&tmp, &path)?;
     }
     Ok(path)
@@ -145,7 +216,8 @@ impl Moto {
             let script = format!(
                 "'{python}' '{launcher}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
                  trap 'kill $m 2>/dev/null' EXIT TERM; \
-                 while kill -0 {pid} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done",
+                 while kill -0 {pid} 2>/dev/null && kill -0 $m 2>/dev/null; do sleep 1; done; \
+                 if ! kill -0 $m 2>/dev/null; then wait $m; exit $?; fi",
                 python = venv.join("bin/python").display(),
                 launcher = launcher.display(),
                 pid = std::process::id(),
@@ -163,6 +235,7 @@ impl Moto {
             };
             match moto.wait_ready(Duration::from_secs(60)) {
                 Ok(()) => return Ok(moto),
+                Err(e) if e.kind() == std::io::ErrorKind::Unsupported => return Err(e),
                 Err(e) => last_err = Some(e),
             }
         }
@@ -181,6 +254,16 @@ impl Moto {
                 .as_mut()
             {
                 if let Some(status) = child.try_wait()? {
+                    if status.code() == Some(LAUNCHER_WRONG_MOTO) {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::Unsupported,
+                            format!(
+                                "the moto launcher patches moto {MOTO_VERSION} only, and the \
+                                 venv {} has another release: run `make moto-venv`",
+                                venv_dir().display()
+                            ),
+                        ));
+                    }
                     return Err(std::io::Error::other(format!("moto exited: {status}")));
                 }
             }
