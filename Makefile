@@ -9,9 +9,10 @@ CACHE_DIR ?= $(HOME)/.cache/karcis
 export CARGO_TERM_COLOR ?= never
 export CARGO_INCREMENTAL ?= 0
 
-# Fragments in mk/ add their own steps to these lists.
+# Fragments in mk/ add their own steps to these lists (TEST_STEPS_LAST: after all TEST_STEPS).
 SETUP_STEPS :=
 TEST_STEPS :=
+TEST_STEPS_LAST :=
 
 include $(sort $(wildcard mk/*.mk))
 
@@ -31,5 +32,5 @@ lint: toolchain ## rustfmt check and clippy -D warnings (native crates)
 
 test: setup lint ## the CI command: lint, every test, the wasm builds, the infra checks
 	cargo test --locked
-	@for step in $(TEST_STEPS); do echo "==> $$step"; $(MAKE) $$step; done
+	@for step in $(TEST_STEPS) $(TEST_STEPS_LAST); do echo "==> $$step"; $(MAKE) $$step; done
 	@echo "make test: all green"

@@ -1,0 +1,157 @@
+//! `make demo`: starts the whole stack on 127.0.0.1, runs the flash sale, prints the summary,
+//! stops everything. Sizes: `DEMO_TICKETS` (default 500), `DEMO_BUYERS` (default 2000),
+//! `DEMO_CONCURRENCY` (default 64). Exit status 1 if an invariant does not hold.
+//!
+//! Other modes:
+//! - `karcis-demo serve`: the stack with one on-sale event, kept running until stdin closes
+//!   (Ctrl-D); prints `export KARCIS_...=` lines for the web tests (web/test/browser).
+//! - `karcis-demo otp EMAIL` / `karcis-demo pay ORDER_ID`: ask a running `serve` (at
+//!   `$KARCIS_DEV_CONTROL`) for the privacy code sent to EMAIL, or to pay an order.
+
+use std::io::Read as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use karcis_e2e::client::HttpClient;
+use karcis_e2e::scenario::{self, Options};
+use karcis_e2e::stack::DevStack;
+use serde_json::json;
+
+fn env_num(name: &str, default: u32, range: std::ops::RangeInclusive<u32>) -> Result<u32, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(v) if v.trim().is_empty() => Ok(default),
+        Ok(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| format!("{name} must be a number in {range:?}")),
+    }
+}
+
+fn options() -> Result<Options, String> {
+    Ok(Options {
+        tickets: env_num("DEMO_TICKETS", 500, 1..=20_000)?,
+        buyers: env_num("DEMO_BUYERS", 2000, 1..=100_000)?,
+        concurrency: env_num("DEMO_CONCURRENCY", 64, 1..=512)? as usize,
+        quiet: false,
+    })
+}
+
+async fn demo() -> ExitCode {
+    let opts = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("karcis-demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    eprintln!(
+        "karcis demo: {} tickets, {} buyers; everything on 127.0.0.1, stopped at the end",
+        opts.tickets, opts.buyers
+    );
+    let mut stack = match DevStack::start(false).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("karcis-demo: could not start the stack: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = scenario::run(&mut stack, &opts).await;
+    eprintln!("[stack] stopping");
+    stack.shutdown().await;
+    match result {
+        Ok(summary) => {
+            println!("{}", summary.render());
+            if summary.violations().is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("karcis-demo: scenario failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), String> {
+    let tickets = env_num("DEMO_TICKETS", 50, 1..=20_000)?;
+    let mut stack = DevStack::start(false).await?;
+    let (event_id, _kid, edge_url) = scenario::open_event(&mut stack, tickets, false).await?;
+    let staff = stack
+        .staff
+        .token("staff-web", "staff", &[&event_id], &["*"]);
+    let api_url = stack.api_url();
+    let stack = Arc::new(stack);
+    let (control, task) = karcis_e2e::control::start(stack.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = exe.display();
+    println!("export KARCIS_API_URL={api_url}");
+    println!("export KARCIS_EDGE_URL={edge_url}");
+    println!("export KARCIS_EVENT_ID={event_id}");
+    println!("export KARCIS_STAFF_TOKEN={staff}");
+    println!("export KARCIS_DEV_CONTROL=http://{control}");
+    println!("export KARCIS_OTP_COMMAND='{exe} otp'");
+    println!("export KARCIS_PAY_COMMAND='{exe} pay'");
+    eprintln!("[stack] serving; close stdin (Ctrl-D) to stop");
+    // Runs until stdin closes (a parent process exiting closes it too).
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut sink = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+    })
+    .await;
+    task.abort();
+    let _ = task.await;
+    eprintln!("[stack] stopping");
+    match Arc::try_unwrap(stack) {
+        Ok(mut stack) => stack.shutdown().await,
+        Err(_) => eprintln!("[stack] still in use; its processes stop with this one"),
+    }
+    Ok(())
+}
+
+async fn control(path: &str, body: serde_json::Value) -> Result<(), String> {
+    let base = std::env::var("KARCIS_DEV_CONTROL")
+        .map_err(|_| "KARCIS_DEV_CONTROL is not set (run `karcis-demo serve`)".to_owned())?;
+    let reply = HttpClient::new(&base).post_json(path, &[], &body).await?;
+    let text = String::from_utf8_lossy(&reply.body);
+    if reply.status == 200 {
+        println!("{text}");
+        Ok(())
+    } else {
+        Err(format!("{}: {text}", reply.status))
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => return demo().await,
+        ["serve"] => serve().await,
+        ["otp", email] => control("/otp", json!({"email": email})).await,
+        ["pay", order_id] => control("/pay", json!({"order_id": order_id})).await,
+        _ => {
+            eprintln!("usage: karcis-demo [serve | otp EMAIL | pay ORDER_ID]");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("karcis-demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

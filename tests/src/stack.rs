@@ -1,0 +1,392 @@
+//! The dev stack: everything `make demo` and the e2e tests run, on 127.0.0.1, started and
+//! stopped here.
+//!
+//! - `moto_server` (H1's launcher, DynamoDB serialised as real transactions are) as DynamoDB,
+//!   KMS and SQS; the table, the three KMS keys and the queues with their DLQs are created with
+//!   the functions' own definitions (`store::create_table`, `aws::provision`).
+//! - The HTTP functions (checkout, payment-callback, tickets) behind [`crate::api::LocalApi`].
+//! - mint and notify fed by [`crate::poller::Poller`] (the SQS event source mapping).
+//! - The gateways' create-payment APIs: H2's `GatewayStub`; checkout reaches it through the real
+//!   adapter and transport. Webhooks are signed with the providers' documented schemes.
+//! - The edge worker in workerd ([`crate::edge::EdgeWorker`]), started once an event's keys
+//!   exist (as an operator would `set-keys` and deploy).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use functions::aws::provision::{self, QueuePair};
+use functions::aws::Clients;
+use functions::checkout::Checkout;
+use functions::deps::Deps;
+use functions::gateway::adapter::GatewayPayments;
+use functions::gateway::hosted::GatewayEndpoints;
+use functions::gateway::stub::GatewayStub;
+use functions::gateway::testing::{test_secrets, TEST_SECRETS_JSON};
+use functions::gateway::transport::HyperTransport;
+use functions::gateway::GatewaySecrets;
+use functions::mint::Minter;
+use functions::notify::Notifier;
+use functions::payment_callback::{load_gateway_secrets, PaymentCallback};
+use functions::ports::{KeyPurpose, Notification, NotificationSender};
+use functions::testing::{unique_name, Moto, MAX_RECEIVE_COUNT};
+use functions::tickets::TicketsService;
+use functions::Config;
+
+use crate::api::{Functions, LocalApi};
+use crate::edge::{EdgeWorker, StaffSigner};
+use crate::poller::{Consumer, Poller};
+
+/// The local queues' visibility timeout. infra/ uses 180 s (6x the function timeout); locally a
+/// failed message reappears after 5 s so retries and the DLQ show within a demo run.
+pub const LOCAL_VISIBILITY_SECS: u32 = 5;
+
+/// The repository root (the parent of this crate).
+pub fn repo_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent().map_or(here.clone(), PathBuf::from)
+}
+
+/// Stands in for the email/SMS provider: counts deliveries, keeps no personal data.
+#[derive(Debug, Default)]
+pub struct CountingSender {
+    pub sent: AtomicU64,
+}
+
+#[async_trait]
+impl NotificationSender for CountingSender {
+    async fn send(&self, notification: &Notification) -> functions::Result<()> {
+        // Touch the recipient only to prove it was unsealed; never print it.
+        if notification.recipient_email.is_empty() {
+            return Err(functions::Error::internal("empty recipient"));
+        }
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The buyers' inboxes for one-time codes (the privacy function sends them directly through
+/// its notification adapter). In memory only; never printed.
+#[derive(Default)]
+pub struct Mailbox {
+    codes: std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
+}
+
+impl std::fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mailbox(<redacted>)")
+    }
+}
+
+impl Mailbox {
+    /// The latest unread code sent to `email`.
+    pub fn take_code(&self, email: &str) -> Option<String> {
+        self.codes
+            .lock()
+            .ok()?
+            .get_mut(&email.to_ascii_lowercase())?
+            .pop()
+    }
+}
+
+#[async_trait]
+impl NotificationSender for Mailbox {
+    async fn send(&self, notification: &Notification) -> functions::Result<()> {
+        if let Some(code) = notification.params.get("code") {
+            if let Ok(mut m) = self.codes.lock() {
+                m.entry(notification.recipient_email.to_ascii_lowercase())
+                    .or_default()
+                    .push(code.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The running stack.
+#[derive(Debug)]
+pub struct DevStack {
+    pub moto: Option<Moto>,
+    pub clients: Clients,
+    pub deps: Deps,
+    pub mint: QueuePair,
+    pub notify: QueuePair,
+    pub api: Option<LocalApi>,
+    pub gateway: Option<GatewayStub>,
+    /// The secrets the gateways sign webhooks with (test values).
+    pub gateway_secrets: Arc<GatewaySecrets>,
+    pub mint_poller: Option<Poller>,
+    pub notify_poller: Option<Poller>,
+    pub sender: Arc<CountingSender>,
+    pub mailbox: Arc<Mailbox>,
+    pub edge: Option<EdgeWorker>,
+    pub staff: StaffSigner,
+}
+
+fn step(msg: &str) {
+    eprintln!("[stack] {msg}");
+}
+
+impl DevStack {
+    /// Starts moto, provisions, serves the functions and the pollers. `quiet` hides progress.
+    #[allow(clippy::too_many_lines)]
+    pub async fn start(quiet: bool) -> Result<Self, String> {
+        let say = |m: &str| {
+            if !quiet {
+                step(m);
+            }
+        };
+        let moto = tokio::task::spawn_blocking(Moto::start)
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("moto_server: {e} (run `make moto-venv`)"))?;
+        say(&format!(
+            "moto_server (DynamoDB, KMS, SQS) on {}",
+            moto.endpoint
+        ));
+        let sdk = functions::aws::sdk_config_for_endpoint(&moto.endpoint, "us-east-1").await;
+        let clients = Clients::new(&sdk);
+        let table = unique_name("karcis-demo");
+        functions::store::create_table(&clients.dynamodb, &table)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut vars = BTreeMap::new();
+        for (var, what) in [
+            ("PII_KEY_ID", "pii"),
+            ("ISSUER_KEY_ID", "issuer"),
+            ("CONFIG_KEY_ID", "config"),
+        ] {
+            let id = provision::create_kms_key(&clients.kms, what)
+                .await
+                .map_err(|e| e.to_string())?;
+            vars.insert(var, id);
+        }
+        let mint = provision::create_queue_with_dlq(
+            &clients.sqs,
+            &unique_name("mint"),
+            MAX_RECEIVE_COUNT,
+            LOCAL_VISIBILITY_SECS,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let notify = provision::create_queue_with_dlq(
+            &clients.sqs,
+            &unique_name("notify"),
+            MAX_RECEIVE_COUNT,
+            LOCAL_VISIBILITY_SECS,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        vars.insert("TABLE_NAME", table.clone());
+        vars.insert("MINT_QUEUE_URL", mint.url.clone());
+        vars.insert("NOTIFY_QUEUE_URL", notify.url.clone());
+        vars.insert("PAYMENT_PROVIDERS", "stripe,midtrans".to_owned());
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).map_err(|e| e.to_string())?;
+        let deps = Deps::from_clients(config, &clients);
+        say(&format!(
+            "provisioned table {table} (pk/sk, gsi1, ttl), 3 KMS keys, mint + notify queues with DLQs (maxReceiveCount {MAX_RECEIVE_COUNT})"
+        ));
+
+        // Gateway secrets as in production: KMS ciphertext under CONFIG_KEY_ID in
+        // GATEWAY_SECRETS, decrypted by the functions at cold start.
+        let ciphertext = deps
+            .keys
+            .encrypt(&KeyPurpose::GatewaySecrets, TEST_SECRETS_JSON.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let gateway_secrets_env = base64::engine::general_purpose::STANDARD.encode(ciphertext);
+        let lookup = |k: &str| (k == "GATEWAY_SECRETS").then(|| gateway_secrets_env.clone());
+        let secrets = Arc::new(
+            load_gateway_secrets(deps.keys.as_ref(), lookup)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+
+        let gateway = GatewayStub::start(test_secrets())
+            .await
+            .map_err(|e| format!("gateway stub: {e}"))?;
+        let payments = GatewayPayments::new(
+            secrets.clone(),
+            GatewayEndpoints::all_at(&gateway.base_url()),
+            HyperTransport::new(Duration::from_secs(10)).map_err(|e| e.to_string())?,
+            deps.clock.clone(),
+            "http://127.0.0.1/orders/{order_id}/paid",
+            "http://127.0.0.1/orders/{order_id}/cancelled",
+        );
+        say(&format!(
+            "payment gateway stub (Stripe, Midtrans, Xendit, DOKU APIs) on {}",
+            gateway.base_url()
+        ));
+
+        let mailbox = Arc::new(Mailbox::default());
+        let records = Arc::new(functions::store::DynamoStore::new(
+            clients.dynamodb.clone(),
+            deps.config.table_name.clone(),
+        ));
+        let functions = Functions {
+            checkout: functions::checkout::router(Checkout::new(deps.clone(), Arc::new(payments))),
+            payment_callback: functions::payment_callback::router(PaymentCallback::new(
+                &deps,
+                secrets.clone(),
+            )),
+            tickets: functions::tickets::router(TicketsService::new(deps.clone())),
+            privacy: Some(functions::privacy::router(
+                functions::privacy::Privacy::new(deps.clone(), records, mailbox.clone()),
+            )),
+        };
+        let api = LocalApi::start(functions)
+            .await
+            .map_err(|e| format!("local API: {e}"))?;
+        say(&format!(
+            "API (checkout, payment-callback, tickets, privacy) on {} as API Gateway v2 events",
+            api.url()
+        ));
+
+        let sender = Arc::new(CountingSender::default());
+        let mint_poller = Poller::start(
+            &clients,
+            &mint.url,
+            &Consumer::Mint(Arc::new(Minter::new(deps.clone()))),
+            2,
+        );
+        let notify_poller = Poller::start(
+            &clients,
+            &notify.url,
+            &Consumer::Notify(Arc::new(Notifier::new(deps.clone(), sender.clone()))),
+            1,
+        );
+        say("SQS pollers: mint (2 concurrent batches of <= 10), notify (1)");
+        Ok(Self {
+            moto: Some(moto),
+            clients,
+            deps,
+            mint,
+            notify,
+            api: Some(api),
+            gateway: Some(gateway),
+            gateway_secrets: secrets,
+            mint_poller: Some(mint_poller),
+            notify_poller: Some(notify_poller),
+            sender,
+            mailbox,
+            edge: None,
+            staff: StaffSigner::new(),
+        })
+    }
+
+    pub fn api_url(&self) -> String {
+        self.api.as_ref().map(LocalApi::url).unwrap_or_default()
+    }
+
+    /// Starts the edge worker with `event_keys` (`EVENT_KEYS` JSON) and this stack's staff keys.
+    pub async fn start_edge(&mut self, event_keys: &str, quiet: bool) -> Result<String, String> {
+        let vars = serde_json::json!({"ACCEPT_STATIC": "false", "FRESHNESS_SECS": "30"});
+        let edge = EdgeWorker::start(&repo_root(), event_keys, &self.staff.jwks(), &vars).await?;
+        if !quiet {
+            step(&format!(
+                "edge worker (release .wasm) in workerd on {}: SQLite Durable Object, REVOKED KV",
+                edge.url
+            ));
+        }
+        let url = edge.url.clone();
+        self.edge = Some(edge);
+        Ok(url)
+    }
+
+    /// Messages left in the dead-letter queues.
+    pub async fn dead_letters(&self) -> u64 {
+        let mut n = 0;
+        for url in [&self.mint.dlq_url, &self.notify.dlq_url] {
+            n += provision::depth(&self.clients.sqs, url).await.unwrap_or(0);
+        }
+        n
+    }
+
+    /// Stops everything, in reverse order. Idempotent; also done (less gracefully) on drop.
+    pub async fn shutdown(&mut self) {
+        if let Some(p) = self.mint_poller.take() {
+            p.stop(Duration::from_secs(5)).await;
+        }
+        if let Some(p) = self.notify_poller.take() {
+            p.stop(Duration::from_secs(5)).await;
+        }
+        if let Some(edge) = self.edge.take() {
+            edge.stop().await;
+        }
+        drop(self.api.take());
+        drop(self.gateway.take());
+        if let Some(moto) = self.moto.take() {
+            let port = moto
+                .endpoint
+                .rsplit(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            // Free moto's state first: a big heap makes its exit slow.
+            let client = crate::client::HttpClient::new(&moto.endpoint);
+            let _ = tokio::time::timeout(
+                Duration::from_secs(10),
+                client.request("POST", "/moto-api/reset", &[], Vec::new()),
+            )
+            .await;
+            let _ = tokio::task::spawn_blocking(move || {
+                drop(moto);
+                reap_moto(&port);
+            })
+            .await;
+        }
+    }
+}
+
+/// The pids of `moto_server` processes listening on `port` (found by their command line).
+fn moto_pids(port: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let is_moto = args
+                .iter()
+                .any(|a| a.ends_with(b"karcis_moto_server.py") || a.ends_with(b"moto_server"));
+            let on_port = args
+                .windows(2)
+                .any(|w| w[0] == b"-p" && w[1] == port.as_bytes());
+            (is_moto && on_port).then_some(pid)
+        })
+        .collect()
+}
+
+/// Makes sure the moto this stack started is gone (its watchdog normally sees to it; under heavy
+/// load it has been seen to miss): TERM, then KILL, by pid, bounded to about 5 s.
+fn reap_moto(port: &str) {
+    if port.is_empty() {
+        return;
+    }
+    for round in 0..10 {
+        let pids = moto_pids(port);
+        if pids.is_empty() {
+            return;
+        }
+        if round == 0 || round == 6 {
+            let signal = if round == 0 { "-TERM" } else { "-KILL" };
+            let _ = std::process::Command::new("kill")
+                .arg(signal)
+                .args(&pids)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
