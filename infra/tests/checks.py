@@ -1,0 +1,589 @@
+"""Security and contract checks over an expanded (plain CloudFormation) template.
+
+Each check takes the template as a dict (the JSON that scripts/expand.py writes) and returns a
+list of problems, empty when the template is fine. test_template.py asserts that the real
+template has none; test_negative.py asserts that broken copies do, so the checks are known to
+bite. Standard library only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+Template = dict[str, Any]
+
+# --- the contract (briefs/contract.md) ---------------------------------------------------------
+
+COMMON_ENV = {"TABLE_NAME", "RUST_LOG"}
+STAFF_ENV = {
+    "STAFF_SIGNING_KEY_ID",
+    "STAFF_PREVIOUS_KEY_IDS",
+    "STAFF_TOKEN_AUDIENCE",
+    "STAFF_CONSOLE_AUDIENCE",
+    "STAFF_TOKEN_ISSUER",
+}
+
+# binary name -> routes ("METHOD path"), trigger kind, extra env vars it must receive
+FUNCTIONS: dict[str, dict[str, Any]] = {
+    "checkout": {
+        "routes": {"POST /v1/orders", "GET /v1/orders/{order_id}", "GET /v1/events/{event_id}"},
+        "env": {"PII_KEY_ID", "CONFIG_KEY_ID", "GATEWAY_SECRETS"},
+    },
+    "payment-callback": {
+        "routes": {"POST /v1/webhooks/{provider}"},
+        "env": {"CONFIG_KEY_ID", "GATEWAY_SECRETS", "MINT_QUEUE_URL"},
+    },
+    "mint": {"queue": "MintQueue", "env": {"ISSUER_KEY_ID", "NOTIFY_QUEUE_URL"}},
+    "tickets": {
+        "routes": {"GET /v1/orders/{order_id}/tickets", "POST /v1/tickets/{ticket_id}/device"},
+        "env": {"ISSUER_KEY_ID"},
+    },
+    "privacy": {
+        "routes": {
+            "POST /v1/privacy/challenge",
+            "POST /v1/privacy/export",
+            "POST /v1/privacy/delete",
+            "PUT /v1/privacy/consents",
+        },
+        "env": {"PII_KEY_ID", "NOTIFY_QUEUE_URL"},
+    },
+    "sweeper": {"schedule": "rate(1 minute)", "env": set()},
+    "retention": {"schedule": "rate(1 day)", "env": {"RETENTION_DAYS"}},
+    "notify": {"queue": "NotifyQueue", "env": {"PII_KEY_ID"}},
+    # Staff tokens and the door audit (contract, H3b). Their routes are public at the API on
+    # purpose: the HTTP API's JWT authorizer accepts only RSA-signed tokens, the staff tokens are
+    # ES256 from KMS, so the functions verify them (and the worker's bearer token) in code.
+    "staff": {
+        "routes": {
+            "GET /v1/staff/jwks",
+            "GET /v1/staff/log",
+            "GET /v1/staff/members/{staff_id}",
+            "PUT /v1/staff/members/{staff_id}",
+            "POST /v1/staff/members/{staff_id}/tokens",
+        },
+        "env": STAFF_ENV,
+    },
+    "audit-ingest": {
+        "routes": {"POST /v1/audit/batches", "GET /v1/audit/events/{event_id}/entries"},
+        "env": STAFF_ENV | {"AUDIT_INGEST_TOKEN_SHA256"},
+    },
+}
+
+# --- the justified exceptions ------------------------------------------------------------------
+
+# Actions that AWS only authorises on Resource "*": the only ones an identity policy may pair
+# with "*". Each with its reason.
+STAR_RESOURCE_ACTIONS = {
+    "xray:PutTraceSegments": "X-Ray has no resource-level permissions",
+    "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions",
+}
+
+# Asymmetric keys, exempt from the rotation check, with the reason. Each must be exactly this
+# key spec and usage, and check_signing_key binds its use.
+ASYMMETRIC_KEYS = {
+    "StaffSigningKey": (
+        "ECC_NIST_P256",
+        "SIGN_VERIFY",
+        "KMS cannot rotate asymmetric keys automatically (EnableKeyRotation must be absent); "
+        "rotation is a new key, the old one kept in STAFF_PREVIOUS_KEY_IDS for 12 h",
+    ),
+}
+
+# Who may use the staff signing key, by action (logical ids; OperatorRoleArn is the parameter).
+SIGNING_KEY_USERS = {
+    "kms:Sign": {"StaffRole", "OperatorRoleArn"},
+    "kms:GetPublicKey": {"StaffRole", "AuditIngestRole", "OperatorRoleArn"},
+}
+
+# AWS managed policies allowed, per role, with the reason.
+MANAGED_POLICIES = {
+    "BackupRole": {
+        "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup":
+            "AWS Backup's own service policy, maintained by AWS as the service changes",
+        "arn:${AWS::Partition}:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores":
+            "AWS Backup's own restore policy, maintained by AWS",
+    }
+}
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def resources(t: Template, rtype: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, res in t.get("Resources", {}).items():
+        if res.get("Type") == rtype:
+            yield name, res
+
+
+def props(res: dict[str, Any]) -> dict[str, Any]:
+    return res.get("Properties", {}) or {}
+
+
+def as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else [v]
+
+
+def ref_target(v: Any) -> str | None:
+    """The logical id a value points at through Ref, Fn::GetAtt or a plain ${X} / ${X.Attr} Sub."""
+    if isinstance(v, dict) and len(v) == 1:
+        (k, arg), = v.items()
+        if k == "Ref" and isinstance(arg, str):
+            return arg
+        if k == "Fn::GetAtt":
+            if isinstance(arg, list) and arg:
+                return arg[0]
+            if isinstance(arg, str):
+                return arg.split(".")[0]
+        if k == "Fn::Sub" and isinstance(arg, str) and arg.startswith("${") and arg.endswith("}"):
+            return arg[2:-1].split(".")[0]
+    return None
+
+
+def points_at(t: Template, v: Any, rtype: str) -> bool:
+    target = ref_target(v)
+    return target is not None and t.get("Resources", {}).get(target, {}).get("Type") == rtype
+
+
+def functions_by_binary(t: Template) -> dict[str, tuple[str, dict[str, Any]]]:
+    out = {}
+    for name, res in resources(t, "AWS::Lambda::Function"):
+        binary = res.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+        if binary:
+            out[binary] = (name, res)
+    return out
+
+
+def policy_documents(t: Template) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(kind, where, document) for every policy document in the template."""
+    for name, res in t.get("Resources", {}).items():
+        p = props(res)
+        rtype = res.get("Type")
+        if rtype == "AWS::IAM::Role":
+            for pol in p.get("Policies", []) or []:
+                yield "identity", f"{name}/{pol.get('PolicyName')}", pol.get("PolicyDocument", {})
+        elif rtype in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            yield "identity", name, p.get("PolicyDocument", {})
+        elif rtype == "AWS::KMS::Key":
+            yield "key", name, p.get("KeyPolicy", {})
+        elif rtype in ("AWS::SQS::QueuePolicy", "AWS::SNS::TopicPolicy"):
+            yield "resource", name, p.get("PolicyDocument", {})
+
+
+def statements(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for st in as_list(doc.get("Statement", [])):
+        if isinstance(st, dict) and set(st) == {"Fn::If"}:
+            # conditional statement: check both branches that are statements
+            for branch in st["Fn::If"][1:]:
+                if isinstance(branch, dict) and "Effect" in branch:
+                    yield branch
+        elif isinstance(st, dict):
+            yield st
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+
+def check_table(t: Template) -> list[str]:
+    problems = []
+    tables = list(resources(t, "AWS::DynamoDB::Table"))
+    if len(tables) != 1:
+        return [f"expected exactly one DynamoDB table, found {len(tables)}"]
+    name, res = tables[0]
+    p = props(res)
+    if p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is not True:
+        problems.append(f"{name}: point-in-time recovery is not enabled")
+    sse = p.get("SSESpecification", {})
+    if sse.get("SSEEnabled") is not True or sse.get("SSEType") != "KMS":
+        problems.append(f"{name}: SSE is not KMS")
+    if not points_at(t, sse.get("KMSMasterKeyId"), "AWS::KMS::Key"):
+        problems.append(f"{name}: SSE does not use a customer-managed key of this template")
+    if p.get("DeletionProtectionEnabled") is not True:
+        problems.append(f"{name}: deletion protection is off")
+    if res.get("DeletionPolicy") != "Retain":
+        problems.append(f"{name}: DeletionPolicy is not Retain")
+    ttl = p.get("TimeToLiveSpecification", {})
+    if ttl.get("AttributeName") != "ttl" or ttl.get("Enabled") is not True:
+        problems.append(f"{name}: TTL on attribute 'ttl' is not enabled")
+    if p.get("BillingMode") != "PAY_PER_REQUEST":
+        problems.append(f"{name}: billing is not PAY_PER_REQUEST")
+    keys = {k["KeyType"]: k["AttributeName"] for k in p.get("KeySchema", [])}
+    if keys != {"HASH": "pk", "RANGE": "sk"}:
+        problems.append(f"{name}: key schema is not pk/sk")
+    gsis = {g["IndexName"]: g for g in p.get("GlobalSecondaryIndexes", [])}
+    g = gsis.get("gsi1")
+    if g is None:
+        problems.append(f"{name}: GSI gsi1 missing")
+    else:
+        gkeys = {k["KeyType"]: k["AttributeName"] for k in g.get("KeySchema", [])}
+        if gkeys != {"HASH": "gsi1pk", "RANGE": "gsi1sk"} or g.get("Projection", {}).get("ProjectionType") != "ALL":
+            problems.append(f"{name}: gsi1 is not gsi1pk/gsi1sk with projection ALL")
+    if "StreamSpecification" in p:
+        problems.append(f"{name}: streams are enabled but the contract does not need them")
+    return problems
+
+
+def dead_letter_queues(t: Template) -> set[str]:
+    """Queues that serve as a DLQ: a redrive target or a function's dead-letter target."""
+    dlqs = set()
+    for _, res in resources(t, "AWS::SQS::Queue"):
+        target = ref_target(props(res).get("RedrivePolicy", {}).get("deadLetterTargetArn"))
+        if target:
+            dlqs.add(target)
+    for _, res in resources(t, "AWS::Lambda::Function"):
+        target = ref_target(props(res).get("DeadLetterConfig", {}).get("TargetArn"))
+        if target:
+            dlqs.add(target)
+    return dlqs
+
+
+def check_queues(t: Template) -> list[str]:
+    problems = []
+    dlqs = dead_letter_queues(t)
+    for name, res in resources(t, "AWS::SQS::Queue"):
+        p = props(res)
+        if not points_at(t, p.get("KmsMasterKeyId"), "AWS::KMS::Key"):
+            problems.append(f"{name}: not encrypted with a customer-managed key of this template")
+        if name in dlqs:
+            if p.get("MessageRetentionPeriod") != 1209600:
+                problems.append(f"{name}: a DLQ should keep messages 14 days")
+            continue
+        redrive = p.get("RedrivePolicy")
+        if not redrive:
+            problems.append(f"{name}: queue has no dead-letter queue")
+            continue
+        if not points_at(t, redrive.get("deadLetterTargetArn"), "AWS::SQS::Queue"):
+            problems.append(f"{name}: dead-letter target is not a queue of this template")
+        if redrive.get("maxReceiveCount") != 5:
+            problems.append(f"{name}: maxReceiveCount is not 5")
+    return problems
+
+
+def _wild(action: str) -> bool:
+    return "*" in action or "?" in action
+
+
+def check_policies(t: Template) -> list[str]:
+    problems = []
+    for kind, where, doc in policy_documents(t):
+        for st in statements(doc):
+            if "NotAction" in st or "NotResource" in st or "NotPrincipal" in st:
+                problems.append(f"{where}: NotAction/NotResource/NotPrincipal is not allowed")
+            actions = [a for a in as_list(st.get("Action", [])) if isinstance(a, str)]
+            for a in actions:
+                if _wild(a):
+                    problems.append(f"{where}: wildcard action {a!r}")
+            principal = st.get("Principal")
+            if principal == "*" or (isinstance(principal, dict) and "*" in as_list(principal.get("AWS", []))):
+                problems.append(f"{where}: wildcard principal")
+            star = "*" in as_list(st.get("Resource", []))
+            if not star:
+                continue
+            if kind == "key":
+                continue  # in a key policy, "*" means the key itself
+            if st.get("Effect") == "Allow":
+                unjustified = [a for a in actions if a not in STAR_RESOURCE_ACTIONS]
+                if unjustified:
+                    problems.append(f"{where}: Resource '*' for {unjustified} without a justified exception")
+    for name, res in resources(t, "AWS::IAM::Role"):
+        allowed = MANAGED_POLICIES.get(name, {})
+        for arn in props(res).get("ManagedPolicyArns", []) or []:
+            text = arn.get("Fn::Sub") if isinstance(arn, dict) else arn
+            if text not in allowed:
+                problems.append(f"{name}: managed policy {text!r} is not a justified exception")
+    return problems
+
+
+def check_functions(t: Template) -> list[str]:
+    problems = []
+    roles_seen: dict[str, str] = {}
+    for name, res in resources(t, "AWS::Lambda::Function"):
+        p = props(res)
+        if p.get("Architectures") != ["arm64"]:
+            problems.append(f"{name}: architecture is not arm64")
+        if p.get("Runtime") != "provided.al2023":
+            problems.append(f"{name}: runtime is not provided.al2023")
+        if p.get("Handler") != "bootstrap":
+            problems.append(f"{name}: handler is not bootstrap")
+        meta = res.get("Metadata", {})
+        if meta.get("BuildMethod") != "rust-cargolambda" or not meta.get("BuildProperties", {}).get("Binary"):
+            problems.append(f"{name}: not built by rust-cargolambda with a binary name")
+        if not points_at(t, p.get("LoggingConfig", {}).get("LogGroup"), "AWS::Logs::LogGroup"):
+            problems.append(f"{name}: does not log to a log group of this template")
+        role = ref_target(p.get("Role"))
+        if not points_at(t, p.get("Role"), "AWS::IAM::Role"):
+            problems.append(f"{name}: role is not a role of this template")
+        elif role in roles_seen:
+            problems.append(f"{name}: shares role {role} with {roles_seen[role]}")
+        else:
+            roles_seen[role] = name
+    return problems
+
+
+def check_kms(t: Template) -> list[str]:
+    problems = []
+    for name, res in resources(t, "AWS::KMS::Key"):
+        p = props(res)
+        if res.get("DeletionPolicy") != "Retain":
+            problems.append(f"{name}: DeletionPolicy is not Retain (deleting a key shreds its data)")
+        if name in ASYMMETRIC_KEYS:
+            spec, usage, _why = ASYMMETRIC_KEYS[name]
+            if p.get("KeySpec") != spec or p.get("KeyUsage") != usage:
+                problems.append(f"{name}: exempt from rotation only as a {spec} {usage} key")
+            if p.get("EnableKeyRotation"):
+                problems.append(f"{name}: asymmetric keys cannot have EnableKeyRotation")
+            continue
+        if p.get("EnableKeyRotation") is not True:
+            problems.append(f"{name}: key rotation is off")
+        if p.get("KeySpec", "SYMMETRIC_DEFAULT") != "SYMMETRIC_DEFAULT":
+            problems.append(f"{name}: not a symmetric key")
+    return problems
+
+
+def check_signing_key(t: Template) -> list[str]:
+    """The staff signing key: Sign only RAW with ECDSA_SHA_256, and only by the named users."""
+    problems = []
+    res = t.get("Resources", {}).get("StaffSigningKey")
+    if res is None:
+        return ["StaffSigningKey: missing"]
+    admin = f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:root"
+    for st in statements(props(res).get("KeyPolicy", {})):
+        where = f"StaffSigningKey/{st.get('Sid')}"
+        acts = set(as_list(st.get("Action", [])))
+        principals = set()
+        for pr in as_list((st.get("Principal") or {}).get("AWS", [])):
+            text = pr.get("Fn::Sub") if isinstance(pr, dict) and "Fn::Sub" in pr else None
+            principals.add("root" if text == admin else ref_target(pr))
+        if "root" in principals:
+            if acts & {"kms:Sign", "kms:Verify", "kms:GetPublicKey"}:
+                problems.append(f"{where}: the account root may administer the key, not use it")
+            continue
+        unknown = acts - set(SIGNING_KEY_USERS)
+        if unknown:
+            problems.append(f"{where}: actions {sorted(unknown)} on the signing key")
+        for act in acts & set(SIGNING_KEY_USERS):
+            extra = principals - SIGNING_KEY_USERS[act]
+            if extra:
+                problems.append(f"{where}: {sorted(p or '?' for p in extra)} may not {act}")
+        if "kms:Sign" in acts:
+            cond = st.get("Condition", {}).get("StringEquals", {})
+            if cond.get("kms:SigningAlgorithm") != "ECDSA_SHA_256" or cond.get("kms:MessageType") != "RAW":
+                problems.append(f"{where}: kms:Sign without SigningAlgorithm=ECDSA_SHA_256 and MessageType=RAW")
+    return problems
+
+
+def check_logs(t: Template) -> list[str]:
+    problems = []
+    for name, res in resources(t, "AWS::Logs::LogGroup"):
+        p = props(res)
+        if "RetentionInDays" not in p:
+            problems.append(f"{name}: no log retention")
+        if not points_at(t, p.get("KmsKeyId"), "AWS::KMS::Key"):
+            problems.append(f"{name}: log group not encrypted with a key of this template")
+    return problems
+
+
+def check_event_sources(t: Template) -> list[str]:
+    problems = []
+    for name, res in resources(t, "AWS::Lambda::EventSourceMapping"):
+        p = props(res)
+        if points_at(t, p.get("EventSourceArn"), "AWS::SQS::Queue"):
+            if "ReportBatchItemFailures" not in (p.get("FunctionResponseTypes") or []):
+                problems.append(f"{name}: SQS mapping without ReportBatchItemFailures")
+    return problems
+
+
+def check_alarms(t: Template) -> list[str]:
+    problems = []
+    alarms = [props(r) for _, r in resources(t, "AWS::CloudWatch::Alarm")]
+
+    def watched(metric: str, dimension: str) -> set[str]:
+        out = set()
+        for a in alarms:
+            if a.get("MetricName") != metric:
+                continue
+            for d in a.get("Dimensions", []):
+                if d.get("Name") == dimension and ref_target(d.get("Value")):
+                    out.add(ref_target(d.get("Value")))
+        return out
+
+    for dlq in dead_letter_queues(t):
+        if dlq not in watched("ApproximateNumberOfMessagesVisible", "QueueName"):
+            problems.append(f"{dlq}: no alarm on DLQ depth")
+    errors, throttles = watched("Errors", "FunctionName"), watched("Throttles", "FunctionName")
+    for name, _ in resources(t, "AWS::Lambda::Function"):
+        if name not in errors:
+            problems.append(f"{name}: no alarm on errors")
+        if name not in throttles:
+            problems.append(f"{name}: no alarm on throttles")
+    for a in alarms:
+        if not any(points_at(t, x, "AWS::SNS::Topic") for x in a.get("AlarmActions", [])):
+            problems.append(f"alarm {a.get('AlarmDescription')!r}: no SNS action")
+    for name, res in resources(t, "AWS::SNS::Topic"):
+        if not points_at(t, props(res).get("KmsMasterKeyId"), "AWS::KMS::Key"):
+            problems.append(f"{name}: topic not encrypted with a key of this template")
+    return problems
+
+
+def check_backups(t: Template) -> list[str]:
+    problems = []
+    vaults = list(resources(t, "AWS::Backup::BackupVault"))
+    if not vaults:
+        return ["no backup vault"]
+    for name, res in vaults:
+        if not points_at(t, props(res).get("EncryptionKeyArn"), "AWS::KMS::Key"):
+            problems.append(f"{name}: vault not encrypted with a key of this template")
+    rules = [
+        r for _, res in resources(t, "AWS::Backup::BackupPlan")
+        for r in props(res).get("BackupPlan", {}).get("BackupPlanRule", [])
+    ]
+    if not any(str(r.get("ScheduleExpression", "")).startswith("cron(0 ") and r.get("ScheduleExpression", "").endswith("* * ? *)") for r in rules):
+        problems.append("no daily backup rule")
+    selected = {
+        ref_target(x)
+        for _, res in resources(t, "AWS::Backup::BackupSelection")
+        for x in props(res).get("BackupSelection", {}).get("Resources", [])
+    }
+    for name, _ in resources(t, "AWS::DynamoDB::Table"):
+        if name not in selected:
+            problems.append(f"{name}: not selected by a backup plan")
+    return problems
+
+
+def routes(t: Template) -> dict[str, tuple[str, bool]]:
+    """'METHOD path' -> (function logical id, public) from the HTTP API's OpenAPI body."""
+    out = {}
+    for _, res in resources(t, "AWS::ApiGatewayV2::Api"):
+        body = props(res).get("Body", {})
+        for path, methods in body.get("paths", {}).items():
+            for method, op in methods.items():
+                uri = op.get("x-amazon-apigateway-integration", {}).get("uri", {})
+                text = uri.get("Fn::Sub", "") if isinstance(uri, dict) else str(uri)
+                fn = text.split("functions/${")[-1].split(".Arn}")[0] if "functions/${" in text else None
+                security = op.get("security")
+                public = security == [{"NONE": []}]
+                out[f"{method.upper()} {path}"] = (fn, public)
+    return out
+
+
+def check_http_api(t: Template) -> list[str]:
+    problems = []
+    apis = list(resources(t, "AWS::ApiGatewayV2::Api"))
+    if len(apis) != 1:
+        return [f"expected one HTTP API, found {len(apis)}"]
+    _, api = apis[0]
+    body = props(api).get("Body", {})
+    schemes = body.get("components", {}).get("securitySchemes", {})
+    jwt = [s for s in schemes.values() if s.get("x-amazon-apigateway-authorizer", {}).get("type") == "jwt"]
+    if len(jwt) != 1:
+        problems.append("HTTP API: expected one JWT authorizer")
+    else:
+        conf = jwt[0]["x-amazon-apigateway-authorizer"].get("jwtConfiguration", {})
+        if ref_target(conf.get("issuer")) != "JwtIssuer" or ref_target(conf.get("audience")) != "JwtAudience":
+            problems.append("HTTP API: JWT issuer/audience do not come from the JwtIssuer/JwtAudience parameters")
+    cors = body.get("x-amazon-apigateway-cors")
+    if not isinstance(cors, dict) or not isinstance(cors.get("allowOrigins"), list) or "*" in cors.get("allowOrigins", []):
+        problems.append("HTTP API: CORS allowOrigins is not an explicit list of origins")
+    contract_public = set()
+    by_binary = functions_by_binary(t)
+    for binary, spec in FUNCTIONS.items():
+        for route in spec.get("routes", set()):
+            contract_public.add(route)
+            got = routes(t).get(route)
+            expected_fn = by_binary.get(binary, (None,))[0]
+            if got is None:
+                problems.append(f"route {route} missing")
+            elif got[0] != expected_fn:
+                problems.append(f"route {route} goes to {got[0]}, not {expected_fn}")
+            elif not got[1]:
+                problems.append(f"route {route} should be public (no authorizer) per the contract")
+    for route, (_, public) in routes(t).items():
+        if public and route not in contract_public:
+            problems.append(f"route {route} is public but not a public route of the contract")
+        if route.split(" ", 1)[1].startswith("/v1/admin") and public:
+            problems.append(f"admin route {route} has no authorizer")
+    stages = [props(r) for _, r in resources(t, "AWS::ApiGatewayV2::Stage")]
+    if not stages or not all(s.get("AccessLogSettings", {}).get("DestinationArn") for s in stages):
+        problems.append("HTTP API: stage without access logs")
+    if not stages or not all(s.get("DefaultRouteSettings", {}).get("ThrottlingRateLimit") for s in stages):
+        problems.append("HTTP API: stage without a throttle")
+    return problems
+
+
+def check_contract(t: Template) -> list[str]:
+    problems = []
+    by_binary = functions_by_binary(t)
+    if set(by_binary) != set(FUNCTIONS):
+        problems.append(f"functions {sorted(by_binary)} differ from the contract {sorted(FUNCTIONS)}")
+    for binary, spec in FUNCTIONS.items():
+        if binary not in by_binary:
+            continue
+        name, res = by_binary[binary]
+        env = set(props(res).get("Environment", {}).get("Variables", {}))
+        missing = (COMMON_ENV | spec["env"]) - env
+        if missing:
+            problems.append(f"{binary}: missing env {sorted(missing)}")
+        if "queue" in spec:
+            maps = [
+                props(r) for _, r in resources(t, "AWS::Lambda::EventSourceMapping")
+                if ref_target(props(r).get("FunctionName")) == name
+            ]
+            if not any(ref_target(m.get("EventSourceArn")) == spec["queue"] for m in maps):
+                problems.append(f"{binary}: not triggered by {spec['queue']}")
+        if "schedule" in spec:
+            rules = [
+                props(r) for _, r in resources(t, "AWS::Events::Rule")
+                if any(ref_target(x.get("Arn")) == name for x in props(r).get("Targets", []))
+            ]
+            if not any(r.get("ScheduleExpression") == spec["schedule"] for r in rules):
+                problems.append(f"{binary}: not scheduled {spec['schedule']}")
+    return problems
+
+
+def check_envelope_keys(t: Template) -> list[str]:
+    """The PII, issuer and config keys: every use is bound to its encryption-context purpose."""
+    problems = []
+    purposes = {"PiiKey": "customer-pii", "IssuerKey": "ticket-issuer", "ConfigKey": "gateway-secrets"}
+    use = {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
+    for key, purpose in purposes.items():
+        res = t.get("Resources", {}).get(key)
+        if res is None:
+            problems.append(f"{key}: missing")
+            continue
+        for st in statements(props(res).get("KeyPolicy", {})):
+            acts = set(as_list(st.get("Action", [])))
+            if not acts & use:
+                continue
+            cond = st.get("Condition", {}).get("StringEquals", {})
+            if cond.get("kms:EncryptionContext:purpose") != purpose:
+                problems.append(f"{key}/{st.get('Sid')}: use of the key without encryption context purpose={purpose}")
+    return problems
+
+
+ALL_CHECKS = [
+    check_table,
+    check_queues,
+    check_policies,
+    check_functions,
+    check_kms,
+    check_logs,
+    check_event_sources,
+    check_alarms,
+    check_backups,
+    check_http_api,
+    check_contract,
+    check_envelope_keys,
+    check_signing_key,
+]
+
+
+def all_problems(t: Template) -> list[str]:
+    return [p for check in ALL_CHECKS for p in check(t)]
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    found = all_problems(json.load(open(sys.argv[1], encoding="utf-8")))
+    for p in found:
+        print(p)
+    sys.exit(1 if found else 0)

@@ -1,0 +1,297 @@
+"""Broken copies of infra/template.yaml, and which validators must catch each one.
+
+Each mutant is the real template with exact text edits (every `old` must occur exactly once, so a
+template change that makes an edit miss fails loudly instead of testing nothing). `fails` lists
+the validators that must reject it; every other validator that runs on it must accept it, which
+documents each tool's blind spots (a broken !Ref inside a SAM resource passes `sam validate
+--lint` and plain cfn-lint: only the expanded template shows it).
+
+Validators: expand (aws-sam-translator), cfn-lint (on the expanded JSON), checkov (on the SAM
+template and the expanded JSON), sam-validate (`sam validate --lint`), checks (tests/checks.py).
+`sam validate` takes several seconds per template, so it runs only on the mutants that name it
+in `fails` or `sam_must_pass`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+VALIDATORS = ("expand", "cfn-lint", "checkov", "sam-validate", "checks")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    why: str
+    edits: list[tuple[str, str]]
+    fails: frozenset[str]
+    sam_must_pass: bool = False
+    # checkov ids expected among the failures (when checkov is in `fails`)
+    checkov_ids: frozenset[str] = field(default_factory=frozenset)
+
+    def apply(self, text: str) -> str:
+        for old, new in self.edits:
+            count = text.count(old)
+            if count != 1:
+                raise AssertionError(f"mutant {self.name}: edit target occurs {count} times: {old!r}")
+            text = text.replace(old, new)
+        return text
+
+
+MUTANTS = [
+    Mutant(
+        name="broken-ref-in-sam-resource",
+        why="a !Ref to a resource that does not exist, inside a SAM function's environment",
+        edits=[("MINT_QUEUE_URL: !Ref MintQueue\n", "MINT_QUEUE_URL: !Ref MintQueueTypo\n")],
+        fails=frozenset({"cfn-lint"}),
+        sam_must_pass=True,  # the blind spot that makes the expand step necessary
+    ),
+    Mutant(
+        name="broken-getatt-in-cfn-resource",
+        why="a !GetAtt to a resource that does not exist, in a plain CloudFormation IAM role",
+        edits=[
+            (
+                "                Action: [sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility, sqs:GetQueueAttributes]\n"
+                "                Resource: !GetAtt NotifyQueue.Arn\n",
+                "                Action: [sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility, sqs:GetQueueAttributes]\n"
+                "                Resource: !GetAtt NotifyQueueTypo.Arn\n",
+            )
+        ],
+        fails=frozenset({"cfn-lint", "sam-validate"}),
+    ),
+    Mutant(
+        name="invalid-sam-event",
+        why="an SQS event without its queue: the SAM transform itself must refuse it",
+        edits=[
+            (
+                "            Queue: !GetAtt NotifyQueue.Arn\n",
+                "",
+            )
+        ],
+        fails=frozenset({"expand", "sam-validate"}),
+    ),
+    Mutant(
+        name="missing-dlq",
+        why="the notify queue loses its redrive policy (no dead-letter queue)",
+        edits=[
+            (
+                "      VisibilityTimeout: 180 # 6x the notify function timeout (30 s)\n"
+                "      MessageRetentionPeriod: 345600\n"
+                "      RedrivePolicy:\n"
+                "        deadLetterTargetArn: !GetAtt NotifyDlq.Arn\n"
+                "        maxReceiveCount: 5\n",
+                "      VisibilityTimeout: 180 # 6x the notify function timeout (30 s)\n"
+                "      MessageRetentionPeriod: 345600\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="pitr-off",
+        why="point-in-time recovery switched off on the table",
+        edits=[("PointInTimeRecoveryEnabled: true", "PointInTimeRecoveryEnabled: false")],
+        fails=frozenset({"checkov", "checks"}),
+        checkov_ids=frozenset({"CKV_AWS_28"}),
+    ),
+    Mutant(
+        name="table-aws-owned-key",
+        why="the table encrypted with the AWS-owned key instead of the customer-managed key",
+        edits=[
+            (
+                "      SSESpecification:\n"
+                "        SSEEnabled: true\n"
+                "        SSEType: KMS\n"
+                "        KMSMasterKeyId: !GetAtt TableKey.Arn\n",
+                "",
+            )
+        ],
+        fails=frozenset({"checkov", "checks"}),
+        checkov_ids=frozenset({"CKV_AWS_119"}),
+    ),
+    Mutant(
+        name="rotation-off",
+        why="key rotation switched off on the issuer key",
+        edits=[
+            (
+                "      Description: karcis ticket issuer key (wraps each event's issuer and QR keys; context purpose=ticket-issuer)\n"
+                "      EnableKeyRotation: true\n",
+                "      Description: karcis ticket issuer key (wraps each event's issuer and QR keys; context purpose=ticket-issuer)\n"
+                "      EnableKeyRotation: false\n",
+            )
+        ],
+        fails=frozenset({"checkov", "checks"}),
+        checkov_ids=frozenset({"CKV_AWS_7"}),
+    ),
+    Mutant(
+        name="wildcard-action",
+        why="dynamodb:* in the checkout role",
+        edits=[
+            (
+                "              - Sid: OrdersInventoryIdempotency\n"
+                "                Effect: Allow\n"
+                "                Action: [dynamodb:GetItem, dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem, dynamodb:ConditionCheckItem]\n",
+                "              - Sid: OrdersInventoryIdempotency\n"
+                "                Effect: Allow\n"
+                "                Action: [dynamodb:*]\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="star-resource",
+        why="the sweeper's table permissions widened to Resource '*'",
+        edits=[
+            (
+                "                Action: [dynamodb:GetItem, dynamodb:Query, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:ConditionCheckItem]\n"
+                "                Resource: [!GetAtt Table.Arn, !Sub \"${Table.Arn}/index/gsi1\"]\n"
+                "              - Sid: DeadLetter\n"
+                "                Effect: Allow\n"
+                "                Action: sqs:SendMessage\n"
+                "                Resource: !GetAtt ScheduledDlq.Arn\n"
+                "              - Sid: TableKeyThroughDynamoDB\n"
+                "                Effect: Allow\n"
+                "                Action: [kms:Decrypt, kms:Encrypt, kms:GenerateDataKey, kms:DescribeKey]\n"
+                "                Resource: !GetAtt TableKey.Arn\n"
+                "                Condition:\n"
+                "                  StringEquals: { \"kms:ViaService\": !Sub \"dynamodb.${AWS::Region}.amazonaws.com\" }\n"
+                "              - Sid: QueueKeyProducerThroughSqs\n"
+                "                Effect: Allow\n"
+                "                Action: [kms:GenerateDataKey, kms:Decrypt]\n"
+                "                Resource: !GetAtt QueueKey.Arn\n"
+                "                Condition:\n"
+                "                  StringEquals: { \"kms:ViaService\": !Sub \"sqs.${AWS::Region}.amazonaws.com\" }\n"
+                "\n"
+                "  RetentionRole:",
+                "                Action: [dynamodb:GetItem, dynamodb:Query, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:ConditionCheckItem]\n"
+                "                Resource: \"*\"\n"
+                "              - Sid: DeadLetter\n"
+                "                Effect: Allow\n"
+                "                Action: sqs:SendMessage\n"
+                "                Resource: !GetAtt ScheduledDlq.Arn\n"
+                "              - Sid: TableKeyThroughDynamoDB\n"
+                "                Effect: Allow\n"
+                "                Action: [kms:Decrypt, kms:Encrypt, kms:GenerateDataKey, kms:DescribeKey]\n"
+                "                Resource: !GetAtt TableKey.Arn\n"
+                "                Condition:\n"
+                "                  StringEquals: { \"kms:ViaService\": !Sub \"dynamodb.${AWS::Region}.amazonaws.com\" }\n"
+                "              - Sid: QueueKeyProducerThroughSqs\n"
+                "                Effect: Allow\n"
+                "                Action: [kms:GenerateDataKey, kms:Decrypt]\n"
+                "                Resource: !GetAtt QueueKey.Arn\n"
+                "                Condition:\n"
+                "                  StringEquals: { \"kms:ViaService\": !Sub \"sqs.${AWS::Region}.amazonaws.com\" }\n"
+                "\n"
+                "  RetentionRole:",
+            )
+        ],
+        fails=frozenset({"checks", "checkov"}),
+        checkov_ids=frozenset({"CKV_AWS_111"}),
+    ),
+    Mutant(
+        name="x86-64",
+        why="functions built for x86_64 instead of arm64",
+        edits=[("    Architectures: [arm64]\n", "    Architectures: [x86_64]\n")],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="no-log-retention",
+        why="a log group that keeps logs forever",
+        edits=[
+            (
+                "      LogGroupName: !Sub \"/aws/lambda/${AWS::StackName}-privacy\"\n"
+                "      RetentionInDays: !Ref LogRetentionDays\n",
+                "      LogGroupName: !Sub \"/aws/lambda/${AWS::StackName}-privacy\"\n",
+            )
+        ],
+        fails=frozenset({"checkov", "checks"}),
+        checkov_ids=frozenset({"CKV_AWS_66"}),
+    ),
+    Mutant(
+        name="unencrypted-queue",
+        why="the mint queue without KMS encryption",
+        edits=[
+            (
+                "  MintQueue:\n"
+                "    Type: AWS::SQS::Queue\n"
+                "    Properties:\n"
+                "      KmsMasterKeyId: !Ref QueueKey\n"
+                "      KmsDataKeyReusePeriodSeconds: 300\n",
+                "  MintQueue:\n"
+                "    Type: AWS::SQS::Queue\n"
+                "    Properties:\n",
+            )
+        ],
+        fails=frozenset({"checkov", "checks"}),
+        checkov_ids=frozenset({"CKV_AWS_27"}),
+    ),
+    Mutant(
+        name="pii-key-without-context",
+        why="the notify role may decrypt with the PII key without the customer-pii encryption context",
+        edits=[
+            (
+                "          - Sid: NotifyReadsContactDetails\n"
+                "            Effect: Allow\n"
+                "            Principal: { AWS: !GetAtt NotifyRole.Arn }\n"
+                "            Action: kms:Decrypt\n"
+                "            Resource: \"*\" # in a key policy \"*\" means this key\n"
+                "            Condition:\n"
+                "              StringEquals: { \"kms:EncryptionContext:purpose\": customer-pii }\n"
+                "              \"Null\": { \"kms:EncryptionContext:customer_id\": \"false\" }\n"
+                "              ForAllValues:StringEquals: { \"kms:EncryptionContextKeys\": [purpose, customer_id] }\n",
+                "          - Sid: NotifyReadsContactDetails\n"
+                "            Effect: Allow\n"
+                "            Principal: { AWS: !GetAtt NotifyRole.Arn }\n"
+                "            Action: kms:Decrypt\n"
+                "            Resource: \"*\" # in a key policy \"*\" means this key\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="webhook-behind-authorizer",
+        why="the webhook route loses `Authorizer: NONE`: gateways carry no JWT, so payments would never confirm",
+        edits=[
+            (
+                "Path: \"/v1/webhooks/{provider}\", Auth: { Authorizer: NONE } }",
+                "Path: \"/v1/webhooks/{provider}\" }",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),    Mutant(
+        name="staff-key-sign-unconstrained",
+        why="the staff role may kms:Sign with any algorithm and message type (e.g. a DIGEST it chose)",
+        edits=[
+            (
+                "            Action: kms:Sign\n"
+                "            Resource: \"*\" # in a key policy \"*\" means this key\n"
+                "            Condition:\n"
+                "              StringEquals: { \"kms:SigningAlgorithm\": ECDSA_SHA_256, \"kms:MessageType\": RAW }\n",
+                "            Action: kms:Sign\n"
+                "            Resource: \"*\" # in a key policy \"*\" means this key\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="audit-ingest-may-sign",
+        why="audit-ingest (reachable by the worker's bearer token) is also given kms:Sign on the staff key",
+        edits=[
+            (
+                "            Principal: { AWS: !GetAtt StaffRole.Arn }\n            Action: kms:Sign\n",
+                "            Principal: { AWS: [!GetAtt StaffRole.Arn, !GetAtt AuditIngestRole.Arn] }\n            Action: kms:Sign\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="staff-route-behind-authorizer",
+        why="a staff route loses `Authorizer: NONE`: the RSA-only JWT authorizer would reject every ES256 token",
+        edits=[
+            (
+                "Path: /v1/audit/batches, Auth: { Authorizer: NONE } }",
+                "Path: /v1/audit/batches }",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+]
