@@ -111,7 +111,9 @@ proptest! {
     #[test]
     fn arbitrary_payload_bytes_never_panic_and_never_admit(bytes in prop::collection::vec(any::<u8>(), 0..700)) {
         let qr = format!("KC1:{}", base45::encode(&bytes));
-        prop_assert!(open(&qr, &ring()).is_err() || verify(&qr, NOW, &ring(), &Policy::new(EVENT)).is_err());
+        prop_assert!(verify(&qr, NOW, &ring(), &Policy::new(EVENT)).is_err());
+        // Random bytes do not even decrypt: nothing gets as far as a signature check.
+        prop_assert!(open(&qr, &ring()).is_err());
     }
 
     #[test]
