@@ -51,8 +51,16 @@ pub struct Config {
 
 /// Reads `EVENT_KEYS`.
 pub fn parse_event_keys(json: &str) -> Result<(KeyRing, BTreeMap<u32, EventKeySet>), String> {
-    let parsed: EventKeysJson =
-        serde_json::from_str(json).map_err(|e| format!("EVENT_KEYS: {e}"))?;
+    // Only the position of a JSON error: its message can quote the value, a QR key say, and
+    // this text is logged.
+    let parsed: EventKeysJson = serde_json::from_str(json).map_err(|e| {
+        format!(
+            "EVENT_KEYS: {:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+    })?;
     let mut ring = KeyRing::new();
     let mut sets = BTreeMap::new();
     for event in parsed.events {
@@ -148,5 +156,11 @@ mod tests {
         assert!(parse_event_keys(&keys_json("evt-1", "abcd")).is_err());
         assert!(parse_event_keys(&keys_json("evt-1", &"zz".repeat(32))).is_err());
         assert!(parse_event_keys("{}").is_err());
+        // A JSON error never quotes the secret it read.
+        let secret = "ab".repeat(32);
+        let wrong_type = format!(r#"{{"events":[{{"kid":"{secret}"}}]}}"#);
+        let error = parse_event_keys(&wrong_type).unwrap_err();
+        assert!(error.starts_with("EVENT_KEYS: Data error"), "{error}");
+        assert!(!error.contains(&secret), "{error}");
     }
 }

@@ -16,7 +16,7 @@ use worker::{
 
 use crate::api::{hhmm_utc, Gps, GpsOutput, Problem, ScanResult};
 use crate::audit::{chain_hash, verify_chain, AuditEntry, ChainReport, StoredLink, GENESIS};
-use crate::http::{json, problem};
+use crate::http::{json, json_text, problem};
 
 /// What the worker decided about the code, for the door to apply.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,6 +122,8 @@ pub struct EventDoor {
     env: Env,
     /// An alarm to forward audit entries is set (per instance; re-checked against storage).
     forward_pending: Cell<bool>,
+    /// The event id is in `meta` (written once per instance, not once per scan).
+    event_recorded: Cell<bool>,
 }
 
 impl std::fmt::Debug for EventDoor {
@@ -209,6 +211,7 @@ impl DurableObject for EventDoor {
             state,
             env,
             forward_pending: Cell::new(false),
+            event_recorded: Cell::new(false),
         }
     }
 
@@ -221,7 +224,7 @@ impl DurableObject for EventDoor {
                 let answer = self.attempt(&attempt)?;
                 self.schedule_forwarding(&attempt.event_id).await?;
                 match answer {
-                    Ok(outcome) => json(200, &outcome),
+                    Ok(outcome_json) => json_text(200, outcome_json),
                     Err(p) => problem(&p),
                 }
             }
@@ -350,10 +353,13 @@ impl EventDoor {
 
     /// Remembers the event and, when forwarding is on, makes sure an alarm will run.
     async fn schedule_forwarding(&self, event_id: &str) -> Result<()> {
-        self.sql.exec(
-            "INSERT OR IGNORE INTO meta (k, v) VALUES ('event_id', ?)",
-            vec![event_id.into()],
-        )?;
+        if !self.event_recorded.get() {
+            self.sql.exec(
+                "INSERT OR IGNORE INTO meta (k, v) VALUES ('event_id', ?)",
+                vec![event_id.into()],
+            )?;
+            self.event_recorded.set(true);
+        }
         if self.ingest_url().is_none() || self.forward_pending.get() {
             return Ok(());
         }
@@ -410,7 +416,9 @@ impl EventDoor {
         }
     }
 
-    fn attempt(&self, a: &Attempt) -> Result<std::result::Result<ScanOutcome, Problem>> {
+    /// Applies an attempt; the answer is the [`ScanOutcome`] as JSON, serialised once for both
+    /// the reply and the idempotency record.
+    fn attempt(&self, a: &Attempt) -> Result<std::result::Result<String, Problem>> {
         let staff_key = a.staff_id.clone().unwrap_or_default();
         if !a.record_only {
             let previous: Vec<ScanRow> = self
@@ -431,7 +439,7 @@ impl EventDoor {
                 }
                 let mut outcome: ScanOutcome = serde_json::from_str(&row.response)?;
                 outcome.replayed = true;
-                return Ok(Ok(outcome));
+                return Ok(Ok(serde_json::to_string(&outcome)?));
             }
         }
 
@@ -463,18 +471,19 @@ impl EventDoor {
             replayed: false,
             admitted,
         };
+        let outcome_json = serde_json::to_string(&outcome)?;
         if !a.record_only {
             self.sql.exec(
                 "INSERT INTO scans (staff_id, scan_id, fingerprint, response) VALUES (?, ?, ?, ?)",
                 vec![
                     staff_key.into(),
-                    a.scan_id.clone().into(),
-                    a.fingerprint.clone().into(),
-                    serde_json::to_string(&outcome)?.into(),
+                    a.scan_id.as_str().into(),
+                    a.fingerprint.as_str().into(),
+                    outcome_json.as_str().into(),
                 ],
             )?;
         }
-        Ok(Ok(outcome))
+        Ok(Ok(outcome_json))
     }
 
     /// The check and the record: admitted now, or the first admission.

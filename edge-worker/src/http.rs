@@ -19,6 +19,11 @@ pub fn json<T: Serialize>(status: u16, value: &T) -> Result<Response> {
     with_type(serde_json::to_vec(value)?, status, "application/json")
 }
 
+/// A JSON body serialised already (a Durable Object's stored answer, say).
+pub fn json_text(status: u16, text: String) -> Result<Response> {
+    with_type(text.into_bytes(), status, "application/json")
+}
+
 pub fn problem(p: &Problem) -> Result<Response> {
     with_type(serde_json::to_vec(p)?, p.status, "application/problem+json")
 }

@@ -13,6 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use ticket::p256::ecdsa::{signature::Signer, Signature, SigningKey};
+use ticket::Policy;
 use worker::{Method, Request, Response, Result};
 use zeroize::Zeroizing;
 
@@ -21,7 +22,8 @@ use crate::auth::Staff;
 use crate::door::{Attempt, ScanOutcome};
 use crate::http::{json, problem};
 use crate::routes::{
-    authenticate, check_ticket, door_attempt, door_request, fingerprint, scan_permission, Ctx,
+    auth_problem, authenticate, body, check_ticket, door_attempt, door_request, fingerprint,
+    scan_permission, Ctx,
 };
 
 /// Default and longest bundle lifetime.
@@ -81,12 +83,7 @@ pub(crate) async fn bundle(ctx: &Ctx, req: &Request) -> Result<Response> {
     }
     let staff = match authenticate(ctx, req).await {
         Ok(staff) => staff,
-        Err(e) => {
-            return problem(&Problem::unauthorised(format!(
-                "staff token refused: {}",
-                e.code()
-            )))
-        }
+        Err(e) => return problem(&auth_problem(e)),
     };
     if !staff.role.may_scan() || !staff.may_act_for(&params.event_id) {
         return problem(&Problem::forbidden(
@@ -294,33 +291,13 @@ fn validate_sync(
 /// `POST /v1/sync`: scans queued offline, replayed through the door (idempotent by scan id).
 pub(crate) async fn sync(ctx: &Ctx, req: Request) -> Result<Response> {
     let auth = authenticate(ctx, &req).await;
-    let mut req = req;
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_SYNC_BODY) {
-        return problem(&Problem::new(
-            413,
-            "body_too_large",
-            "Body too large",
-            "at most 512 KiB per sync",
-        ));
-    }
-    let body = match req.bytes().await {
-        Ok(body) if body.len() <= MAX_SYNC_BODY => body,
-        _ => return problem(&Problem::bad_input(InputError::Body)),
+    let body = match body(req, MAX_SYNC_BODY).await {
+        Ok(body) => body,
+        Err(p) => return problem(&p),
     };
     let staff = match auth {
         Ok(staff) => staff,
-        Err(e) => {
-            return problem(&Problem::unauthorised(format!(
-                "staff token refused: {}",
-                e.code()
-            )))
-        }
+        Err(e) => return problem(&auth_problem(e)),
     };
     let Ok(sync) = serde_json::from_slice::<SyncRequest>(&body) else {
         return problem(&Problem::bad_input(InputError::Body));
@@ -333,8 +310,12 @@ pub(crate) async fn sync(ctx: &Ctx, req: Request) -> Result<Response> {
     };
     let mut results: Vec<ScanOutcome> = Vec::with_capacity(scans.len());
     let mut conflicts = Vec::new();
+    let event_policy = ctx.policy(&event_id, None);
     for (scan, fields) in scans {
-        let policy = ctx.policy(&event_id, Some(&scan.gate_id));
+        let policy = Policy {
+            gate: Some(scan.gate_id.clone()),
+            ..event_policy.clone()
+        };
         // The code is judged at the time it was scanned (its device proof was fresh then).
         let scanned_at = u64::try_from(fields.scanned_at_ms / 1000).unwrap_or(0);
         let checked = check_ticket(ctx, &scan.qr, &policy, scanned_at, true).await?;

@@ -28,9 +28,17 @@ use crate::sig::{self, Backend};
 /// Verified staff tokens kept per isolate (by SHA-256 of the token), up to this many.
 const TOKEN_CACHE_LIMIT: usize = 1024;
 
+/// The parsed configuration and the two secret bindings it came from.
+struct CachedConfig {
+    event_keys: JsValue,
+    jwks: JsValue,
+    cfg: Rc<Config>,
+}
+
 thread_local! {
-    /// The parsed configuration and the binding text it came from (re-parsed when that changes).
-    static CONFIG: RefCell<Option<(Zeroizing<String>, Rc<Config>)>> = const { RefCell::new(None) };
+    /// Re-parsed only when a binding changes. The bindings are compared as JS values (`===`),
+    /// so a scan copies no key material into WASM memory.
+    static CONFIG: RefCell<Option<CachedConfig>> = const { RefCell::new(None) };
     static TOKENS: RefCell<HashMap<[u8; 32], Staff>> = RefCell::new(HashMap::new());
 }
 
@@ -73,23 +81,31 @@ impl Ctx {
 }
 
 fn load_config(env: &Env) -> std::result::Result<Rc<Config>, String> {
-    let event_keys = env
+    let event_keys: JsValue = env
         .secret("EVENT_KEYS")
-        .map_err(|_| "EVENT_KEYS is not bound".to_owned())?;
-    let jwks = env
+        .map_err(|_| "EVENT_KEYS is not bound".to_owned())?
+        .into();
+    let jwks: JsValue = env
         .secret("STAFF_JWKS")
-        .map_err(|_| "STAFF_JWKS is not bound".to_owned())?;
-    let source = Zeroizing::new(format!("{event_keys}\n{jwks}"));
+        .map_err(|_| "STAFF_JWKS is not bound".to_owned())?
+        .into();
     if let Some(cfg) = CONFIG.with(|c| {
         c.borrow()
             .as_ref()
-            .filter(|(s, _)| s.as_str() == source.as_str())
-            .map(|(_, cfg)| Rc::clone(cfg))
+            .filter(|cached| cached.event_keys == event_keys && cached.jwks == jwks)
+            .map(|cached| Rc::clone(&cached.cfg))
     }) {
         return Ok(cfg);
     }
-    let cfg = Rc::new(Config::parse(&event_keys.to_string(), &jwks.to_string())?);
-    CONFIG.with(|c| *c.borrow_mut() = Some((source, Rc::clone(&cfg))));
+    let text = |value: &JsValue| Zeroizing::new(value.as_string().unwrap_or_default());
+    let cfg = Rc::new(Config::parse(&text(&event_keys), &text(&jwks))?);
+    CONFIG.with(|c| {
+        *c.borrow_mut() = Some(CachedConfig {
+            event_keys,
+            jwks,
+            cfg: Rc::clone(&cfg),
+        });
+    });
     // New staff keys: forget the tokens verified with the old ones.
     TOKENS.with(|t| t.borrow_mut().clear());
     Ok(cfg)
@@ -157,8 +173,8 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     }
 }
 
-/// Reads a bounded body.
-pub(crate) async fn body(mut req: Request) -> std::result::Result<Vec<u8>, Problem> {
+/// Reads a body of at most `max` bytes (declared or actual), else 413.
+pub(crate) async fn body(mut req: Request, max: usize) -> std::result::Result<Vec<u8>, Problem> {
     let declared = req
         .headers()
         .get("content-length")
@@ -170,17 +186,17 @@ pub(crate) async fn body(mut req: Request) -> std::result::Result<Vec<u8>, Probl
             413,
             "body_too_large",
             "Body too large",
-            format!("at most {MAX_BODY_BYTES} bytes"),
+            format!("at most {max} bytes"),
         )
     };
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+    if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
     let bytes = req
         .bytes()
         .await
         .map_err(|_| Problem::bad_input(InputError::Body))?;
-    if bytes.len() > MAX_BODY_BYTES {
+    if bytes.len() > max {
         return Err(too_large());
     }
     Ok(bytes)
@@ -220,10 +236,8 @@ pub(crate) async fn authenticate(
     Ok(staff)
 }
 
-fn auth_problem(e: AuthError) -> Problem {
-    let mut p = Problem::unauthorised(format!("staff token refused: {}", e.code()));
-    p.kind = format!("{}{}", crate::api::PROBLEM_PREFIX, "unauthorised");
-    p
+pub(crate) fn auth_problem(e: AuthError) -> Problem {
+    Problem::unauthorised(format!("staff token refused: {}", e.code()))
 }
 
 /// The result of the ticket checks, before admission.
@@ -432,7 +446,7 @@ pub(crate) fn scan_permission(
 
 async fn scan(ctx: &Ctx, req: Request) -> Result<Response> {
     let auth = authenticate(ctx, &req).await;
-    let body = match body(req).await {
+    let body = match body(req, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(p) => return problem(&p),
     };
@@ -559,7 +573,7 @@ struct RevokeRequest {
 
 async fn revoke(ctx: &Ctx, req: Request) -> Result<Response> {
     let admin = authenticate(ctx, &req).await;
-    let body = match body(req).await {
+    let body = match body(req, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(p) => return problem(&p),
     };
@@ -625,7 +639,7 @@ struct TamperRequest {
 /// Test-only: edit one stored audit entry without re-hashing it.
 async fn tamper(ctx: &Ctx, req: Request) -> Result<Response> {
     let admin = authenticate(ctx, &req).await;
-    let body = match body(req).await {
+    let body = match body(req, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(p) => return problem(&p),
     };
@@ -670,7 +684,7 @@ struct BenchRequest {
 /// The benchmark divides the request's time by the count (workerd's clock does not advance
 /// during computation, so the timing is taken outside).
 async fn bench_verify(ctx: &Ctx, req: Request) -> Result<Response> {
-    let body = match body(req).await {
+    let body = match body(req, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(p) => return problem(&p),
     };

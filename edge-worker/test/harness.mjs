@@ -38,11 +38,21 @@ export function makeFixture() {
   };
 }
 
-/** The worker in workerd; `vars` override the defaults of wrangler.toml. */
+/** The worker in workerd; `vars` override the defaults of wrangler.toml (`undefined` unbinds). */
 export async function startWorker(fixture, vars = {}, { kvPersist } = {}) {
   if (!existsSync(path.join(root, "build/index.js"))) {
     throw new Error("edge-worker/build/index.js is missing: run make build-edge first");
   }
+  const bindings = {
+    ...fixture.data.secrets,
+    STAFF_TOKEN_AUDIENCE: fixture.data.audience,
+    SIG_BACKEND: process.env.EDGE_SIG_BACKEND ?? "webcrypto",
+    ACCEPT_STATIC: "false",
+    FRESHNESS_SECS: "30",
+    OFFLINE_BUNDLE_TTL_SECS: "14400",
+    ALLOW_TEST_ROUTES: "true",
+    ...vars,
+  };
   const mf = new Miniflare({
     host: "127.0.0.1",
     port: 0,
@@ -54,16 +64,7 @@ export async function startWorker(fixture, vars = {}, { kvPersist } = {}) {
     // The namespace id of wrangler.toml, so that wrangler's local state (kvPersist) matches.
     kvNamespaces: { REVOKED: "00000000000000000000000000000000" },
     ...(kvPersist ? { kvPersist } : {}),
-    bindings: {
-      ...fixture.data.secrets,
-      STAFF_TOKEN_AUDIENCE: fixture.data.audience,
-      SIG_BACKEND: process.env.EDGE_SIG_BACKEND ?? "webcrypto",
-      ACCEPT_STATIC: "false",
-      FRESHNESS_SECS: "30",
-      OFFLINE_BUNDLE_TTL_SECS: "14400",
-      ALLOW_TEST_ROUTES: "true",
-      ...vars,
-    },
+    bindings: Object.fromEntries(Object.entries(bindings).filter(([, value]) => value !== undefined)),
     // Fixed request.cf: nothing is fetched from outside.
     cf: { colo: "LOCAL", country: "ID", asn: 0 },
   });

@@ -2,7 +2,7 @@
 // state, read by the worker in workerd: a ticket revoked by the script is refused at once.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -48,6 +48,30 @@ test("scripts/revoke.sh revokes through wrangler; the worker refuses the ticket"
       headers: { authorization: `Bearer ${fx.data.tokens.staff}` },
     });
     assert.ok(JSON.parse((await bundle.json()).bundle).revoked.includes(t.ticket_id));
+  } finally {
+    await w.mf.dispose();
+  }
+});
+
+test("test-only routes are off unless ALLOW_TEST_ROUTES is set, and wrangler.toml never sets it", async () => {
+  const toml = readFileSync(path.join(root, "wrangler.toml"), "utf8");
+  assert.doesNotMatch(toml, /^\s*ALLOW_TEST_ROUTES\s*=/m);
+  const w = await startWorker(fx, { ALLOW_TEST_ROUTES: undefined });
+  try {
+    const admin = { authorization: `Bearer ${fx.data.tokens.admin}`, "content-type": "application/json" };
+    const tamper = await fetch(new URL("/v1/_test/tamper", w.url), {
+      method: "POST",
+      headers: admin,
+      body: JSON.stringify({ event_id: "evt-a", seq: 1, result: "admitted" }),
+    });
+    assert.equal(tamper.status, 404, await tamper.text());
+    const bench = await fetch(new URL("/v1/_bench/verify", w.url), {
+      method: "POST",
+      headers: admin,
+      body: JSON.stringify({ qr: fx.present("main"), event_id: "evt-a", gate_id: "A", iterations: 1, backend: "none" }),
+    });
+    assert.equal(bench.status, 404, await bench.text());
+    assert.equal((await fetch(new URL("/v1/health", w.url))).status, 200);
   } finally {
     await w.mf.dispose();
   }

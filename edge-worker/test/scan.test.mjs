@@ -251,6 +251,7 @@ describe("offline scanning", () => {
     assert.ok(bundle.revoked.includes(fx.data.tickets.revoked_kv.ticket_id));
     assert.ok(bundle.revoked.includes(fx.data.tickets.revoked_admin.ticket_id));
     assert.doesNotMatch(r.json.bundle, /secret|private|signing_key/i);
+    assert.ok(!r.json.bundle.includes(fx.data.secrets.BUNDLE_SIGNING_KEY), "the bundle key's private scalar");
   });
 
   test("sync admits queued scans once and reports conflicts; a retried sync changes nothing", async () => {

@@ -130,17 +130,13 @@ pub async fn create_event(deps: &Deps, spec: &EventSpec) -> Result<CreatedEvent>
         let kid = u32::from_be_bytes(b) | 1;
         event.kid = kid;
         let (set, wrapped) = crate::eventkeys::generate(deps, &event.event_id, kid).await?;
-        match deps.events.create_event(&event, &wrapped).await {
-            Ok(()) => {
-                tracing::info!(event_id = %event.event_id, kid, "event created");
-                return Ok(CreatedEvent {
-                    event_id: event.event_id,
-                    kid,
-                    issuer_public_key_hex: hex::encode(set.issuer.public_key_sec1()),
-                });
-            }
-            Err(Error::Conflict(reason)) if reason.contains("kid") => {}
-            Err(e) => return Err(e),
+        if deps.events.create_event(&event, &wrapped).await? {
+            tracing::info!(event_id = %event.event_id, kid, "event created");
+            return Ok(CreatedEvent {
+                event_id: event.event_id,
+                kid,
+                issuer_public_key_hex: hex::encode(set.issuer.public_key_sec1()),
+            });
         }
     }
     Err(Error::unavailable("could not allocate a kid"))

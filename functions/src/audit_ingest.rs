@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
-use crate::http::{bearer_token, json_response, read_json};
+use crate::http::{bearer_token, read_json, respond};
 use crate::ports::Clock;
 
 /// The hash before the first entry of every chain.
@@ -636,10 +636,7 @@ async fn post_batch(
         ingest(s.log.as_ref(), &batch, s.clock.now()).await
     }
     .await;
-    match result {
-        Ok(v) => json_response(StatusCode::OK, &v),
-        Err(e) => e.into_response(),
-    }
+    respond(StatusCode::OK, result)
 }
 
 /// `GET /v1/audit/events/{event_id}/entries` query.
@@ -675,10 +672,7 @@ async fn get_entries(
         page(s.log.as_ref(), &Stream::Door(event_id), q.after, q.limit).await
     }
     .await;
-    match result {
-        Ok(v) => json_response(StatusCode::OK, &v),
-        Err(e) => e.into_response(),
-    }
+    respond(StatusCode::OK, result)
 }
 
 /// The audit-ingest routes.

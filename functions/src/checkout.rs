@@ -23,7 +23,7 @@ use subtle::ConstantTimeEq;
 use crate::config::HARD_MAX_PER_ORDER;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
-use crate::http::{bearer_token, header_str, json_response, read_json};
+use crate::http::{bearer_token, header_str, json_response, read_json, respond};
 use crate::model::{
     is_id, new_id, valid_id, BuyerDetails, Consent, Event, Order, OrderStatus, PaymentReference,
 };
@@ -102,13 +102,22 @@ impl From<&Order> for OrderView {
     }
 }
 
-/// `POST /v1/orders` response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `POST /v1/orders` response. `Debug` leaves the access token out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutResponse {
     pub order: OrderView,
     /// Bearer token for `GET /v1/orders/{id}` and the ticket routes. Shown to the buyer only;
     /// only its SHA-256 is stored in clear.
     pub access_token: String,
+}
+
+impl std::fmt::Debug for CheckoutResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckoutResponse")
+            .field("order", &self.order)
+            .field("access_token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The public view of an event.
@@ -410,7 +419,7 @@ impl Checkout {
                     if !bool::from(stored.as_bytes().ct_eq(request_hash.as_bytes())) {
                         return Err(Error::IdempotencyMismatch);
                     }
-                    return self.replay(&order_id, &event).await;
+                    return self.replay(&order_id, &event, &customer_key).await;
                 }
                 ReserveOutcome::CustomerExists => {}
             }
@@ -482,28 +491,40 @@ impl Checkout {
             expires_at: order.expires_at,
         };
         let payment = self.payments.create_payment(&request).await?;
-        self.deps
+        if self
+            .deps
             .orders
             .set_payment_reference(&order.order_id, &payment)
-            .await?;
-        // Keep whichever reference was stored first.
-        order = self
-            .deps
+            .await?
+        {
+            order.payment = Some(payment);
+            return Ok(order);
+        }
+        // A concurrent attempt stored its reference first: keep that one.
+        self.deps
             .orders
             .get_order(&order.order_id)
             .await?
-            .ok_or_else(|| Error::internal("order vanished"))?;
-        Ok(order)
+            .ok_or_else(|| Error::internal("order vanished"))
     }
 
-    async fn replay(&self, order_id: &str, event: &Event) -> Result<Created> {
+    /// Answers a reused idempotency key with the earlier order. `key` is the buyer's key as
+    /// this request resolved it: reused when the order is theirs (no second KMS call).
+    async fn replay(&self, order_id: &str, event: &Event, key: &CustomerKey) -> Result<Created> {
         let d = &self.deps;
         let order = d
             .orders
             .get_order(order_id)
             .await?
             .ok_or_else(|| Error::internal("idempotency record names a missing order"))?;
-        let key = d.pii.customer_key_by_id(&order.customer_id).await?;
+        let fetched;
+        let key = if key.customer_id() == order.customer_id {
+            key
+        } else {
+            // A concurrent first order of this buyer created their record meanwhile.
+            fetched = d.pii.customer_key_by_id(&order.customer_id).await?;
+            &fetched
+        };
         let token = key.open(&token_field(&order.order_id), &order.access_token_sealed)?;
         let token = String::from_utf8(token.to_vec()).map_err(Error::internal)?;
         let order = self.ensure_payment(order, event).await?;
@@ -589,20 +610,14 @@ async fn get_order(
     let result = async {
         let token = bearer_token(&headers)?;
         let order = authorize_order(&c.deps, &order_id, token).await?;
-        Ok::<_, Error>(OrderView::from(&order))
+        Ok(OrderView::from(&order))
     }
     .await;
-    match result {
-        Ok(view) => json_response(StatusCode::OK, &view),
-        Err(e) => e.into_response(),
-    }
+    respond(StatusCode::OK, result)
 }
 
 async fn get_event(State(c): State<Arc<Checkout>>, Path(event_id): Path<String>) -> Response {
-    match c.event_view(&event_id).await {
-        Ok(view) => json_response(StatusCode::OK, &view),
-        Err(e) => e.into_response(),
-    }
+    respond(StatusCode::OK, c.event_view(&event_id).await)
 }
 
 /// The checkout routes.
@@ -743,6 +758,25 @@ mod tests {
         assert!(validate_idempotency_key("short").is_err());
         assert!(validate_idempotency_key("has space in it").is_err());
         assert!(validate_idempotency_key("7d1c9a3e-5b6f-4e0a-9a1b-2c3d4e5f6a7b").is_ok());
+    }
+
+    #[test]
+    fn response_debug_hides_the_access_token() {
+        let r: CheckoutResponse = serde_json::from_value(serde_json::json!({
+            "order": {
+                "order_id": "ord_1", "status": "reserved", "event_id": "fest", "tier_id": "ga",
+                "quantity": 1, "unit_price": {"amount_minor": 1, "currency": "IDR"},
+                "total": {"amount_minor": 1, "currency": "IDR"}, "created_at": 0,
+                "expires_at": 0, "payment": null
+            },
+            "access_token": "tok-secret-123"
+        }))
+        .unwrap();
+        let shown = format!("{r:?}");
+        assert!(
+            shown.contains("ord_1") && !shown.contains("tok-secret"),
+            "{shown}"
+        );
     }
 
     #[test]

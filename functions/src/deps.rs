@@ -74,6 +74,14 @@ impl Deps {
         self
     }
 
+    /// Replaces the KMS port (tests), with a fresh [`Pii`] over it (as after a cold start).
+    #[must_use]
+    pub fn with_keys(mut self, keys: Arc<dyn Keys>) -> Self {
+        self.pii = Arc::new(Pii::new(keys.clone(), self.customers.clone()));
+        self.keys = keys;
+        self
+    }
+
     /// Replaces the RNG (tests).
     #[must_use]
     pub fn with_rng(mut self, rng: Arc<dyn Rng>) -> Self {

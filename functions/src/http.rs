@@ -53,6 +53,14 @@ pub fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Resp
     }
 }
 
+/// A handler's result as a response: `value` as JSON with `status`, or the problem.
+pub fn respond<T: serde::Serialize>(status: StatusCode, result: Result<T, Error>) -> Response {
+    match result {
+        Ok(value) => json_response(status, &value),
+        Err(e) => e.into_response(),
+    }
+}
+
 /// Reads a JSON body of at most `limit` bytes: `415` unless `Content-Type` is JSON, `413` if
 /// too large, `400` if malformed (the message names the position or the field, never a value).
 pub async fn read_json<T: DeserializeOwned>(
@@ -83,26 +91,27 @@ pub async fn read_json<T: DeserializeOwned>(
 
 /// Parses JSON with an error message that never echoes input values.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        let text = e.to_string();
-        let what = if text.starts_with("missing field") || text.starts_with("unknown field") {
-            // "missing field `x`" / "unknown field `x`, expected one of ...": names, no values.
-            text.split(" at line")
-                .next()
-                .unwrap_or("invalid")
-                .to_owned()
-        } else {
-            match e.classify() {
-                serde_json::error::Category::Syntax => "not valid JSON".to_owned(),
-                serde_json::error::Category::Eof => "unexpected end of JSON".to_owned(),
-                serde_json::error::Category::Data => {
-                    "a field has the wrong type or value".to_owned()
-                }
-                serde_json::error::Category::Io => "could not read the body".to_owned(),
-            }
-        };
-        Error::Malformed(format!("{what} (line {}, column {})", e.line(), e.column()))
-    })
+    serde_json::from_slice(bytes).map_err(|e| Error::Malformed(describe_json_error(&e)))
+}
+
+/// What is wrong with a JSON document, naming the position or the field, never a value.
+fn describe_json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let what = if text.starts_with("missing field") || text.starts_with("unknown field") {
+        // "missing field `x`" / "unknown field `x`, expected one of ...": names, no values.
+        text.split(" at line")
+            .next()
+            .unwrap_or("invalid")
+            .to_owned()
+    } else {
+        match e.classify() {
+            serde_json::error::Category::Syntax => "not valid JSON".to_owned(),
+            serde_json::error::Category::Eof => "unexpected end of JSON".to_owned(),
+            serde_json::error::Category::Data => "a field has the wrong type or value".to_owned(),
+            serde_json::error::Category::Io => "could not read the body".to_owned(),
+        }
+    };
+    format!("{what} (line {}, column {})", e.line(), e.column())
 }
 
 /// The token of an `Authorization: Bearer <token>` header.
@@ -145,8 +154,12 @@ pub fn from_lambda(req: lambda_http::Request) -> axum::http::Request<Body> {
 
 /// Turns an API Gateway event (JSON text, as in `events/`) into an axum request.
 pub fn request_from_event(json: &str) -> Result<axum::http::Request<Body>, Error> {
-    let req = lambda_http::request::from_str(json)
-        .map_err(|e| Error::Malformed(format!("not an API Gateway event: {e}")))?;
+    let req = lambda_http::request::from_str(json).map_err(|e| {
+        Error::Malformed(format!(
+            "not an API Gateway event: {}",
+            describe_json_error(&e)
+        ))
+    })?;
     Ok(from_lambda(req))
 }
 

@@ -157,7 +157,7 @@ impl Minter {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::model::{Consent, Tier};
+    use crate::model::Tier;
 
     #[test]
     fn claims_window_and_gates() {
@@ -180,32 +180,7 @@ mod tests {
                 gates: vec![],
             }],
         };
-        let order = Order {
-            order_id: "ord_x".into(),
-            event_id: "fest".into(),
-            tier_id: "ga".into(),
-            quantity: 1,
-            unit_price_minor: 1,
-            amount_minor: 1,
-            currency: "IDR".into(),
-            status: OrderStatus::Paid,
-            customer_id: "cus_x".into(),
-            created_at: 0,
-            expires_at: 0,
-            buyer_sealed: vec![],
-            access_token_hash: vec![],
-            access_token_sealed: vec![],
-            consent: Consent {
-                privacy_policy_version: "v".into(),
-                accepted_at: 0,
-                marketing: false,
-            },
-            payment_provider: "stripe".into(),
-            payment: None,
-            paid: None,
-            refund_due: None,
-            minted_at: None,
-        };
+        let order = Order::sample("ord_x", OrderStatus::Paid);
         let c = claims_for(&order, &event, TicketId([1; 16]), 5).unwrap();
         assert_eq!(c.gates, vec!["*".to_owned()]);
         assert_eq!(c.not_before, 100_000 - ADMIT_EARLY_SECS);

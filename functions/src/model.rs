@@ -164,6 +164,41 @@ pub struct Order {
     pub minted_at: Option<u64>,
 }
 
+#[cfg(any(test, feature = "testing"))]
+impl Order {
+    /// An order for tests: one ticket of tier `ga` of event `fest` for customer `cus_1`, paid
+    /// through `stripe` at 1 IDR, nothing sealed, created at 0 and held until 900. Override
+    /// fields with struct update syntax.
+    pub fn sample(order_id: &str, status: OrderStatus) -> Self {
+        Self {
+            order_id: order_id.to_owned(),
+            event_id: "fest".into(),
+            tier_id: "ga".into(),
+            quantity: 1,
+            unit_price_minor: 1,
+            amount_minor: 1,
+            currency: "IDR".into(),
+            status,
+            customer_id: "cus_1".into(),
+            created_at: 0,
+            expires_at: 900,
+            buyer_sealed: vec![],
+            access_token_hash: vec![],
+            access_token_sealed: vec![],
+            consent: Consent {
+                privacy_policy_version: "2026-01".into(),
+                accepted_at: 0,
+                marketing: false,
+            },
+            payment_provider: "stripe".into(),
+            payment: None,
+            paid: None,
+            refund_due: None,
+            minted_at: None,
+        }
+    }
+}
+
 /// Personal data of a buyer. Never logged (its `Debug` is redacted), zeroized on drop, and
 /// stored only sealed.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]

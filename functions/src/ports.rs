@@ -166,9 +166,9 @@ pub struct NotifyMessage {
 pub trait Events: Send + Sync {
     /// The event with its tiers (stock as of a strongly consistent read).
     async fn get_event(&self, event_id: &str) -> Result<Option<Event>>;
-    /// Creates the event, its tiers and its wrapped key set in one transaction; fails with
-    /// `Conflict` if the event or the kid already exists.
-    async fn create_event(&self, event: &Event, keys: &WrappedEventKeys) -> Result<()>;
+    /// Creates the event, its tiers and its wrapped key set in one transaction: `false` (and
+    /// nothing written) if the kid is already in use; `Conflict` if the event exists.
+    async fn create_event(&self, event: &Event, keys: &WrappedEventKeys) -> Result<bool>;
     /// The wrapped key set `kid` of an event.
     async fn get_event_keys(&self, event_id: &str, kid: u32) -> Result<Option<WrappedEventKeys>>;
 }
@@ -258,9 +258,13 @@ pub trait Orders: Send + Sync {
     async fn reserve(&self, reservation: &Reservation) -> Result<ReserveOutcome>;
     /// Strongly consistent read.
     async fn get_order(&self, order_id: &str) -> Result<Option<Order>>;
-    /// Stores the hosted-payment reference (once; a second call keeps the first).
-    async fn set_payment_reference(&self, order_id: &str, payment: &PaymentReference)
-        -> Result<()>;
+    /// Stores the hosted-payment reference (once; a second call keeps the first): `true` if
+    /// this call stored it.
+    async fn set_payment_reference(
+        &self,
+        order_id: &str,
+        payment: &PaymentReference,
+    ) -> Result<bool>;
     /// `Reserved -> Paid` if amount and currency match (else `Conflict`); see [`PaidOutcome`].
     async fn mark_paid(&self, order_id: &str, payment: &PaymentRecord) -> Result<PaidOutcome>;
     /// Reservations with `expires_at <= now`, oldest first, at most `limit`.

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{post, put};
 use axum::Router;
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ use zeroize::Zeroizing;
 
 use crate::deps::Deps;
 use crate::error::{Error, Result};
-use crate::http::{json_response, read_json};
+use crate::http::{read_json, respond};
 use crate::model::{normalise_email, BuyerDetails, PaymentRecord};
 use crate::ports::{Notification, NotificationSender};
 
@@ -119,24 +119,17 @@ pub mod dynamo {
                 .iter()
                 .map(|i| {
                     let kind = get_s_opt(i, "kind").unwrap_or_default();
-                    let bool_attr =
-                        |name: &str| i.get(name).and_then(|v| v.as_bool().ok()).copied();
-                    if kind == "privacy_policy" {
-                        ConsentRecord {
-                            kind,
-                            version: get_s_opt(i, "version"),
-                            granted: true,
-                            at: get_n_opt(i, "accepted_at").unwrap_or(0),
-                            order_id: get_s_opt(i, "order_id"),
-                        }
-                    } else {
-                        ConsentRecord {
-                            kind,
-                            version: get_s_opt(i, "version"),
-                            granted: bool_attr("granted").unwrap_or(false),
-                            at: get_n_opt(i, "at").unwrap_or(0),
-                            order_id: get_s_opt(i, "order_id"),
-                        }
+                    // Checkout writes privacy-policy acceptances (`accepted_at`, always given);
+                    // this function writes marketing decisions (`at`, `granted`).
+                    let policy = kind == "privacy_policy";
+                    let granted =
+                        policy || i.get("granted").and_then(|v| v.as_bool().ok()) == Some(&true);
+                    ConsentRecord {
+                        version: get_s_opt(i, "version"),
+                        granted,
+                        at: get_n_opt(i, if policy { "accepted_at" } else { "at" }).unwrap_or(0),
+                        order_id: get_s_opt(i, "order_id"),
+                        kind,
                     }
                 })
                 .collect();
@@ -383,14 +376,15 @@ impl Privacy {
         format!("{:08}", value % 100_000_000)
     }
 
-    /// Checks a code: the customer id if it opens the challenge (once).
-    async fn verify(&self, email: &str, challenge: &str, code: &str) -> Result<String> {
+    /// Checks a code: the customer id and the email's blind index if it opens the challenge
+    /// (once).
+    async fn verify(&self, email: &str, challenge: &str, code: &str) -> Result<(String, String)> {
         let expires_at = parse_challenge(challenge).ok_or(Error::Unauthorized)?;
         let now = self.deps.clock.now();
         if now > expires_at || code.len() != 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::Unauthorized);
         }
-        let (_, customer_id) = self.customer_by_email(email).await?;
+        let (index, customer_id) = self.customer_by_email(email).await?;
         let customer_id = customer_id.ok_or(Error::Unauthorized)?;
         // Bounded attempts per challenge.
         let mut slot = false;
@@ -419,12 +413,12 @@ impl Privacy {
             tracing::info!("privacy code refused");
             return Err(Error::Unauthorized);
         }
-        Ok(customer_id)
+        Ok((customer_id, index))
     }
 
     /// Everything held about the customer.
     pub async fn export(&self, request: &ProofRequest) -> Result<PrivacyExport> {
-        let customer_id = self
+        let (customer_id, _) = self
             .verify(&request.email, &request.challenge, &request.code)
             .await?;
         let record = self
@@ -494,10 +488,9 @@ impl Privacy {
 
     /// Crypto-shreds the customer.
     pub async fn delete(&self, request: &ProofRequest) -> Result<DeleteResponse> {
-        let customer_id = self
+        let (customer_id, index) = self
             .verify(&request.email, &request.challenge, &request.code)
             .await?;
-        let (index, _) = self.customer_by_email(&request.email).await?;
         self.deps.customers.shred_customer(&customer_id).await?;
         self.records.forget_email_index(&index).await?;
         tracing::warn!(customer_id = %customer_id, "privacy delete: customer data key shredded");
@@ -509,7 +502,7 @@ impl Privacy {
 
     /// Records a marketing consent or opt-out.
     pub async fn set_consents(&self, request: &ConsentRequest) -> Result<ConsentRecord> {
-        let customer_id = self
+        let (customer_id, _) = self
             .verify(&request.email, &request.challenge, &request.code)
             .await?;
         let record = ConsentRecord {
@@ -529,54 +522,29 @@ impl Privacy {
 
 async fn post_challenge(State(p): State<Arc<Privacy>>, headers: HeaderMap, body: Body) -> Response {
     let limit = p.deps.config.max_body_bytes;
-    match async {
-        p.challenge(&read_json::<ChallengeRequest>(&headers, body, limit).await?)
-            .await
-    }
-    .await
-    {
-        Ok(r) => json_response(StatusCode::ACCEPTED, &r),
-        Err(e) => e.into_response(),
-    }
+    let result = async { p.challenge(&read_json(&headers, body, limit).await?).await };
+    respond(StatusCode::ACCEPTED, result.await)
 }
 
 async fn post_export(State(p): State<Arc<Privacy>>, headers: HeaderMap, body: Body) -> Response {
     let limit = p.deps.config.max_body_bytes;
-    match async {
-        p.export(&read_json::<ProofRequest>(&headers, body, limit).await?)
-            .await
-    }
-    .await
-    {
-        Ok(r) => json_response(StatusCode::OK, &r),
-        Err(e) => e.into_response(),
-    }
+    let result = async { p.export(&read_json(&headers, body, limit).await?).await };
+    respond(StatusCode::OK, result.await)
 }
 
 async fn post_delete(State(p): State<Arc<Privacy>>, headers: HeaderMap, body: Body) -> Response {
     let limit = p.deps.config.max_body_bytes;
-    match async {
-        p.delete(&read_json::<ProofRequest>(&headers, body, limit).await?)
-            .await
-    }
-    .await
-    {
-        Ok(r) => json_response(StatusCode::OK, &r),
-        Err(e) => e.into_response(),
-    }
+    let result = async { p.delete(&read_json(&headers, body, limit).await?).await };
+    respond(StatusCode::OK, result.await)
 }
 
 async fn put_consents(State(p): State<Arc<Privacy>>, headers: HeaderMap, body: Body) -> Response {
     let limit = p.deps.config.max_body_bytes;
-    match async {
-        p.set_consents(&read_json::<ConsentRequest>(&headers, body, limit).await?)
+    let result = async {
+        p.set_consents(&read_json(&headers, body, limit).await?)
             .await
-    }
-    .await
-    {
-        Ok(r) => json_response(StatusCode::OK, &r),
-        Err(e) => e.into_response(),
-    }
+    };
+    respond(StatusCode::OK, result.await)
 }
 
 /// The privacy routes.

@@ -5,7 +5,6 @@
 //! run (the next run continues).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -16,59 +15,75 @@ use crate::privacy::PrivacyRecords;
 
 /// Customers shredded per run at most.
 pub const MAX_PER_RUN: usize = 1000;
+/// Customer-order links read per run at most.
+pub const MAX_LINKS: usize = 100_000;
 
-/// Which events each customer bought for (from the `CUSTOMER#<cid>/ORDER#<oid>` links).
-#[async_trait]
-pub trait CustomerEvents: Send + Sync {
-    /// `(customer_id, event_id)` pairs, at most `limit`.
-    async fn customer_events(&self, limit: usize) -> Result<Vec<(String, String)>>;
+/// What the daily scan of the customer items finds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerLinks {
+    /// `(customer_id, event_id)`: which events each customer bought for (from the
+    /// `CUSTOMER#<cid>/ORDER#<oid>` links). Every link of a customer that appears is present.
+    pub links: Vec<(String, String)>,
+    /// Customers already shredded: never candidates again, so a run's work is the new ones.
+    pub shredded: BTreeSet<String>,
 }
 
-/// Pure: the customers all of whose events ended before `now - retention_secs`. An event whose
-/// end is unknown keeps its customers (never shred on missing data).
+/// Reads the customer-order links and the shredded customers.
+#[async_trait]
+pub trait CustomerEvents: Send + Sync {
+    /// At most `limit` links; when the limit cuts a customer's links, that customer is left out
+    /// entirely (never judged on part of their orders).
+    async fn customer_events(&self, limit: usize) -> Result<CustomerLinks>;
+}
+
+/// Pure: the customers, not yet shredded, all of whose events ended before
+/// `now - retention_secs`. An event whose end is unknown keeps its customers (never shred on
+/// missing data).
 pub fn customers_past_retention(
-    links: &[(String, String)],
+    found: &CustomerLinks,
     event_ends: &BTreeMap<String, u64>,
     now: u64,
     retention_secs: u64,
 ) -> Vec<String> {
     let cutoff = now.saturating_sub(retention_secs);
     let mut by_customer: BTreeMap<&str, bool> = BTreeMap::new();
-    for (customer, event) in links {
+    for (customer, event) in &found.links {
         let past = event_ends.get(event).is_some_and(|end| *end < cutoff);
         let entry = by_customer.entry(customer.as_str()).or_insert(true);
         *entry &= past;
     }
     by_customer
         .into_iter()
-        .filter(|&(_, past)| past)
+        .filter(|&(c, past)| past && !found.shredded.contains(c))
         .map(|(c, _)| c.to_owned())
         .collect()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RetentionReport {
+    /// Customers past retention and not yet shredded.
     pub examined: usize,
     pub shredded: usize,
 }
 
-/// One retention run.
+/// One retention run: one scan, one read per distinct event, then at most [`MAX_PER_RUN`]
+/// customers shredded (the next run continues with the rest).
 pub async fn run(
     deps: &Deps,
     links_source: &dyn CustomerEvents,
-    records: &Arc<dyn PrivacyRecords>,
+    records: &dyn PrivacyRecords,
 ) -> Result<RetentionReport> {
     let now = deps.clock.now();
     let retention_secs = deps.config.retention_days.saturating_mul(86_400);
-    let links = links_source.customer_events(100_000).await?;
-    let events: BTreeSet<&String> = links.iter().map(|(_, e)| e).collect();
+    let found = links_source.customer_events(MAX_LINKS).await?;
+    let events: BTreeSet<&String> = found.links.iter().map(|(_, e)| e).collect();
     let mut ends = BTreeMap::new();
     for event_id in events {
         if let Some(event) = deps.events.get_event(event_id).await? {
             ends.insert(event_id.clone(), event.ends_at);
         }
     }
-    let candidates = customers_past_retention(&links, &ends, now, retention_secs);
+    let candidates = customers_past_retention(&found, &ends, now, retention_secs);
     let mut report = RetentionReport {
         examined: candidates.len(),
         shredded: 0,
@@ -78,7 +93,7 @@ pub async fn run(
             continue;
         };
         if record.wrapped_key.is_none() {
-            continue; // already shredded
+            continue; // shredded since the scan (a privacy delete)
         }
         // Forget the email index first (it needs the readable address), then the key.
         if let Some(sealed) = record.email_sealed.as_deref() {
@@ -97,55 +112,73 @@ pub async fn run(
     Ok(report)
 }
 
-/// DynamoDB adapter of [`CustomerEvents`]: a bounded, paginated scan of the customer-order
-/// links (a daily batch job).
+/// DynamoDB adapter of [`CustomerEvents`]: a bounded, paginated scan of the customer items
+/// (the order links, and the key items marked `shredded`; a daily batch job).
 pub mod dynamo {
     use async_trait::async_trait;
     use aws_sdk_dynamodb::types::AttributeValue;
 
-    use super::CustomerEvents;
+    use super::{CustomerEvents, CustomerLinks};
     use crate::error::{Error, Result};
-    use crate::store::DynamoStore;
+    use crate::store::{keys, DynamoStore};
 
     #[async_trait]
     impl CustomerEvents for DynamoStore {
-        async fn customer_events(&self, limit: usize) -> Result<Vec<(String, String)>> {
-            let mut out = Vec::new();
+        async fn customer_events(&self, limit: usize) -> Result<CustomerLinks> {
+            let mut found = CustomerLinks::default();
             let mut start = None;
+            let mut complete = false;
             // Bounded: at most 1000 pages.
             for _ in 0..1000 {
                 let page = self
                     .client()
                     .scan()
                     .table_name(self.table())
-                    .filter_expression("begins_with(pk, :c) AND begins_with(sk, :o)")
+                    .filter_expression(
+                        "begins_with(pk, :c) AND (begins_with(sk, :o) OR (sk = :k AND shredded = :t))",
+                    )
                     .expression_attribute_values(":c", AttributeValue::S("CUSTOMER#".into()))
                     .expression_attribute_values(":o", AttributeValue::S("ORDER#".into()))
-                    .projection_expression("pk, event_id")
+                    .expression_attribute_values(":k", AttributeValue::S(keys::CUSTOMER_KEY_SK.into()))
+                    .expression_attribute_values(":t", AttributeValue::Bool(true))
+                    .projection_expression("pk, sk, event_id")
                     .set_exclusive_start_key(start.take())
                     .send()
                     .await
                     .map_err(|e| Error::unavailable(format!("dynamodb Scan: {e}")))?;
                 for item in page.items() {
-                    let customer = item
-                        .get("pk")
-                        .and_then(|v| v.as_s().ok())
-                        .and_then(|pk| pk.strip_prefix("CUSTOMER#"));
-                    let event = item.get("event_id").and_then(|v| v.as_s().ok());
-                    if let (Some(c), Some(e)) = (customer, event) {
-                        out.push((c.to_owned(), e.clone()));
+                    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+                    let Some(customer) = text("pk").and_then(|pk| pk.strip_prefix("CUSTOMER#"))
+                    else {
+                        continue;
+                    };
+                    if text("sk").map(String::as_str) == Some(keys::CUSTOMER_KEY_SK) {
+                        found.shredded.insert(customer.to_owned());
+                    } else if let Some(event) = text("event_id") {
+                        found.links.push((customer.to_owned(), event.clone()));
                     }
                 }
-                if out.len() >= limit {
-                    out.truncate(limit);
+                if found.links.len() >= limit {
                     break;
                 }
                 match page.last_evaluated_key() {
                     Some(k) if !k.is_empty() => start = Some(k.clone()),
-                    _ => break,
+                    _ => {
+                        complete = true;
+                        break;
+                    }
                 }
             }
-            Ok(out)
+            if !complete {
+                // A scan returns a partition key's items together: only the last customer read
+                // may have links beyond the cut. Leave them to a later run rather than judge
+                // them on part of their orders.
+                found.links.truncate(limit);
+                if let Some((last, _)) = found.links.last().cloned() {
+                    found.links.retain(|(c, _)| *c != last);
+                }
+            }
+            Ok(found)
         }
     }
 }
@@ -156,23 +189,36 @@ mod tests {
 
     #[test]
     fn only_customers_whose_every_event_is_past_retention() {
-        let links = vec![
-            ("c1".to_owned(), "old".to_owned()),
-            ("c2".to_owned(), "old".to_owned()),
-            ("c2".to_owned(), "new".to_owned()),
-            ("c3".to_owned(), "unknown".to_owned()),
-            ("c4".to_owned(), "edge".to_owned()),
-        ];
+        let mut found = CustomerLinks {
+            links: [
+                ("c1", "old"),
+                ("c2", "old"),
+                ("c2", "new"),
+                ("c3", "unknown"),
+                ("c4", "edge"),
+                ("c5", "old"),
+            ]
+            .into_iter()
+            .map(|(c, e)| (c.to_owned(), e.to_owned()))
+            .collect(),
+            shredded: BTreeSet::from(["c5".to_owned()]),
+        };
         let ends = BTreeMap::from([
             ("old".to_owned(), 1_000),
             ("new".to_owned(), 9_000),
             ("edge".to_owned(), 5_000),
         ]);
-        // cutoff = 10_000 - 5_000 = 5_000: "edge" ended exactly at the cutoff and stays.
+        // cutoff = 10_000 - 5_000 = 5_000: "edge" ended exactly at the cutoff and stays; c5 is
+        // shredded already.
         assert_eq!(
-            customers_past_retention(&links, &ends, 10_000, 5_000),
+            customers_past_retention(&found, &ends, 10_000, 5_000),
             vec!["c1".to_owned()]
         );
-        assert!(customers_past_retention(&links, &ends, 10_000, 10_000).is_empty());
+        assert!(customers_past_retention(&found, &ends, 10_000, 10_000).is_empty());
+        found.shredded.clear();
+        assert_eq!(
+            customers_past_retention(&found, &ends, 10_000, 5_000),
+            vec!["c1".to_owned(), "c5".to_owned()]
+        );
     }
 }

@@ -43,7 +43,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -55,7 +55,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit_ingest::{self, AuditLog, Link, Stream};
 use crate::error::{Error, Result};
-use crate::http::{bearer_token, json_response, read_json};
+use crate::http::{bearer_token, json_response, read_json, respond};
 use crate::ports::{Clock, Rng};
 
 /// Env: the KMS key that signs staff tokens.
@@ -710,8 +710,8 @@ impl Console {
 // The service
 // ---------------------------------------------------------------------------------------------
 
-/// An issued token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An issued token. `Debug` leaves the bearer token out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedToken {
     pub token: String,
     pub token_type: String,
@@ -724,6 +724,21 @@ pub struct IssuedToken {
     pub expires_at: u64,
     /// The staff log record of the issuance.
     pub audit_seq: u64,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedToken")
+            .field("kid", &self.kid)
+            .field("jti", &self.jti)
+            .field("role", &self.role)
+            .field("aud", &self.aud)
+            .field("events", &self.events)
+            .field("gates", &self.gates)
+            .field("expires_at", &self.expires_at)
+            .field("audit_seq", &self.audit_seq)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The staff service: members, tokens, JWKS.
@@ -919,13 +934,6 @@ impl StaffService {
 // HTTP
 // ---------------------------------------------------------------------------------------------
 
-fn respond<T: Serialize>(result: Result<T>) -> Response {
-    match result {
-        Ok(v) => json_response(StatusCode::OK, &v),
-        Err(e) => e.into_response(),
-    }
-}
-
 async fn get_jwks(State(s): State<Arc<StaffService>>) -> Response {
     json_response(StatusCode::OK, &s.jwks())
 }
@@ -937,6 +945,7 @@ async fn put_member(
     body: Body,
 ) -> Response {
     respond(
+        StatusCode::OK,
         async {
             let caller = s.admin(&headers).await?;
             let spec: MemberSpec = read_json(&headers, body, 16 * 1024).await?;
@@ -956,6 +965,7 @@ async fn get_member(
     headers: HeaderMap,
 ) -> Response {
     respond(
+        StatusCode::OK,
         async {
             let caller = s.admin(&headers).await?;
             if caller.role != Role::Admin {
@@ -983,6 +993,7 @@ async fn post_token(
     body: Body,
 ) -> Response {
     respond(
+        StatusCode::OK,
         async {
             let caller = s.admin(&headers).await?;
             if caller.role != Role::Admin {
@@ -1028,6 +1039,7 @@ async fn get_log(
     headers: HeaderMap,
 ) -> Response {
     respond(
+        StatusCode::OK,
         async {
             let caller = s.admin(&headers).await?;
             caller.require_admin_for(&["*".to_owned()])?;
@@ -1058,7 +1070,9 @@ pub fn router(service: StaffService) -> Router {
 // Adapters: KMS signer, DynamoDB directory
 // ---------------------------------------------------------------------------------------------
 
-pub use adapters::{create_signing_key, public_key_of, DynamoDirectory, KmsSigner};
+pub use adapters::{
+    create_signing_key, previous_public_keys, public_key_of, DynamoDirectory, KmsSigner,
+};
 
 mod adapters {
     use std::collections::HashMap;
@@ -1110,6 +1124,17 @@ mod adapters {
             .public_key()
             .ok_or_else(|| Error::internal("KMS returned no public key"))?;
         spki_to_sec1(der.as_ref())
+    }
+
+    /// The public keys of the retired signing keys named in `STAFF_PREVIOUS_KEY_IDS`
+    /// (comma-separated; unset = none), read once per cold start.
+    pub async fn previous_public_keys(client: &aws_sdk_kms::Client) -> Result<Vec<[u8; 65]>> {
+        let ids = std::env::var(super::PREVIOUS_KEYS_ENV).unwrap_or_default();
+        let mut keys = Vec::new();
+        for id in ids.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+            keys.push(public_key_of(client, id).await?);
+        }
+        Ok(keys)
     }
 
     /// Signs with KMS (`MessageType::Raw`, `ECDSA_SHA_256`: KMS hashes the message).
@@ -1454,5 +1479,24 @@ mod tests {
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[0] = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"x"}"#);
         assert!(verify_token(&parts.join("."), &keys, "karcis-door", 1000).is_err());
+
+        // An issued token can be debug-printed without handing out the bearer token.
+        let issued = IssuedToken {
+            token: token.clone(),
+            token_type: "Bearer".into(),
+            kid: jwk(&signer.public_key()).kid,
+            jti: claims.jti.clone(),
+            role: claims.role,
+            aud: claims.aud.clone(),
+            events: claims.events.clone(),
+            gates: claims.gates.clone(),
+            expires_at: claims.exp,
+            audit_seq: 1,
+        };
+        let debug = format!("{issued:?}");
+        assert!(
+            debug.contains("j1") && !debug.contains(parts[2].as_str()),
+            "{debug}"
+        );
     }
 }

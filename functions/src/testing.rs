@@ -28,7 +28,10 @@ use crate::aws::{Clients, KmsKeys, SqsQueue};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::PaymentReference;
-use crate::ports::{Clock, HostedPayments, Notification, NotificationSender, PaymentRequest, Rng};
+use crate::ports::{
+    Clock, DataKey, HostedPayments, KeyPurpose, Keys, Notification, NotificationSender,
+    PaymentRequest, Rng,
+};
 use crate::store::DynamoStore;
 
 /// Where the moto venv lives: `$KARCIS_MOTO_VENV`, else `~/.cache/karcis/venv-moto`.
@@ -358,36 +361,24 @@ impl TestEnv {
         crate::store::create_table(&clients.dynamodb, &table)
             .await
             .expect("create table");
-        let pii = provision::create_kms_key(&clients.kms, "pii")
-            .await
-            .expect("kms");
-        let issuer = provision::create_kms_key(&clients.kms, "issuer")
-            .await
-            .expect("kms");
-        let cfg_key = provision::create_kms_key(&clients.kms, "config")
-            .await
-            .expect("kms");
-        let mint = provision::create_queue_with_dlq(
-            &clients.sqs,
-            &unique_name("mint"),
-            MAX_RECEIVE_COUNT,
-            1,
-        )
-        .await
-        .expect("mint queue");
-        let notify = provision::create_queue_with_dlq(
-            &clients.sqs,
-            &unique_name("notify"),
-            MAX_RECEIVE_COUNT,
-            1,
-        )
-        .await
-        .expect("notify queue");
         let mut vars = BTreeMap::new();
         vars.insert("TABLE_NAME", table);
-        vars.insert("PII_KEY_ID", pii);
-        vars.insert("ISSUER_KEY_ID", issuer);
-        vars.insert("CONFIG_KEY_ID", cfg_key);
+        for (var, description) in [
+            ("PII_KEY_ID", "pii"),
+            ("ISSUER_KEY_ID", "issuer"),
+            ("CONFIG_KEY_ID", "config"),
+        ] {
+            let key = provision::create_kms_key(&clients.kms, description)
+                .await
+                .expect("kms");
+            vars.insert(var, key);
+        }
+        let sqs = &clients.sqs;
+        let queue = |name: &'static str| async move {
+            provision::create_queue_with_dlq(sqs, &unique_name(name), MAX_RECEIVE_COUNT, 1).await
+        };
+        let mint = queue("mint").await.expect("mint queue");
+        let notify = queue("notify").await.expect("notify queue");
         vars.insert("MINT_QUEUE_URL", mint.url.clone());
         vars.insert("NOTIFY_QUEUE_URL", notify.url.clone());
         let mut config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
@@ -429,6 +420,16 @@ impl TestEnv {
         provision::raw_table_items(&self.clients.dynamodb, &self.config.table_name)
             .await
             .expect("scan")
+    }
+
+    /// How many items of the table have `type` = `item_type` (`order`, `ticket`, ...).
+    pub async fn count_items(&self, item_type: &str) -> usize {
+        let needle = format!("type={item_type}");
+        self.raw_items()
+            .await
+            .iter()
+            .filter(|i| contains_bytes(i, &needle))
+            .count()
     }
 
     /// Every message body currently visible in the queues and DLQs. The messages are received
@@ -517,6 +518,73 @@ impl Rng for SeqRng {
             z ^= z >> 31;
             chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
         }
+    }
+}
+
+/// A [`Keys`] decorator that records the purpose of every KMS call, so a test can count them
+/// (e.g. "the key set is unwrapped once per cold start"). Install with `Deps::with_keys`.
+pub struct CountingKeys {
+    inner: Arc<dyn Keys>,
+    decrypts: Mutex<Vec<KeyPurpose>>,
+    generated: Mutex<Vec<KeyPurpose>>,
+}
+
+impl std::fmt::Debug for CountingKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CountingKeys")
+    }
+}
+
+impl CountingKeys {
+    pub fn new(inner: Arc<dyn Keys>) -> Self {
+        Self {
+            inner,
+            decrypts: Mutex::new(Vec::new()),
+            generated: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// How many `Decrypt` calls were made for a purpose matching `which`.
+    pub fn decrypts(&self, which: impl Fn(&KeyPurpose) -> bool) -> usize {
+        Self::count(&self.decrypts, which)
+    }
+
+    /// How many `GenerateDataKey` calls were made for a purpose matching `which`.
+    pub fn generated(&self, which: impl Fn(&KeyPurpose) -> bool) -> usize {
+        Self::count(&self.generated, which)
+    }
+
+    fn count(log: &Mutex<Vec<KeyPurpose>>, which: impl Fn(&KeyPurpose) -> bool) -> usize {
+        log.lock()
+            .map_or(0, |l| l.iter().filter(|p| which(p)).count())
+    }
+
+    fn record(log: &Mutex<Vec<KeyPurpose>>, purpose: &KeyPurpose) -> Result<()> {
+        log.lock()
+            .map_err(|_| Error::internal("poisoned"))?
+            .push(purpose.clone());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Keys for CountingKeys {
+    async fn generate_data_key(&self, purpose: &KeyPurpose) -> Result<DataKey> {
+        Self::record(&self.generated, purpose)?;
+        self.inner.generate_data_key(purpose).await
+    }
+
+    async fn decrypt(
+        &self,
+        purpose: &KeyPurpose,
+        ciphertext: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+        Self::record(&self.decrypts, purpose)?;
+        self.inner.decrypt(purpose, ciphertext).await
+    }
+
+    async fn encrypt(&self, purpose: &KeyPurpose, plaintext: &[u8]) -> Result<Vec<u8>> {
+        self.inner.encrypt(purpose, plaintext).await
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine as _;
@@ -22,7 +22,7 @@ use crate::checkout::authorize_order;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
 use crate::eventkeys::EventKeyCache;
-use crate::http::{bearer_token, json_response, read_json};
+use crate::http::{bearer_token, read_json, respond};
 use crate::mint::issue_credential;
 use crate::model::OrderStatus;
 use crate::ports::TicketRecord;
@@ -188,10 +188,7 @@ async fn list_tickets(
         s.list(&order_id, token).await
     }
     .await;
-    match result {
-        Ok(v) => json_response(StatusCode::OK, &v),
-        Err(e) => e.into_response(),
-    }
+    respond(StatusCode::OK, result)
 }
 
 async fn bind_device(
@@ -206,10 +203,7 @@ async fn bind_device(
         s.bind(&ticket_id, &token, &req).await
     }
     .await;
-    match result {
-        Ok(v) => json_response(StatusCode::OK, &v),
-        Err(e) => e.into_response(),
-    }
+    respond(StatusCode::OK, result)
 }
 
 /// The tickets routes.

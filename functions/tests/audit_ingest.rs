@@ -401,37 +401,18 @@ async fn finance_and_admins_read_the_report_of_their_events() {
     s.put_member("cli:ops", "door-a", &member(Role::Staff, &[EVENT], &["A"]))
         .await
         .unwrap();
-    let console = |id: &'static str| async move {
-        s.issue_token(
-            "cli:ops",
-            id,
-            &TokenRequest {
-                purpose: Purpose::Console,
-                events: None,
-                gates: None,
-                ttl_secs: None,
-            },
-        )
-        .await
-        .unwrap()
-        .token
+    let token = |id: &'static str, purpose| async move {
+        let request = TokenRequest {
+            purpose,
+            events: None,
+            gates: None,
+            ttl_secs: None,
+        };
+        s.issue_token("cli:ops", id, &request).await.unwrap().token
     };
-    let fin_a = console("fin-a").await;
-    let fin_b = console("fin-b").await;
-    let door = s
-        .issue_token(
-            "cli:ops",
-            "door-a",
-            &TokenRequest {
-                purpose: Purpose::Door,
-                events: None,
-                gates: None,
-                ttl_secs: None,
-            },
-        )
-        .await
-        .unwrap()
-        .token;
+    let fin_a = token("fin-a", Purpose::Console).await;
+    let fin_b = token("fin-b", Purpose::Console).await;
+    let door = token("door-a", Purpose::Door).await;
 
     let get = |token: String, query: &'static str| {
         let service = w.service.clone();

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use functions::checkout::{router, Checkout, CheckoutResponse, EventView, OrderView};
+use functions::pii::BLIND_INDEX_CUSTOMER;
+use functions::ports::KeyPurpose;
 use functions::testing::{
-    contains_bytes, sample_buyer, sample_checkout_body, sample_event_spec, RecordingPayments,
+    sample_buyer, sample_checkout_body, sample_event_spec, CountingKeys, RecordingPayments,
     TestClock, TestEnv,
 };
 use functions::Problem;
@@ -86,14 +88,6 @@ async fn available(f: &Fixture) -> u32 {
         .available
 }
 
-async fn order_count(env: &TestEnv) -> usize {
-    env.raw_items()
-        .await
-        .iter()
-        .filter(|i| contains_bytes(i, "type=order"))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_hundred_concurrent_checkouts_for_fifty_tickets_never_oversell() {
     let f = fixture(50).await;
@@ -132,7 +126,7 @@ async fn two_hundred_concurrent_checkouts_for_fifty_tickets_never_oversell() {
     assert_eq!(sold_out, 150);
     assert_eq!(available(&f).await, 0);
     assert_eq!(
-        order_count(&f.env).await,
+        f.env.count_items("order").await,
         50,
         "0 oversold: one order per reserved ticket"
     );
@@ -164,7 +158,7 @@ async fn idempotent_retry_returns_the_same_order() {
         assert_eq!(again, first, "same order, same token, same payment");
     }
     assert_eq!(available(&f).await, 8, "stock taken once");
-    assert_eq!(order_count(&f.env).await, 1);
+    assert_eq!(f.env.count_items("order").await, 1);
     assert_eq!(f.payments.requests.lock().unwrap().len(), 1);
 
     // The same key with another request is refused, and changes nothing.
@@ -493,4 +487,52 @@ async fn gateway_failure_keeps_the_reservation_and_a_retry_completes_it() {
     let r: CheckoutResponse = serde_json::from_slice(&b).unwrap();
     assert!(r.order.payment.is_some());
     assert_eq!(available(&f).await, 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kms_unwraps_the_index_key_once_per_cold_start_and_a_buyer_key_once_per_request() {
+    let f = fixture(20).await;
+    let event = "jakarta-fest-2026";
+    // A first checkout creates the blind-index key.
+    let returning = sample_checkout_body(event, 1, 50);
+    let (s, _, _) = send(&f.app, post(&returning, "kms-key-first")).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    // A new cold start: its index key is not cached yet.
+    let kms = Arc::new(CountingKeys::new(f.checkout.deps.keys.clone()));
+    let deps = f.checkout.deps.clone().with_keys(kms.clone());
+    let app = router(Checkout::new(deps, f.payments.clone()));
+    let index_key = |p: &KeyPurpose| matches!(p, KeyPurpose::CustomerPii { customer_id } if customer_id == BLIND_INDEX_CUSTOMER);
+    let buyer_key = |p: &KeyPurpose| matches!(p, KeyPurpose::CustomerPii { customer_id } if customer_id != BLIND_INDEX_CUSTOMER);
+    for n in 51..55 {
+        let (s, _, _) = send(
+            &app,
+            post(
+                &sample_checkout_body(event, 1, n),
+                &format!("kms-key-{n:05}"),
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    assert_eq!(kms.decrypts(buyer_key), 0, "new buyers: no key to unwrap");
+
+    // A returning buyer: their key is unwrapped once for the order, and once for its replay.
+    let (s, _, b) = send(&app, post(&returning, "kms-key-returning")).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(kms.decrypts(buyer_key), 1);
+    let (s, _, again) = send(&app, post(&returning, "kms-key-returning")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_slice::<CheckoutResponse>(&again).unwrap(),
+        serde_json::from_slice::<CheckoutResponse>(&b).unwrap()
+    );
+    assert_eq!(kms.decrypts(buyer_key), 2, "a replay unwraps the key once");
+
+    assert_eq!(
+        kms.decrypts(index_key),
+        1,
+        "the blind-index key is unwrapped once per cold start, not per checkout"
+    );
+    assert_eq!(kms.generated(index_key), 0, "and never replaced");
 }

@@ -17,10 +17,10 @@ use functions::deps::Deps;
 use functions::mint::Minter;
 use functions::model::{OrderStatus, PaymentRecord};
 use functions::notify::Notifier;
-use functions::ports::{MintMessage, MintOutcome, Topic};
+use functions::ports::{KeyPurpose, MintMessage, MintOutcome, Topic};
 use functions::testing::{
-    contains_bytes, pump, sample_buyer, sample_checkout_body, sample_event_spec, RecordingPayments,
-    RecordingSender, TestClock, TestEnv,
+    contains_bytes, pump, sample_buyer, sample_checkout_body, sample_event_spec, CountingKeys,
+    RecordingPayments, RecordingSender, TestClock, TestEnv,
 };
 use functions::tickets::{OrderTickets, TicketView, TicketsService};
 use tower::ServiceExt as _;
@@ -88,18 +88,11 @@ async fn enqueue_mint(w: &World, order_id: &str) {
         .unwrap();
 }
 
-async fn ticket_items(env: &TestEnv) -> usize {
-    env.raw_items()
-        .await
-        .iter()
-        .filter(|i| contains_bytes(i, "type=ticket"))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redelivered_mint_messages_never_mint_twice_and_poison_lands_in_the_dlq() {
     let w = world().await;
-    let minter = Arc::new(Minter::new(w.deps.clone()));
+    let kms = Arc::new(CountingKeys::new(w.deps.keys.clone()));
+    let minter = Arc::new(Minter::new(w.deps.clone().with_keys(kms.clone())));
     let a = paid_order(&w, 1, 3).await;
     let b = paid_order(&w, 2, 1).await;
     // The same message delivered three times (SQS is at-least-once), plus a poison message.
@@ -152,7 +145,11 @@ async fn redelivered_mint_messages_never_mint_twice_and_poison_lands_in_the_dlq(
             .len(),
         1
     );
-    assert_eq!(ticket_items(&w.env).await, 4, "never two sets of tickets");
+    assert_eq!(
+        w.env.count_items("ticket").await,
+        4,
+        "never two sets of tickets"
+    );
     let oa = w
         .deps
         .orders
@@ -161,10 +158,11 @@ async fn redelivered_mint_messages_never_mint_twice_and_poison_lands_in_the_dlq(
         .unwrap()
         .unwrap();
     assert_eq!(oa.status, OrderStatus::Minted);
+    assert_eq!(minter.keys.len().await, 1, "one event's key set is cached");
     assert_eq!(
-        minter.keys.len().await,
+        kms.decrypts(|p| matches!(p, KeyPurpose::TicketIssuer { .. })),
         1,
-        "key set decrypted once per cold start"
+        "key set unwrapped from KMS once per cold start, for two orders and five deliveries"
     );
 
     // The poison message went to the DLQ after maxReceiveCount receives.
@@ -233,7 +231,7 @@ async fn an_unpaid_order_is_not_minted() {
         .await
         .unwrap_err();
     assert!(matches!(err, functions::Error::Conflict(_)));
-    assert_eq!(ticket_items(&w.env).await, 0);
+    assert_eq!(w.env.count_items("ticket").await, 0);
 }
 
 async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, Vec<u8>) {

@@ -14,9 +14,9 @@ use functions::gateway::testing::{
     signed_webhook, stripe_signature_header, test_secrets, SignedWebhook, TestPayment,
 };
 use functions::gateway::{GatewaySecrets, PaymentStatus, Provider};
-use functions::model::OrderStatus;
+use functions::model::{Order, OrderStatus};
 use functions::payment_callback::{load_gateway_secrets, router, PaymentCallback};
-use functions::ports::{KeyPurpose, Keys};
+use functions::ports::{Clock, KeyPurpose, Keys};
 use functions::testing::{
     sample_checkout_body, sample_event_spec, RecordingPayments, TestClock, TestEnv,
 };
@@ -91,6 +91,20 @@ impl Fixture {
             );
         }
         (status, json)
+    }
+
+    /// The order as stored now.
+    async fn stored_order(&self, order_id: &str) -> Order {
+        self.deps
+            .orders
+            .get_order(order_id)
+            .await
+            .expect("read")
+            .expect("order")
+    }
+
+    fn clock_now(&self) -> u64 {
+        self.clock.now()
     }
 
     /// Every table item (attributes in name order) and every queued message, sorted: "nothing
@@ -298,13 +312,7 @@ async fn scenario(provider: Provider) {
         before,
         "{provider}: a refused webhook changed something"
     );
-    let order = f
-        .deps
-        .orders
-        .get_order(&order_id)
-        .await
-        .expect("read")
-        .expect("order");
+    let order = f.stored_order(&order_id).await;
     assert_eq!(order.status, OrderStatus::Reserved);
 
     // The genuine payment: applied once.
@@ -315,13 +323,7 @@ async fn scenario(provider: Provider) {
         (StatusCode::OK, Some("paid")),
         "{provider}: {body}"
     );
-    let order = f
-        .deps
-        .orders
-        .get_order(&order_id)
-        .await
-        .expect("read")
-        .expect("order");
+    let order = f.stored_order(&order_id).await;
     assert_eq!(order.status, OrderStatus::Paid);
     let record = order.paid.expect("payment recorded");
     assert_eq!(
@@ -363,22 +365,9 @@ async fn scenario(provider: Provider) {
         after,
         "{provider}: a replay or a late pending changed something"
     );
-    let order = f
-        .deps
-        .orders
-        .get_order(&order_id)
-        .await
-        .expect("read")
-        .expect("order");
+    let order = f.stored_order(&order_id).await;
     assert_eq!(order.status, OrderStatus::Paid);
     assert_eq!(f.mint_messages().await, 1);
-}
-
-impl Fixture {
-    fn clock_now(&self) -> u64 {
-        use functions::ports::Clock;
-        self.clock.now()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,13 +397,7 @@ async fn payment_for_an_expired_order_is_recorded_for_refund_not_minted() {
     // The reservation lapses and the sweeper releases it.
     f.clock.advance(f.env.config.reservation_ttl_secs + 1);
     functions::sweeper::sweep(&f.deps).await.expect("sweep");
-    let order = f
-        .deps
-        .orders
-        .get_order(&order_id)
-        .await
-        .expect("read")
-        .expect("order");
+    let order = f.stored_order(&order_id).await;
     assert_eq!(order.status, OrderStatus::Expired);
 
     let late = signed_webhook(
@@ -429,13 +412,7 @@ async fn payment_for_an_expired_order_is_recorded_for_refund_not_minted() {
         (StatusCode::OK, Some("refund_due")),
         "{body}"
     );
-    let order = f
-        .deps
-        .orders
-        .get_order(&order_id)
-        .await
-        .expect("read")
-        .expect("order");
+    let order = f.stored_order(&order_id).await;
     assert_eq!(
         order.status,
         OrderStatus::Expired,

@@ -117,6 +117,13 @@ async fn export_then_delete_shreds_every_copy() {
     // Wrong code, then the right one; a code opens once.
     let (challenge, code) = f.challenge(&email).await;
     let code = code.expect("code sent");
+    // The code goes to the buyer only: no table item and no queued message holds it.
+    for item in f.env.raw_items().await {
+        assert!(!contains_bytes(&item, &code), "one-time code at rest");
+    }
+    for message in f.env.peek_all_messages().await {
+        assert!(!message.contains(&code), "one-time code queued");
+    }
     let wrong = if code == "00000000" {
         "00000001"
     } else {

@@ -131,6 +131,22 @@ async fn call(
     (status, ctype, json)
 }
 
+/// Setup: the bootstrap admin puts a member through the API; it must succeed.
+async fn admin_puts(w: &World, staff_id: &str, body: &str) {
+    let path = format!("/v1/staff/members/{staff_id}");
+    let (status, _, member) = call(w, "PUT", &path, Some(&w.admin_token), Some(body.into())).await;
+    assert_eq!(status, StatusCode::OK, "{staff_id}: {member}");
+}
+
+/// A token issued by an operator with the `staff` binary.
+async fn cli_token(w: &World, staff_id: &str, purpose: Purpose) -> String {
+    w.service
+        .issue_token("cli:ops", staff_id, &token_req(purpose))
+        .await
+        .unwrap()
+        .token
+}
+
 async fn staff_log_len(w: &World) -> u64 {
     w.log
         .last(&Stream::Staff)
@@ -375,12 +391,10 @@ async fn finance_never_gets_a_scanning_scope() {
     assert!(!as_console.may_scan_at("A"));
 
     // Scan-only staff get no console token.
-    call(
+    admin_puts(
         &w,
-        "PUT",
-        "/v1/staff/members/door-1",
-        Some(&w.admin_token),
-        Some(r#"{"role":"staff","events":["evt-a"],"gates":["A"]}"#.into()),
+        "door-1",
+        r#"{"role":"staff","events":["evt-a"],"gates":["A"]}"#,
     )
     .await;
     let (status, _, _) = call(
@@ -397,48 +411,22 @@ async fn finance_never_gets_a_scanning_scope() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_admins_manage_staff_and_issue_tokens() {
     let w = world().await;
-    call(
+    admin_puts(&w, "fin-1", r#"{"role":"finance","events":["evt-a"]}"#).await;
+    admin_puts(
         &w,
-        "PUT",
-        "/v1/staff/members/fin-1",
-        Some(&w.admin_token),
-        Some(r#"{"role":"finance","events":["evt-a"]}"#.into()),
+        "door-1",
+        r#"{"role":"staff","events":["evt-a"],"gates":["A"]}"#,
     )
     .await;
-    call(
+    admin_puts(
         &w,
-        "PUT",
-        "/v1/staff/members/door-1",
-        Some(&w.admin_token),
-        Some(r#"{"role":"staff","events":["evt-a"],"gates":["A"]}"#.into()),
+        "adm-a",
+        r#"{"role":"admin","events":["evt-a"],"gates":["*"]}"#,
     )
     .await;
-    call(
-        &w,
-        "PUT",
-        "/v1/staff/members/adm-a",
-        Some(&w.admin_token),
-        Some(r#"{"role":"admin","events":["evt-a"],"gates":["*"]}"#.into()),
-    )
-    .await;
-    let finance = w
-        .service
-        .issue_token("cli:ops", "fin-1", &token_req(Purpose::Console))
-        .await
-        .unwrap()
-        .token;
-    let door = w
-        .service
-        .issue_token("cli:ops", "door-1", &token_req(Purpose::Door))
-        .await
-        .unwrap()
-        .token;
-    let event_admin = w
-        .service
-        .issue_token("cli:ops", "adm-a", &token_req(Purpose::Console))
-        .await
-        .unwrap()
-        .token;
+    let finance = cli_token(&w, "fin-1", Purpose::Console).await;
+    let door = cli_token(&w, "door-1", Purpose::Door).await;
+    let event_admin = cli_token(&w, "adm-a", Purpose::Console).await;
     let before = staff_log_len(&w).await;
     let promote = r#"{"role":"admin","events":["*"],"gates":["*"]}"#;
 

@@ -1,69 +1,96 @@
 //! The edge worker in workerd (via `edge-serve.mjs` and H3's Miniflare harness), its
-//! configuration from the event's key set, and the staff tokens scanners present.
+//! configuration from the event's key set, and the staff tokens scanners present (from the
+//! backend's own issuer).
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey};
+use functions::audit_ingest::DynamoAuditLog;
+use functions::aws::Clients;
+use functions::deps::Deps;
+use functions::staff::{
+    create_signing_key, DynamoDirectory, KmsSigner, MemberSpec, Purpose, Role, Settings,
+    StaffService, TokenRequest,
+};
+use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 
-/// The audience the worker expects in staff tokens (wrangler.toml).
+/// The audience the worker expects in staff tokens (wrangler.toml; `staff::Settings`' default).
 pub const AUDIENCE: &str = "karcis-door";
-const STAFF_KID: &str = "karcis-demo-staff-1";
+/// The operator the stack's staff changes are recorded under in the staff log.
+const OPERATOR: &str = "cli:karcis-demo";
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// The backend's real staff-token issuer (`functions::staff::StaffService`: an ES256 key in KMS,
+/// members in DynamoDB, every change and token in the staff log), used as an operator uses the
+/// `staff` binary; the worker's `STAFF_JWKS` is its JWKS.
+#[derive(Debug, Clone)]
+pub struct StaffIssuer {
+    service: StaffService,
 }
 
-fn b64(bytes: impl AsRef<[u8]>) -> String {
-    URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The backend's staff-token signer (ES256), as the worker's `STAFF_JWKS` trusts it.
-#[derive(Debug)]
-pub struct StaffSigner {
-    key: SigningKey,
-}
-
-impl Default for StaffSigner {
-    fn default() -> Self {
-        Self::new()
+impl StaffIssuer {
+    /// Creates the signing key in KMS and wires the service over the stack's table.
+    pub async fn start(clients: &Clients, table: &str, deps: &Deps) -> Result<Self, String> {
+        let key_id = create_signing_key(&clients.kms, "karcis staff tokens")
+            .await
+            .map_err(|e| format!("staff signing key: {e}"))?;
+        let signer = KmsSigner::load(clients.kms.clone(), &key_id)
+            .await
+            .map_err(|e| format!("staff signing key: {e}"))?;
+        let service = StaffService::new(
+            Settings::default(),
+            Arc::new(signer),
+            Vec::new(),
+            Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), table)),
+            Arc::new(DynamoAuditLog::new(clients.dynamodb.clone(), table)),
+            deps.clock.clone(),
+            deps.rng.clone(),
+        )
+        .map_err(|e| format!("staff service: {e}"))?;
+        Ok(Self { service })
     }
-}
 
-impl StaffSigner {
-    pub fn new() -> Self {
-        Self {
-            key: SigningKey::random(&mut rand_core::OsRng),
-        }
-    }
-
-    /// `{"keys": [EC P-256 public key]}`.
+    /// The worker's `STAFF_JWKS`.
     pub fn jwks(&self) -> Value {
-        let point = self.key.verifying_key().to_encoded_point(false);
-        let x = point.x().map(b64).unwrap_or_default();
-        let y = point.y().map(b64).unwrap_or_default();
-        json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig",
-                          "kid": STAFF_KID, "x": x, "y": y}]})
+        serde_json::to_value(self.service.jwks()).unwrap_or_default()
     }
 
-    /// A token for `sub` with `role` (`staff` | `admin`) for `events` and `gates`, valid 1 h.
-    pub fn token(&self, sub: &str, role: &str, events: &[&str], gates: &[&str]) -> String {
-        let t = now();
-        let header = json!({"alg": "ES256", "typ": "JWT", "kid": STAFF_KID});
-        let claims = json!({"sub": sub, "role": role, "events": events, "gates": gates,
-                            "aud": AUDIENCE, "iat": t - 5, "exp": t + 3600});
-        let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-        let signature: Signature = self.key.sign(input.as_bytes());
-        format!("{input}.{}", b64(signature.to_bytes()))
+    /// Makes `staff_id` a member with `role` for `events` and `gates`, then issues its door
+    /// token (valid 1 h).
+    pub async fn door_token(
+        &self,
+        staff_id: &str,
+        role: Role,
+        events: &[&str],
+        gates: &[&str],
+    ) -> Result<String, String> {
+        let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+        let spec = MemberSpec {
+            role,
+            events: owned(events),
+            gates: owned(gates),
+            active: true,
+        };
+        self.service
+            .put_member(OPERATOR, staff_id, &spec)
+            .await
+            .map_err(|e| format!("staff member {staff_id}: {e}"))?;
+        let request = TokenRequest {
+            purpose: Purpose::Door,
+            events: None,
+            gates: None,
+            ttl_secs: Some(3600),
+        };
+        let issued = self
+            .service
+            .issue_token(OPERATOR, staff_id, &request)
+            .await
+            .map_err(|e| format!("staff token {staff_id}: {e}"))?;
+        Ok(issued.token)
     }
 }
 

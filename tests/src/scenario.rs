@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use functions::gateway::testing::{signed_webhook, SignedWebhook, TestPayment};
 use functions::gateway::{GatewaySecrets, PaymentStatus, Provider};
+use functions::staff::Role;
 use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 use ticket::{Claims, IssuerKey, QrKey, SealedCredential, TicketId};
@@ -450,41 +451,54 @@ async fn bind(
     })
 }
 
-/// One scan at the door; returns the worker's `result` (or the problem's).
-async fn scan(
+/// The door: scans with a staff token for one event, timed and counted.
+#[derive(Clone)]
+struct Door {
     edge: HttpClient,
-    token: Arc<String>,
+    auth: Arc<String>,
     event_id: Arc<String>,
-    gate: &'static str,
-    qr: String,
     lat: Arc<Latencies>,
     progress: Arc<Progress>,
-) -> (String, Option<String>) {
-    let body = json!({"qr": qr, "gate_id": gate, "scan_id": format!("scan-{}", random_hex(12)),
-                      "event_id": *event_id});
-    let started = Instant::now();
-    let reply = edge
-        .post_json(
-            "/v1/scan",
-            &[("authorization", &format!("Bearer {token}"))],
-            &body,
-        )
-        .await;
-    lat.record("scan", started.elapsed());
-    Progress::add(&progress.scans, 1);
-    match reply {
-        Ok(r) => {
-            let v = r.json();
-            let result = v["result"].as_str().unwrap_or("?").to_owned();
-            if result == "admitted" {
-                Progress::add(&progress.admitted, 1);
+}
+
+impl Door {
+    /// One scan; returns the worker's `result` (or the error) and the ticket id it names.
+    async fn scan(&self, gate: &'static str, qr: String) -> (String, Option<String>) {
+        let body = json!({"qr": qr, "gate_id": gate, "scan_id": format!("scan-{}", random_hex(12)),
+                          "event_id": *self.event_id});
+        let started = Instant::now();
+        let reply = self
+            .edge
+            .post_json("/v1/scan", &[("authorization", &self.auth)], &body)
+            .await;
+        self.lat.record("scan", started.elapsed());
+        Progress::add(&self.progress.scans, 1);
+        match reply {
+            Ok(r) => {
+                let v = r.json();
+                let result = v["result"].as_str().unwrap_or("?").to_owned();
+                if result == "admitted" {
+                    Progress::add(&self.progress.admitted, 1);
+                }
+                (result, v["ticket_id"].as_str().map(str::to_owned))
             }
-            (result, v["ticket_id"].as_str().map(str::to_owned))
+            Err(e) => (format!("error: {e}"), None),
         }
-        Err(e) => (format!("error: {e}"), None),
     }
 }
 
+/// Admissions per ticket id, as the worker's answers report them.
+#[derive(Default)]
+struct Admissions(HashMap<String, u32>);
+
+impl Admissions {
+    /// Counts `result` if it admitted someone.
+    fn record(&mut self, result: &str, ticket_id: Option<String>) {
+        if result == "admitted" {
+            *self.0.entry(ticket_id.unwrap_or_default()).or_default() += 1;
+        }
+    }
+}
 /// A code the issuer never made: a ticket sealed with an attacker's own keys.
 fn forged_code(event_id: &str, kid: u32) -> String {
     let mut rng = rand_core::OsRng;
@@ -862,21 +876,27 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
 
     // 6. The door.
     progress.phase("door");
-    let staff = Arc::new(
-        stack
-            .staff
-            .token("staff-gate", "staff", &[&event_id], &["*"]),
-    );
+    let staff_token = stack
+        .staff
+        .door_token("staff-gate", Role::Staff, &[&event_id], &["*"])
+        .await?;
     let admin = stack
         .staff
-        .token("admin-ops", "admin", &[&event_id], &["*"]);
-    let ev = Arc::new(event_id.clone());
+        .door_token("admin-ops", Role::Admin, &[&event_id], &["*"])
+        .await?;
+    let door = Door {
+        edge: edge.clone(),
+        auth: Arc::new(format!("Bearer {staff_token}")),
+        event_id: Arc::new(event_id.clone()),
+        lat: lat.clone(),
+        progress: progress.clone(),
+    };
     let Some((revoked, rest)) = held.split_first() else {
         return Err(format!("no ticket was bound; problems: {:?}", s.problems));
     };
     let race_count = rest.len().min(5);
     let (racers, queue) = rest.split_at(race_count);
-    let mut admissions: HashMap<String, u32> = HashMap::new();
+    let mut admissions = Admissions::default();
 
     let scans = bounded(queue.to_vec(), 16, |h| {
         let gate = if h.ticket_id.as_bytes()[0] % 2 == 0 {
@@ -884,50 +904,20 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
         } else {
             "B"
         };
-        let code = h.code(0);
-        scan(
-            edge.clone(),
-            staff.clone(),
-            ev.clone(),
-            gate,
-            code,
-            lat.clone(),
-            progress.clone(),
-        )
+        let (door, code) = (door.clone(), h.code(0));
+        async move { door.scan(gate, code).await }
     })
     .await;
-    for (result, tid) in &scans {
+    for (result, tid) in scans {
         s.scanned += 1;
-        if result == "admitted" {
-            *admissions
-                .entry(tid.clone().unwrap_or_default())
-                .or_default() += 1;
-        } else {
+        if result != "admitted" {
             note(&mut s.problems, format!("first scan: {result}"));
         }
+        admissions.record(&result, tid);
     }
     // The same ticket at two gates at the same moment: exactly one may get in.
     for h in racers {
-        let (a, b) = tokio::join!(
-            scan(
-                edge.clone(),
-                staff.clone(),
-                ev.clone(),
-                "A",
-                h.code(0),
-                lat.clone(),
-                progress.clone()
-            ),
-            scan(
-                edge.clone(),
-                staff.clone(),
-                ev.clone(),
-                "B",
-                h.code(0),
-                lat.clone(),
-                progress.clone()
-            ),
-        );
+        let (a, b) = tokio::join!(door.scan("A", h.code(0)), door.scan("B", h.code(0)));
         s.race_pairs += 1;
         s.scanned += 2;
         let wins = [&a, &b].iter().filter(|r| r.0 == "admitted").count();
@@ -935,86 +925,50 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
         if wins == 1 && other_refused {
             s.race_pairs_one_winner += 1;
         }
-        for r in [a, b] {
-            if r.0 == "admitted" {
-                *admissions.entry(r.1.unwrap_or_default()).or_default() += 1;
-            }
+        for (r, tid) in [a, b] {
+            admissions.record(&r, tid);
         }
     }
     // Second scans, screenshot replays (proof 45 s old > 30 s window), doctored and forged codes.
     let sample: Vec<&HeldTicket> = queue.iter().step_by(10).take(20).collect();
     for h in &sample {
-        let (r, tid) = scan(
-            edge.clone(),
-            staff.clone(),
-            ev.clone(),
-            "B",
-            h.code(0),
-            lat.clone(),
-            progress.clone(),
-        )
-        .await;
+        let (r, tid) = door.scan("B", h.code(0)).await;
         s.second_scans += 1;
         if r == "already_admitted" {
             s.second_scans_refused += 1;
-        } else if r == "admitted" {
-            *admissions.entry(tid.unwrap_or_default()).or_default() += 1;
         }
-        let (r, _) = scan(
-            edge.clone(),
-            staff.clone(),
-            ev.clone(),
-            "A",
-            h.code(45),
-            lat.clone(),
-            progress.clone(),
-        )
-        .await;
+        admissions.record(&r, tid);
+        let (r, tid) = door.scan("A", h.code(45)).await;
         s.replays += 1;
         if r == "stale" {
             s.replays_refused += 1;
         } else {
             note(&mut s.problems, format!("replay answered {r}"));
         }
-        let (r, _) = scan(
-            edge.clone(),
-            staff.clone(),
-            ev.clone(),
-            "A",
-            h.sealed.to_static_qr(),
-            lat.clone(),
-            progress.clone(),
-        )
-        .await;
+        admissions.record(&r, tid);
+        let (r, tid) = door.scan("A", h.sealed.to_static_qr()).await;
         s.static_copies += 1;
-        if r != "admitted" && r != "already_admitted" {
+        // Without the device proof the code is refused as such, not for any other reason.
+        if r == "static_not_allowed" || r == "invalid" {
             s.static_copies_refused += 1;
+        } else {
+            note(&mut s.problems, format!("static copy answered {r}"));
         }
+        admissions.record(&r, tid);
     }
     let mut forged = vec![forged_code(&event_id, kid)];
     for (i, h) in sample.iter().take(5).enumerate() {
         forged.push(flipped_code(&h.code(0), 7 + i * 13));
     }
     for code in forged {
-        let (r, tid) = scan(
-            edge.clone(),
-            staff.clone(),
-            ev.clone(),
-            "A",
-            code,
-            lat.clone(),
-            progress.clone(),
-        )
-        .await;
+        let (r, tid) = door.scan("A", code).await;
         s.forged_qr += 1;
         if r == "invalid" {
             s.forged_qr_refused += 1;
         } else {
             note(&mut s.problems, format!("forged QR answered {r}"));
-            if r == "admitted" {
-                *admissions.entry(tid.unwrap_or_default()).or_default() += 1;
-            }
         }
+        admissions.record(&r, tid);
     }
     // An operator revokes a ticket (say, a refunded chargeback) before its holder arrives.
     let reply = edge
@@ -1030,24 +984,14 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
             format!("revocation answered {}", reply.status),
         );
     }
-    let (r, tid) = scan(
-        edge.clone(),
-        staff.clone(),
-        ev.clone(),
-        "A",
-        revoked.code(0),
-        lat.clone(),
-        progress.clone(),
-    )
-    .await;
+    let (r, tid) = door.scan("A", revoked.code(0)).await;
     s.revoked_scans += 1;
     if r == "revoked" {
         s.revoked_refused += 1;
-    } else if r == "admitted" {
-        *admissions.entry(tid.unwrap_or_default()).or_default() += 1;
     }
-    s.admitted = admissions.values().sum();
-    s.max_admissions_per_ticket = admissions.values().copied().max().unwrap_or(0);
+    admissions.record(&r, tid);
+    s.admitted = admissions.0.values().sum();
+    s.max_admissions_per_ticket = admissions.0.values().copied().max().unwrap_or(0);
     say(&format!(
         "door: {} admitted; second scans, replays, copies, forgeries and the revoked ticket refused",
         s.admitted
@@ -1107,18 +1051,8 @@ impl Summary {
             self.available_after == self.capacity - self.sold.min(self.capacity),
             "event availability != capacity - sold",
         );
-        check(
-            self.tickets_minted == self.sold,
-            "tickets minted != tickets sold",
-        );
-        check(self.orders_minted == self.orders, "an order was not minted");
-        check(
-            self.forged_webhooks_sent > 0
-                && self.forged_webhooks_rejected == self.forged_webhooks_sent,
-            "a forged webhook was accepted",
-        );
         check(self.webhook_errors == 0, "a genuine webhook failed");
-        check(self.webhooks_paid == self.orders, "paid webhooks != orders");
+        check(self.forged_webhooks_sent > 0, "no forged webhook was tried");
         check(
             self.max_admissions_per_ticket <= 1,
             "a ticket was admitted twice",
@@ -1127,42 +1061,64 @@ impl Summary {
             self.admitted + 1 == self.bound,
             "a bound ticket was not admitted",
         );
-        check(
-            self.race_pairs_one_winner == self.race_pairs,
-            "a race let two in",
-        );
-        check(
-            self.second_scans_refused == self.second_scans,
-            "a second scan got in",
-        );
-        check(
-            self.replays_refused == self.replays,
-            "a stale screenshot got in",
-        );
-        check(
-            self.static_copies_refused == self.static_copies,
-            "a static copy of a device-bound ticket got in",
-        );
-        check(
-            self.forged_qr_refused == self.forged_qr,
-            "a forged QR got in",
-        );
-        check(
-            self.revoked_refused == self.revoked_scans,
-            "a revoked ticket got in",
-        );
         check(self.dead_letters == 0, "messages in a dead-letter queue");
-        check(
-            self.idempotent_retries_same_order == self.idempotent_retries,
-            "an idempotent retry made a second order",
-        );
-        if let Some(PrivacyOutcome::Done {
-            exported_own_data,
-            deleted_unreadable,
-        }) = &self.privacy
-        {
-            check(*exported_own_data, "the export lacked the buyer's data");
-            check(*deleted_unreadable, "deleted data is still readable");
+        // (got, expected, what it means when they differ)
+        for (got, expected, what) in [
+            (
+                self.tickets_minted,
+                self.sold,
+                "tickets minted != tickets sold",
+            ),
+            (self.orders_minted, self.orders, "an order was not minted"),
+            (self.webhooks_paid, self.orders, "paid webhooks != orders"),
+            (
+                self.forged_webhooks_rejected,
+                self.forged_webhooks_sent,
+                "a forged webhook was accepted",
+            ),
+            (
+                self.race_pairs_one_winner,
+                self.race_pairs,
+                "a race let two in",
+            ),
+            (
+                self.second_scans_refused,
+                self.second_scans,
+                "a second scan got in",
+            ),
+            (
+                self.replays_refused,
+                self.replays,
+                "a stale screenshot got in",
+            ),
+            (
+                self.static_copies_refused,
+                self.static_copies,
+                "a static copy of a device-bound ticket got in",
+            ),
+            (self.forged_qr_refused, self.forged_qr, "a forged QR got in"),
+            (
+                self.revoked_refused,
+                self.revoked_scans,
+                "a revoked ticket got in",
+            ),
+            (
+                self.idempotent_retries_same_order,
+                self.idempotent_retries,
+                "an idempotent retry made a second order",
+            ),
+        ] {
+            check(got == expected, what);
+        }
+        match &self.privacy {
+            Some(PrivacyOutcome::Done {
+                exported_own_data,
+                deleted_unreadable,
+            }) => {
+                check(*exported_own_data, "the export lacked the buyer's data");
+                check(*deleted_unreadable, "deleted data is still readable");
+            }
+            None => check(false, "the privacy step did not run"),
         }
         v
     }

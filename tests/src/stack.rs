@@ -8,6 +8,7 @@
 //! - mint and notify fed by [`crate::poller::Poller`] (the SQS event source mapping).
 //! - The gateways' create-payment APIs: H2's `GatewayStub`; checkout reaches it through the real
 //!   adapter and transport. Webhooks are signed with the providers' documented schemes.
+//! - Staff door tokens from the backend's own issuer (`functions::staff`, KMS-signed).
 //! - The edge worker in workerd ([`crate::edge::EdgeWorker`]), started once an event's keys
 //!   exist (as an operator would `set-keys` and deploy).
 
@@ -38,7 +39,7 @@ use functions::tickets::TicketsService;
 use functions::Config;
 
 use crate::api::{Functions, LocalApi};
-use crate::edge::{EdgeWorker, StaffSigner};
+use crate::edge::{EdgeWorker, StaffIssuer};
 use crate::poller::{Consumer, Poller};
 
 /// The local queues' visibility timeout. infra/ uses 180 s (6x the function timeout); locally a
@@ -124,7 +125,8 @@ pub struct DevStack {
     pub sender: Arc<CountingSender>,
     pub mailbox: Arc<Mailbox>,
     pub edge: Option<EdgeWorker>,
-    pub staff: StaffSigner,
+    /// The backend's staff-token issuer (KMS-signed), whose JWKS the edge trusts.
+    pub staff: StaffIssuer,
 }
 
 fn step(msg: &str) {
@@ -260,6 +262,8 @@ impl DevStack {
             1,
         );
         say("SQS pollers: mint (2 concurrent batches of <= 10), notify (1)");
+        let staff = StaffIssuer::start(&clients, &deps.config.table_name, &deps).await?;
+        say("staff tokens: ES256 signed by a KMS key, members and issuances in the staff log");
         Ok(Self {
             moto: Some(moto),
             clients,
@@ -274,7 +278,7 @@ impl DevStack {
             sender,
             mailbox,
             edge: None,
-            staff: StaffSigner::new(),
+            staff,
         })
     }
 

@@ -148,6 +148,10 @@ fn staff_tokens(staff_signer: &SigningKey, public_sec1: &[u8], t: u64) -> BTreeM
     let mut add = |name: &str, header: &serde_json::Value, claims: serde_json::Value| {
         tokens.insert(name.to_owned(), jwt(header, &claims, staff_signer));
     };
+    // staff-7 at any gate of evt-a: the bad tokens below differ from it in one claim each.
+    let door = |aud: &str, iat: u64, exp: u64| {
+        staff_claims("staff-7", "staff", &["evt-a"], &["*"], aud, iat, exp)
+    };
     add(
         "staff",
         &es256,
@@ -189,49 +193,13 @@ fn staff_tokens(staff_signer: &SigningKey, public_sec1: &[u8], t: u64) -> BTreeM
         &es256,
         staff_claims("staff-b", "staff", &["evt-b"], &["*"], AUDIENCE, iat, exp),
     );
-    add(
-        "expired",
-        &es256,
-        staff_claims(
-            "staff-7",
-            "staff",
-            &["evt-a"],
-            &["*"],
-            AUDIENCE,
-            t - 7200,
-            t - 3600,
-        ),
-    );
-    add(
-        "wrong_audience",
-        &es256,
-        staff_claims(
-            "staff-7",
-            "staff",
-            &["evt-a"],
-            &["*"],
-            "karcis-other",
-            iat,
-            exp,
-        ),
-    );
-    add(
-        "too_long",
-        &es256,
-        staff_claims(
-            "staff-7",
-            "staff",
-            &["evt-a"],
-            &["*"],
-            AUDIENCE,
-            iat,
-            t + 7 * 86_400,
-        ),
-    );
+    add("expired", &es256, door(AUDIENCE, t - 7200, t - 3600));
+    add("wrong_audience", &es256, door("karcis-other", iat, exp));
+    add("too_long", &es256, door(AUDIENCE, iat, t + 7 * 86_400));
     add(
         "unknown_kid",
         &serde_json::json!({"alg": "ES256", "typ": "JWT", "kid": "nope"}),
-        staff_claims("staff-7", "staff", &["evt-a"], &["*"], AUDIENCE, iat, exp),
+        door(AUDIENCE, iat, exp),
     );
     let other_signer = SigningKey::random(&mut OsRng);
     tokens.insert(
@@ -372,6 +340,11 @@ fn present(fixture: &Fixture, name: &str, age: u64) -> Result<String, String> {
     ))
 }
 
+fn load(path: &str) -> Result<Fixture, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))
+}
+
 fn run(args: &[String]) -> Result<(), String> {
     match args {
         [cmd, out] if cmd == "fixture" => {
@@ -379,8 +352,7 @@ fn run(args: &[String]) -> Result<(), String> {
             std::fs::write(out, serde_json::to_string_pretty(&f).map_err(|e| e.to_string())?).map_err(|e| format!("{out}: {e}"))
         }
         [cmd, path, names @ ..] if cmd == "present" && !names.is_empty() => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-            let f: Fixture = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            let f = load(path)?;
             // Trailing number = age in seconds.
             let (names, age) = match names.split_last() {
                 Some((last, rest)) if !rest.is_empty() && last.parse::<u64>().is_ok() => (rest, last.parse().unwrap_or(0)),
@@ -392,8 +364,7 @@ fn run(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         [cmd, path, name] if cmd == "flips" => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?;
-            let f: Fixture = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+            let f = load(path)?;
             let code = present(&f, name, 0)?;
             let payload = ticket::base45::decode(code.strip_prefix(ticket::QR_PREFIX).ok_or("prefix")?)
                 .map_err(|e| format!("base45: {e:?}"))?;

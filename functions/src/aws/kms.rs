@@ -1,6 +1,8 @@
 //! KMS adapter for [`Keys`]: GenerateDataKey / Decrypt / Encrypt under the contract's
 //! encryption contexts.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
@@ -69,6 +71,14 @@ pub fn encryption_context(purpose: &KeyPurpose) -> Vec<(&'static str, String)> {
     }
 }
 
+/// [`encryption_context`] in the form the SDK requests take.
+fn context_map(purpose: &KeyPurpose) -> HashMap<String, String> {
+    encryption_context(purpose)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+}
+
 fn kms_error<E, R>(op: &str, err: &aws_sdk_kms::error::SdkError<E, R>) -> Error
 where
     E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
@@ -100,15 +110,12 @@ where
 #[async_trait]
 impl Keys for KmsKeys {
     async fn generate_data_key(&self, purpose: &KeyPurpose) -> Result<DataKey> {
-        let mut req = self
+        let out = self
             .client
             .generate_data_key()
             .key_id(self.key_id(purpose)?)
-            .key_spec(DataKeySpec::Aes256);
-        for (k, v) in encryption_context(purpose) {
-            req = req.encryption_context(k, v);
-        }
-        let out = req
+            .key_spec(DataKeySpec::Aes256)
+            .set_encryption_context(Some(context_map(purpose)))
             .send()
             .await
             .map_err(|e| kms_error("GenerateDataKey", &e))?;
@@ -130,15 +137,15 @@ impl Keys for KmsKeys {
     }
 
     async fn decrypt(&self, purpose: &KeyPurpose, ciphertext: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let mut req = self
+        let out = self
             .client
             .decrypt()
             .key_id(self.key_id(purpose)?)
-            .ciphertext_blob(Blob::new(ciphertext));
-        for (k, v) in encryption_context(purpose) {
-            req = req.encryption_context(k, v);
-        }
-        let out = req.send().await.map_err(|e| kms_error("Decrypt", &e))?;
+            .ciphertext_blob(Blob::new(ciphertext))
+            .set_encryption_context(Some(context_map(purpose)))
+            .send()
+            .await
+            .map_err(|e| kms_error("Decrypt", &e))?;
         let plain = out
             .plaintext()
             .ok_or_else(|| Error::internal("kms Decrypt: no plaintext"))?;
@@ -149,15 +156,15 @@ impl Keys for KmsKeys {
         if plaintext.len() > 4096 {
             return Err(Error::internal("kms Encrypt: plaintext over 4 KiB"));
         }
-        let mut req = self
+        let out = self
             .client
             .encrypt()
             .key_id(self.key_id(purpose)?)
-            .plaintext(Blob::new(plaintext));
-        for (k, v) in encryption_context(purpose) {
-            req = req.encryption_context(k, v);
-        }
-        let out = req.send().await.map_err(|e| kms_error("Encrypt", &e))?;
+            .plaintext(Blob::new(plaintext))
+            .set_encryption_context(Some(context_map(purpose)))
+            .send()
+            .await
+            .map_err(|e| kms_error("Encrypt", &e))?;
         out.ciphertext_blob()
             .map(|b| b.as_ref().to_vec())
             .ok_or_else(|| Error::internal("kms Encrypt: no ciphertext"))

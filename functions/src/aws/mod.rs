@@ -10,19 +10,21 @@ pub use sqs::SqsQueue;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
-/// The shared SDK configuration, built once per cold start.
-///
-/// Region, credentials and `AWS_ENDPOINT_URL` (tests point it at moto) come from the
-/// environment. The HTTP client is hyper 1 + rustls with the `ring` provider, which keeps
-/// `aws-lc` (a long C build) out of the dependency tree.
-pub async fn sdk_config() -> SdkConfig {
+/// The SDK defaults with the HTTP client of every function: hyper 1 + rustls with the `ring`
+/// provider, which keeps `aws-lc` (a long C build) out of the dependency tree.
+fn sdk_defaults() -> aws_config::ConfigLoader {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client)
-        .load()
-        .await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
+}
+
+/// The shared SDK configuration, built once per cold start.
+///
+/// Region, credentials and `AWS_ENDPOINT_URL` (tests point it at moto) come from the
+/// environment.
+pub async fn sdk_config() -> SdkConfig {
+    sdk_defaults().load().await
 }
 
 /// The clients every function uses, built once from [`sdk_config`].
@@ -73,11 +75,7 @@ where
 
 /// SDK configuration for an emulator endpoint (moto) with static test credentials.
 pub async fn sdk_config_for_endpoint(endpoint: &str, region: &str) -> SdkConfig {
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client)
+    sdk_defaults()
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(region.to_owned()))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(

@@ -96,18 +96,11 @@ pub struct ReceivedMessage {
     pub receive_count: u32,
 }
 
-/// Receives up to `max` (1..=10) messages, waiting up to `wait_secs` for the first.
-pub async fn receive(
-    client: &aws_sdk_sqs::Client,
-    url: &str,
-    max: i32,
-    wait_secs: i32,
+/// Sends a `ReceiveMessage` request (with the receive counts) and collects its messages.
+async fn receive_with(
+    request: aws_sdk_sqs::operation::receive_message::builders::ReceiveMessageFluentBuilder,
 ) -> Result<Vec<ReceivedMessage>> {
-    let out = client
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(max.clamp(1, 10))
-        .wait_time_seconds(wait_secs.clamp(0, 20))
+    let out = request
         .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
         .send()
         .await
@@ -128,30 +121,37 @@ pub async fn receive(
         .collect())
 }
 
+/// Receives up to `max` (1..=10) messages, waiting up to `wait_secs` for the first.
+pub async fn receive(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    max: i32,
+    wait_secs: i32,
+) -> Result<Vec<ReceivedMessage>> {
+    receive_with(
+        client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(wait_secs.clamp(0, 20)),
+    )
+    .await
+}
+
 /// Receives up to 10 messages and hides them for `visibility_secs` (for peeking).
 pub async fn receive_hidden(
     client: &aws_sdk_sqs::Client,
     url: &str,
     visibility_secs: i32,
 ) -> Result<Vec<ReceivedMessage>> {
-    let out = client
-        .receive_message()
-        .queue_url(url)
-        .max_number_of_messages(10)
-        .visibility_timeout(visibility_secs)
-        .send()
-        .await
-        .map_err(|e| Error::unavailable(format!("sqs ReceiveMessage: {}", describe(&e))))?;
-    Ok(out
-        .messages()
-        .iter()
-        .map(|m| ReceivedMessage {
-            message_id: m.message_id().unwrap_or_default().to_owned(),
-            receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
-            body: m.body().unwrap_or_default().to_owned(),
-            receive_count: 0,
-        })
-        .collect())
+    receive_with(
+        client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(visibility_secs),
+    )
+    .await
 }
 
 /// Makes a received message visible again at once.

@@ -17,7 +17,7 @@ use functions::aws::Clients;
 use functions::config::Config;
 use functions::ports::{OsRng, SystemClock};
 use functions::staff::{
-    public_key_of, Console, DynamoDirectory, Settings, VerifyKeys, PREVIOUS_KEYS_ENV,
+    previous_public_keys, public_key_of, Console, DynamoDirectory, Settings, VerifyKeys,
     SIGNING_KEY_ENV,
 };
 
@@ -44,14 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let console = match std::env::var(SIGNING_KEY_ENV) {
         Ok(id) if !id.trim().is_empty() => {
             let mut keys = vec![public_key_of(&clients.kms, id.trim()).await?];
-            for old in std::env::var(PREVIOUS_KEYS_ENV)
-                .unwrap_or_default()
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-            {
-                keys.push(public_key_of(&clients.kms, old).await?);
-            }
+            keys.extend(previous_public_keys(&clients.kms).await?);
             Some(Arc::new(Console {
                 keys: VerifyKeys::new(&keys)?,
                 audience: Settings::from_env()?.console_audience,

@@ -1,10 +1,7 @@
 //! retention: scheduled daily; shreds the personal data of customers whose every event ended
 //! more than `RETENTION_DAYS` (default 365) ago.
 
-use std::sync::Arc;
-
 use functions::deps::Deps;
-use functions::privacy::PrivacyRecords;
 use functions::store::DynamoStore;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -13,15 +10,14 @@ async fn main() -> Result<(), Error> {
     functions::telemetry::init();
     let deps = &*Box::leak(Box::new(Deps::from_env().await?));
     let clients = functions::aws::Clients::from_env().await;
+    // The store is both the scan of customer links and the privacy records.
     let store = &*Box::leak(Box::new(DynamoStore::new(
         clients.dynamodb.clone(),
         deps.config.table_name.clone(),
     )));
-    let records: Arc<dyn PrivacyRecords> = Arc::new(store.clone());
-    let records: &'static Arc<dyn PrivacyRecords> = Box::leak(Box::new(records));
     run(service_fn(
         move |_event: LambdaEvent<serde_json::Value>| async move {
-            let report = functions::retention::run(deps, store, records).await?;
+            let report = functions::retention::run(deps, store, store).await?;
             Ok::<_, Error>(serde_json::to_value(report)?)
         },
     ))

@@ -18,8 +18,8 @@ use functions::aws::Clients;
 use functions::config::Config;
 use functions::ports::{OsRng, SystemClock};
 use functions::staff::{
-    public_key_of, router, DynamoDirectory, KmsSigner, MemberSpec, Settings, StaffService,
-    TokenRequest, PREVIOUS_KEYS_ENV, SIGNING_KEY_ENV,
+    previous_public_keys, router, DynamoDirectory, KmsSigner, MemberSpec, Settings, StaffService,
+    TokenRequest, SIGNING_KEY_ENV,
 };
 
 async fn service() -> Result<StaffService, Box<dyn std::error::Error + Send + Sync>> {
@@ -29,15 +29,7 @@ async fn service() -> Result<StaffService, Box<dyn std::error::Error + Send + Sy
     let key_id =
         std::env::var(SIGNING_KEY_ENV).map_err(|_| format!("{SIGNING_KEY_ENV} is not set"))?;
     let signer = KmsSigner::load(clients.kms.clone(), &key_id).await?;
-    let mut retired = Vec::new();
-    for id in std::env::var(PREVIOUS_KEYS_ENV)
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        retired.push(public_key_of(&clients.kms, id).await?);
-    }
+    let retired = previous_public_keys(&clients.kms).await?;
     Ok(StaffService::new(
         settings,
         Arc::new(signer),

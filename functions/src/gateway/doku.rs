@@ -54,23 +54,8 @@ pub fn digest(body: &[u8]) -> String {
     B64.encode(sha256(body))
 }
 
-/// The raw HMAC over the documented component string.
-fn component_mac(
-    secret: &[u8],
-    client_id: &str,
-    request_id: &str,
-    timestamp: &str,
-    target: &str,
-    body: &[u8],
-) -> [u8; 32] {
-    let component = format!(
-        "Client-Id:{client_id}\nRequest-Id:{request_id}\nRequest-Timestamp:{timestamp}\nRequest-Target:{target}\nDigest:{}",
-        digest(body)
-    );
-    hmac_sha256(secret, &[component.as_bytes()])
-}
-
-/// The `Signature` header value: `HMACSHA256=` + base64 of the HMAC.
+/// The `Signature` header value: `HMACSHA256=` + base64 of the HMAC over the documented
+/// component string.
 pub fn signature(
     secret: &[u8],
     client_id: &str,
@@ -79,12 +64,12 @@ pub fn signature(
     target: &str,
     body: &[u8],
 ) -> String {
-    format!(
-        "{SIGNATURE_PREFIX}{}",
-        B64.encode(component_mac(
-            secret, client_id, request_id, timestamp, target, body
-        ))
-    )
+    let component = format!(
+        "Client-Id:{client_id}\nRequest-Id:{request_id}\nRequest-Timestamp:{timestamp}\nRequest-Target:{target}\nDigest:{}",
+        digest(body)
+    );
+    let mac = hmac_sha256(secret, &[component.as_bytes()]);
+    format!("{SIGNATURE_PREFIX}{}", B64.encode(mac))
 }
 
 /// Verifies a DOKU notification's `Signature`, then reads it.

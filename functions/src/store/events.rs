@@ -77,7 +77,7 @@ impl Events for DynamoStore {
         }))
     }
 
-    async fn create_event(&self, event: &Event, k: &WrappedEventKeys) -> Result<()> {
+    async fn create_event(&self, event: &Event, k: &WrappedEventKeys) -> Result<bool> {
         if event.tiers.len() > 90 {
             return Err(Error::invalid("tiers", "at most 90 tiers"));
         }
@@ -100,8 +100,8 @@ impl Events for DynamoStore {
             items.push(self.put(tier_item(&event.event_id, t), new)?);
         }
         match self.transact(items).await {
-            Ok(()) => Ok(()),
-            Err(TxError::Condition(0)) => Err(Error::Conflict("kid already in use".into())),
+            Ok(()) => Ok(true),
+            Err(TxError::Condition(0)) => Ok(false),
             Err(TxError::Condition(_)) => Err(Error::Conflict("event already exists".into())),
             Err(TxError::Other(e)) => Err(e),
         }

@@ -176,59 +176,46 @@ impl DynamoStore {
             .set_transact_items(Some(items));
         let mut delay_ms = 20u64;
         for attempt in 1..=TRANSACTION_ATTEMPTS {
-            match request.clone().send().await {
+            let err = match request.clone().send().await {
                 Ok(_) => return Ok(()),
-                Err(SdkError::ServiceError(se)) => {
-                    let retry = match se.err() {
-                        TransactWriteItemsError::TransactionCanceledException(tc) => {
-                            let reasons = tc.cancellation_reasons();
-                            if let Some(i) = reasons
-                                .iter()
-                                .position(|r| r.code() == Some("ConditionalCheckFailed"))
-                            {
-                                return Err(TxError::Condition(i));
-                            }
-                            reasons.iter().any(|r| {
-                                matches!(
-                                    r.code(),
-                                    Some(
-                                        "TransactionConflict"
-                                            | "ThrottlingError"
-                                            | "ProvisionedThroughputExceeded"
-                                    )
-                                )
-                            })
+                Err(e) => e,
+            };
+            // Conflicts with other transactions, throttling and transport failures are retried.
+            let retry = match &err {
+                SdkError::ServiceError(se) => match se.err() {
+                    TransactWriteItemsError::TransactionCanceledException(tc) => {
+                        let reasons = tc.cancellation_reasons();
+                        if let Some(i) = reasons
+                            .iter()
+                            .position(|r| r.code() == Some("ConditionalCheckFailed"))
+                        {
+                            return Err(TxError::Condition(i));
                         }
-                        TransactWriteItemsError::TransactionInProgressException(_)
-                        | TransactWriteItemsError::ThrottlingException(_)
-                        | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
-                        | TransactWriteItemsError::RequestLimitExceeded(_)
-                        | TransactWriteItemsError::InternalServerError(_) => true,
-                        _ => false,
-                    };
-                    let text = {
-                        let e = se.err();
-                        format!(
-                            "{}: {}",
-                            aws_sdk_dynamodb::error::ProvideErrorMetadata::code(e)
-                                .unwrap_or("error"),
-                            aws_sdk_dynamodb::error::ProvideErrorMetadata::message(e).unwrap_or("")
-                        )
-                    };
-                    if !retry || attempt == TRANSACTION_ATTEMPTS {
-                        return Err(TxError::Other(Error::unavailable(format!(
-                            "dynamodb TransactWriteItems: {text}"
-                        ))));
+                        reasons.iter().any(|r| {
+                            matches!(
+                                r.code(),
+                                Some(
+                                    "TransactionConflict"
+                                        | "ThrottlingError"
+                                        | "ProvisionedThroughputExceeded"
+                                )
+                            )
+                        })
                     }
-                }
-                Err(e) => {
-                    if attempt == TRANSACTION_ATTEMPTS {
-                        return Err(TxError::Other(Error::unavailable(format!(
-                            "dynamodb TransactWriteItems: {}",
-                            describe(&e)
-                        ))));
-                    }
-                }
+                    TransactWriteItemsError::TransactionInProgressException(_)
+                    | TransactWriteItemsError::ThrottlingException(_)
+                    | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+                    | TransactWriteItemsError::RequestLimitExceeded(_)
+                    | TransactWriteItemsError::InternalServerError(_) => true,
+                    _ => false,
+                },
+                _ => true,
+            };
+            if !retry || attempt == TRANSACTION_ATTEMPTS {
+                return Err(TxError::Other(Error::unavailable(format!(
+                    "dynamodb TransactWriteItems: {}",
+                    describe(&err)
+                ))));
             }
             tokio::time::sleep(Duration::from_millis(delay_ms + jitter(delay_ms))).await;
             delay_ms = (delay_ms * 2).min(1000);
@@ -236,6 +223,19 @@ impl DynamoStore {
         Err(TxError::Other(Error::unavailable(
             "dynamodb TransactWriteItems: retries exhausted",
         )))
+    }
+
+    /// Puts `item` unless an item with its key exists: `true` if this call wrote it.
+    async fn put_new(&self, item: HashMap<String, AttributeValue>) -> Result<bool> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        Ok(unless_condition_failed("PutItem", res)?.is_some())
     }
 
     pub(crate) fn put(
@@ -252,6 +252,31 @@ impl DynamoStore {
         Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
             .put(put)
             .build())
+    }
+}
+
+/// The output of a conditional single-item write, or `None` if its condition failed (nothing
+/// was written). Any other failure is `Unavailable`.
+pub(crate) fn unless_condition_failed<T, E, R>(
+    op: &str,
+    res: std::result::Result<T, SdkError<E, R>>,
+) -> Result<Option<T>>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match res {
+        Ok(out) => Ok(Some(out)),
+        Err(SdkError::ServiceError(se))
+            if aws_sdk_dynamodb::error::ProvideErrorMetadata::code(se.err())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(Error::unavailable(format!(
+            "dynamodb {op}: {}",
+            describe(&e)
+        ))),
     }
 }
 
@@ -305,16 +330,9 @@ impl Customers for DynamoStore {
             .expression_attribute_values(":t", AttributeValue::Bool(true))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
-                Ok(()) // unknown customer: nothing to shred
-            }
-            Err(e) => Err(Error::unavailable(format!(
-                "dynamodb UpdateItem: {}",
-                describe(&e)
-            ))),
-        }
+        // A failed condition: unknown customer, nothing to shred.
+        unless_condition_failed("UpdateItem", res)?;
+        Ok(())
     }
 
     async fn get_index_key(&self) -> Result<Option<Vec<u8>>> {
@@ -325,26 +343,12 @@ impl Customers for DynamoStore {
     async fn put_index_key(&self, wrapped: &[u8]) -> Result<Vec<u8>> {
         let mut item = item_key(keys::CONFIG, keys::PII_INDEX_KEY);
         item.insert("wrapped_key".into(), b(wrapped));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(wrapped.to_vec()),
-            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
-                self.get_index_key()
-                    .await?
-                    .ok_or_else(|| Error::internal("index key vanished"))
-            }
-            Err(e) => Err(Error::unavailable(format!(
-                "dynamodb PutItem: {}",
-                describe(&e)
-            ))),
+        if self.put_new(item).await? {
+            return Ok(wrapped.to_vec());
         }
+        self.get_index_key()
+            .await?
+            .ok_or_else(|| Error::internal("index key vanished"))
     }
 }
 
@@ -353,24 +357,7 @@ impl Dedup for DynamoStore {
     async fn claim(&self, key: &str, expires_at: u64) -> Result<bool> {
         let mut item = item_key(&keys::dedup(key), "DEDUP");
         item.insert("ttl".into(), n(expires_at));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
-                Ok(false)
-            }
-            Err(e) => Err(Error::unavailable(format!(
-                "dynamodb PutItem: {}",
-                describe(&e)
-            ))),
-        }
+        self.put_new(item).await
     }
 
     async fn release_claim(&self, key: &str) -> Result<()> {

@@ -1,11 +1,10 @@
 //! Orders: the checkout transaction, payment, expiry.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 
 use super::attrs::{b, get_b, get_json_opt, get_n, get_n_opt, get_s, item_key, json, n, s, Item};
-use super::{keys, DynamoStore, TxError};
+use super::{keys, unless_condition_failed, DynamoStore, TxError};
 use crate::aws::describe;
 use crate::error::{Error, Result};
 use crate::model::{Order, OrderStatus, PaymentRecord, PaymentReference};
@@ -223,7 +222,7 @@ impl Orders for DynamoStore {
         &self,
         order_id: &str,
         payment: &PaymentReference,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let res = self
             .client()
             .update_item()
@@ -234,16 +233,7 @@ impl Orders for DynamoStore {
             .expression_attribute_values(":p", json(payment)?)
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
-                Ok(())
-            }
-            Err(e) => Err(Error::unavailable(format!(
-                "dynamodb UpdateItem: {}",
-                describe(&e)
-            ))),
-        }
+        Ok(unless_condition_failed("UpdateItem", res)?.is_some())
     }
 
     async fn mark_paid(&self, order_id: &str, payment: &PaymentRecord) -> Result<PaidOutcome> {
@@ -265,21 +255,11 @@ impl Orders for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match res {
-            Ok(out) => {
-                let item = out
-                    .attributes
-                    .ok_or_else(|| Error::internal("UpdateItem returned no attributes"))?;
-                return Ok(PaidOutcome::Paid(order_from(&item)?));
-            }
-            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
-            }
-            Err(e) => {
-                return Err(Error::unavailable(format!(
-                    "dynamodb UpdateItem: {}",
-                    describe(&e)
-                )))
-            }
+        if let Some(out) = unless_condition_failed("UpdateItem", res)? {
+            let item = out
+                .attributes
+                .ok_or_else(|| Error::internal("UpdateItem returned no attributes"))?;
+            return Ok(PaidOutcome::Paid(order_from(&item)?));
         }
         let order = self.get_order(order_id).await?.ok_or(Error::NotFound)?;
         if order.amount_minor != payment.amount_minor || order.currency != payment.currency {
@@ -311,17 +291,8 @@ impl Orders for DynamoStore {
                     .expression_attribute_values(":rec", json(payment)?)
                     .send()
                     .await;
-                match res {
-                    Ok(_) => {}
-                    Err(SdkError::ServiceError(se))
-                        if se.err().is_conditional_check_failed_exception() => {}
-                    Err(e) => {
-                        return Err(Error::unavailable(format!(
-                            "dynamodb UpdateItem: {}",
-                            describe(&e)
-                        )))
-                    }
-                }
+                // A failed condition: the refund was recorded before.
+                unless_condition_failed("UpdateItem", res)?;
                 let order = self.get_order(order_id).await?.ok_or(Error::NotFound)?;
                 Ok(PaidOutcome::RefundDue(order))
             }

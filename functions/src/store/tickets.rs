@@ -1,11 +1,10 @@
 //! Tickets: minting (one transaction with the order's status change) and device binding.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
 use super::attrs::{b, get_b, get_b_opt, get_n, get_s, get_ss, item_key, list, n, s, Item};
-use super::{keys, DynamoStore, TxError};
+use super::{keys, unless_condition_failed, DynamoStore, TxError};
 use crate::aws::describe;
 use crate::error::{Error, Result};
 use crate::model::OrderStatus;
@@ -165,22 +164,17 @@ impl Tickets for DynamoStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
             .send()
             .await;
-        match res {
-            Ok(out) => ticket_from(
+        if let Some(out) = unless_condition_failed("UpdateItem", res)? {
+            return ticket_from(
                 &out.attributes
                     .ok_or_else(|| Error::internal("UpdateItem returned no attributes"))?,
-            ),
-            Err(SdkError::ServiceError(se)) if se.err().is_conditional_check_failed_exception() => {
-                self.get_item(&keys::order(&t.order_id), &keys::ticket(&t.ticket_id))
-                    .await?
-                    .map(|i| ticket_from(&i))
-                    .transpose()?
-                    .ok_or(Error::NotFound)
-            }
-            Err(e) => Err(Error::unavailable(format!(
-                "dynamodb UpdateItem: {}",
-                describe(&e)
-            ))),
+            );
         }
+        // Bound meanwhile (or another version): the stored record.
+        self.get_item(&keys::order(&t.order_id), &keys::ticket(&t.ticket_id))
+            .await?
+            .map(|i| ticket_from(&i))
+            .transpose()?
+            .ok_or(Error::NotFound)
     }
 }

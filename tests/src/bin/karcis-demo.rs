@@ -12,6 +12,7 @@ use std::io::Read as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use functions::staff::Role;
 use karcis_e2e::client::HttpClient;
 use karcis_e2e::scenario::{self, Options};
 use karcis_e2e::stack::DevStack;
@@ -83,7 +84,8 @@ async fn serve() -> Result<(), String> {
     let (event_id, _kid, edge_url) = scenario::open_event(&mut stack, tickets, false).await?;
     let staff = stack
         .staff
-        .token("staff-web", "staff", &[&event_id], &["*"]);
+        .door_token("staff-web", Role::Staff, &[&event_id], &["*"])
+        .await?;
     let api_url = stack.api_url();
     let stack = Arc::new(stack);
     let (control, task) = karcis_e2e::control::start(stack.clone())
