@@ -44,6 +44,8 @@ pub struct Config {
     pub retention_days: u64,
     /// `IDEMPOTENCY_TTL_SECS` (default 86400): how long an idempotency key is remembered.
     pub idempotency_ttl_secs: u64,
+    /// `ERASURE_LOG_TABLE`: the erasure log's own table (privacy and retention need it).
+    pub erasure_log_table: Option<String>,
 }
 
 impl Config {
@@ -100,6 +102,7 @@ impl Config {
             payment_providers: list("PAYMENT_PROVIDERS", &["stripe"]),
             retention_days: num("RETENTION_DAYS", 365)?,
             idempotency_ttl_secs: num("IDEMPOTENCY_TTL_SECS", 86_400)?,
+            erasure_log_table: get("ERASURE_LOG_TABLE"),
         })
     }
 

@@ -6,9 +6,10 @@ use crate::aws::{Clients, KmsKeys, SqsQueue};
 use crate::config::Config;
 use crate::pii::Pii;
 use crate::ports::{
-    Clock, Customers, Dedup, Events, Keys, Orders, OsRng, Queue, Rng, SystemClock, Tickets,
+    Clock, Customers, Dedup, ErasureLog, Events, Keys, Orders, OsRng, Queue, RateLimits, Rng,
+    SystemClock, Tickets,
 };
-use crate::store::DynamoStore;
+use crate::store::{DynamoErasureLog, DynamoStore};
 
 /// The ports of the system. Cheap to clone (all `Arc`s).
 #[derive(Clone)]
@@ -19,6 +20,10 @@ pub struct Deps {
     pub customers: Arc<dyn Customers>,
     pub tickets: Arc<dyn Tickets>,
     pub dedup: Arc<dyn Dedup>,
+    /// Fixed-window rate counters.
+    pub limits: Arc<dyn RateLimits>,
+    /// The erasure log (its own table).
+    pub erasures: Arc<dyn ErasureLog>,
     pub keys: Arc<dyn Keys>,
     pub queue: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,
@@ -45,11 +50,17 @@ impl Deps {
         let keys: Arc<dyn Keys> = Arc::new(KmsKeys::from_config(clients.kms.clone(), &config));
         let queue: Arc<dyn Queue> = Arc::new(SqsQueue::from_config(clients.sqs.clone(), &config));
         let customers: Arc<dyn Customers> = store.clone();
+        let erasures = Arc::new(DynamoErasureLog::new(
+            clients.dynamodb.clone(),
+            config.erasure_log_table.clone(),
+        ));
         Self {
+            erasures,
             config: Arc::new(config),
             events: store.clone(),
             orders: store.clone(),
             tickets: store.clone(),
+            limits: store.clone(),
             dedup: store,
             pii: Arc::new(Pii::new(keys.clone(), customers.clone())),
             customers,

@@ -31,6 +31,9 @@ pub enum Error {
     /// A per-order or per-buyer limit would be exceeded.
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
+    /// Too many requests from this client or for this address in the current window.
+    #[error("too many requests: {0}")]
+    RateLimited(String),
     /// Not enough stock left in the tier.
     #[error("sold out")]
     SoldOut,
@@ -92,6 +95,7 @@ impl Error {
             Self::Header(_) => "invalid-header",
             Self::ConsentRequired => "consent-required",
             Self::LimitExceeded(_) => "limit-exceeded",
+            Self::RateLimited(_) => "rate-limited",
             Self::SoldOut => "sold-out",
             Self::NotOnSale => "not-on-sale",
             Self::PriceChanged => "price-changed",
@@ -121,6 +125,7 @@ impl Error {
             | Self::LimitExceeded(_)
             | Self::NotOnSale
             | Self::IdempotencyMismatch => 422,
+            Self::RateLimited(_) => 429,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -146,6 +151,7 @@ impl Error {
             Self::Header(_) => "Invalid header",
             Self::ConsentRequired => "Consent required",
             Self::LimitExceeded(_) => "Limit exceeded",
+            Self::RateLimited(_) => "Too many requests",
             Self::SoldOut => "Sold out",
             Self::NotOnSale => "Not on sale",
             Self::PriceChanged => "Price changed",

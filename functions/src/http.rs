@@ -137,6 +137,18 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a 
         .ok_or(Error::Header(name))
 }
 
+/// The client's source address as API Gateway saw it (`unknown` outside API Gateway). Used as a
+/// rate-limit key: never trusted from a header the client sets.
+pub fn client_address(extensions: &axum::http::Extensions) -> String {
+    use lambda_http::request::RequestContext;
+    let ip = match extensions.get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),
+        _ => None,
+    };
+    ip.filter(|ip| !ip.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// The fallback for unknown routes.
 pub async fn not_found() -> Response {
     Error::NotFound.into_response()

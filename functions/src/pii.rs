@@ -207,6 +207,17 @@ impl Pii {
         Ok(blind_index(key, "email", normalised_email))
     }
 
+    /// A MAC of `value` for `purpose` (lower-case hex) under the blind-index key, domain-separated
+    /// from the email index: a keyed hash of a short secret (a one-time code) that a table read
+    /// cannot brute-force.
+    pub async fn mac(&self, purpose: &str, value: &str) -> Result<String> {
+        let key = self
+            .index_key
+            .get_or_try_init(|| self.load_index_key())
+            .await?;
+        Ok(blind_index(key, &format!("mac/{purpose}"), value))
+    }
+
     /// A fresh data key for a new customer: the key and its wrapped copy (to store).
     pub async fn new_customer_key(&self, customer_id: &str) -> Result<(CustomerKey, Vec<u8>)> {
         let dk = self

@@ -359,6 +359,34 @@ pub trait Dedup: Send + Sync {
     async fn release_claim(&self, key: &str) -> Result<()>;
 }
 
+/// An erasure of a customer's personal data (pseudonymous ids only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    pub customer_id: String,
+    /// The email blind index, when it was known (a privacy request; retention reads it from
+    /// the sealed address while it still can).
+    pub email_index: Option<String>,
+    pub at: u64,
+}
+
+/// The log of erasures, kept outside the main table and its backups, replayed after a restore.
+#[async_trait]
+pub trait ErasureLog: Send + Sync {
+    /// Appends an erasure (before the data is shredded: a crash in between leaves a logged
+    /// erasure that the next replay completes).
+    async fn record(&self, erasure: &Erasure) -> Result<()>;
+    /// Every erasure, oldest first, at most `limit`.
+    async fn erasures(&self, limit: usize) -> Result<Vec<Erasure>>;
+}
+
+/// Fixed-window counters: how many times a key was used in the current window.
+#[async_trait]
+pub trait RateLimits: Send + Sync {
+    /// Counts one use of `key` in the window of `window_secs` that holds `now`: `true` if it is
+    /// within `limit` (and was counted), `false` if the window is full (nothing counted).
+    async fn allow(&self, key: &str, limit: u32, window_secs: u64, now: u64) -> Result<bool>;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Third parties
 

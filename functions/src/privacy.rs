@@ -13,8 +13,12 @@
 //! - `PUT /v1/privacy/consents` `{"email", "challenge", "code", "marketing": bool}`: records a
 //!   marketing consent or opt-out (append-only history).
 //!
-//! One-time codes: only `SHA-256(challenge, customer, code)` is stored, as a `Dedup` claim that
-//! expires with the challenge (10 minutes); a code opens once; a challenge allows 5 attempts.
+//! One-time codes: a challenge item holds an HMAC of (challenge, email index, customer, code) under
+//! a KMS-wrapped key, never the code; it expires after 10 minutes. Each attempt is counted by one
+//! conditional write before the code is compared in constant time (5 per challenge, concurrent
+//! ones included), and a right code is consumed by a second conditional write that exactly one
+//! request wins. Challenges are limited per address and per client (see the constants), and
+//! `/challenge` answers in the same time for customers and strangers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,26 +26,38 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{post, put};
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::deps::Deps;
 use crate::error::{Error, Result};
-use crate::http::{read_json, respond};
+use crate::http::{client_address, read_json, respond};
 use crate::model::{normalise_email, BuyerDetails, PaymentRecord};
-use crate::ports::{Notification, NotificationSender};
+use crate::ports::{Erasure, Notification, NotificationSender};
 
 /// How long a one-time code is valid.
 pub const CODE_TTL_SECS: u64 = 600;
-/// Attempts per challenge.
+/// Attempts per challenge (right or wrong, concurrent or not).
 pub const MAX_ATTEMPTS: u32 = 5;
+/// Challenges per email address per [`CHALLENGE_WINDOW_SECS`].
+pub const CHALLENGES_PER_EMAIL: u32 = 5;
+/// Challenges per client (source address) per [`CHALLENGE_WINDOW_SECS`].
+pub const CHALLENGES_PER_CLIENT: u32 = 10;
+/// The window of the challenge limits.
+pub const CHALLENGE_WINDOW_SECS: u64 = 600;
+/// `/challenge` answers no sooner than this after the request arrived, customer or not, so
+/// that its timing does not tell whether an address is a customer's (the send to a customer,
+/// measured well under this, happens inside it).
+pub const CHALLENGE_ANSWER_FLOOR: std::time::Duration = std::time::Duration::from_millis(400);
 /// Notification template of the code.
 pub const CODE_TEMPLATE: &str = "privacy_code";
+/// The MAC purpose of stored one-time codes (a key separate from the email index's).
+const CODE_MAC_PURPOSE: &str = "privacy-code";
 /// Schema id of the export document.
 pub const EXPORT_SCHEMA: &str = "karcis.privacy-export/1";
 
@@ -75,95 +91,55 @@ pub trait PrivacyRecords: Send + Sync {
     async fn put_consent(&self, customer_id: &str, record: &ConsentRecord) -> Result<()>;
     /// Deletes the email blind-index item, so the address no longer leads to the customer.
     async fn forget_email_index(&self, email_index: &str) -> Result<()>;
+    /// Stores a new challenge (its attempts at 0, not used).
+    async fn put_challenge(&self, challenge: &StoredChallenge) -> Result<()>;
+    /// Counts one attempt at a challenge in one conditional write: the challenge (with the
+    /// attempt counted) if it is unused, unexpired at `now` and had fewer than `max_attempts`.
+    async fn count_attempt(
+        &self,
+        challenge_id: &str,
+        max_attempts: u32,
+        now: u64,
+    ) -> Result<AttemptOutcome>;
+    /// Marks the challenge used: `true` for exactly one caller, ever.
+    async fn consume_challenge(&self, challenge_id: &str) -> Result<bool>;
 }
 
-/// DynamoDB adapter of [`PrivacyRecords`] (items `CUSTOMER#<cid>/CONSENT#...`, `EMAIL#<index>`).
-pub mod dynamo {
-    use async_trait::async_trait;
+/// A one-time-code challenge as stored: a MAC of the code under a KMS-wrapped key, never the
+/// code itself (8 digits are 10^8 guesses: an unkeyed hash in a table read would give it away).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredChallenge {
+    pub challenge_id: String,
+    /// The blind index of the address the challenge was made for.
+    pub email_index: String,
+    /// `None` when the address is no (readable) customer's: no code was sent, none can open it.
+    pub customer_id: Option<String>,
+    /// Hex MAC of (challenge, email index, customer, code); see [`code_mac_input`].
+    pub code_mac: String,
+    pub expires_at: u64,
+    /// Attempts counted so far.
+    pub attempts: u32,
+}
 
-    use super::{ConsentRecord, PrivacyRecords};
-    use crate::error::{Error, Result};
-    use std::collections::HashMap;
-
-    use aws_sdk_dynamodb::types::AttributeValue;
-
-    use crate::store::{keys, DynamoStore};
-
-    type Item = HashMap<String, AttributeValue>;
-
-    fn s(v: impl Into<String>) -> AttributeValue {
-        AttributeValue::S(v.into())
+impl std::fmt::Debug for StoredChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredChallenge")
+            .field("challenge_id", &self.challenge_id)
+            .field("expires_at", &self.expires_at)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
     }
-    fn n(v: u64) -> AttributeValue {
-        AttributeValue::N(v.to_string())
-    }
-    fn item_key(pk: &str, sk: &str) -> Item {
-        HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-    }
-    fn get_s_opt(i: &Item, name: &str) -> Option<String> {
-        i.get(name).and_then(|v| v.as_s().ok()).cloned()
-    }
-    fn get_n_opt(i: &Item, name: &str) -> Option<u64> {
-        i.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse().ok())
-    }
+}
 
-    #[async_trait]
-    impl PrivacyRecords for DynamoStore {
-        async fn consents(&self, customer_id: &str) -> Result<Vec<ConsentRecord>> {
-            let items = self
-                .query_prefix(&keys::customer(customer_id), "CONSENT#", 1000)
-                .await?;
-            let mut records: Vec<ConsentRecord> = items
-                .iter()
-                .map(|i| {
-                    let kind = get_s_opt(i, "kind").unwrap_or_default();
-                    // Checkout writes privacy-policy acceptances (`accepted_at`, always given);
-                    // this function writes marketing decisions (`at`, `granted`).
-                    let policy = kind == "privacy_policy";
-                    let granted =
-                        policy || i.get("granted").and_then(|v| v.as_bool().ok()) == Some(&true);
-                    ConsentRecord {
-                        version: get_s_opt(i, "version"),
-                        granted,
-                        at: get_n_opt(i, if policy { "accepted_at" } else { "at" }).unwrap_or(0),
-                        order_id: get_s_opt(i, "order_id"),
-                        kind,
-                    }
-                })
-                .collect();
-            records.sort_by_key(|r| r.at);
-            Ok(records)
-        }
-
-        async fn put_consent(&self, customer_id: &str, record: &ConsentRecord) -> Result<()> {
-            let sk = format!("CONSENT#{}#{:012}", record.kind, record.at);
-            let mut item = item_key(&keys::customer(customer_id), &sk);
-            item.insert("kind".into(), s(&record.kind));
-            item.insert("granted".into(), AttributeValue::Bool(record.granted));
-            item.insert("at".into(), n(record.at));
-            self.client()
-                .put_item()
-                .table_name(self.table())
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(|e| Error::unavailable(format!("dynamodb PutItem: {e}")))?;
-            Ok(())
-        }
-
-        async fn forget_email_index(&self, email_index: &str) -> Result<()> {
-            self.client()
-                .delete_item()
-                .table_name(self.table())
-                .set_key(Some(item_key(&keys::email(email_index), "EMAIL")))
-                .send()
-                .await
-                .map_err(|e| Error::unavailable(format!("dynamodb DeleteItem: {e}")))?;
-            Ok(())
-        }
-    }
+/// What counting an attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The attempt was counted; the challenge as it is now.
+    Counted(StoredChallenge),
+    /// Every attempt of the challenge is spent.
+    Exhausted,
+    /// Unknown, used or expired.
+    Closed,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,18 +257,38 @@ impl std::fmt::Debug for Privacy {
     }
 }
 
-fn code_claim(challenge: &str, customer_id: &str, code: &str) -> String {
-    let digest = Sha256::digest(format!("{challenge}\0{customer_id}\0{code}").as_bytes());
-    format!("privacy-code#{challenge}#{}", hex::encode(digest))
+/// What the code MAC covers: the challenge, the address it was made for, the customer and the
+/// code, so that a code opens only its own challenge for its own address.
+fn code_mac_input(
+    challenge_id: &str,
+    email_index: &str,
+    customer_id: Option<&str>,
+    code: &str,
+) -> String {
+    format!(
+        "{challenge_id}\0{email_index}\0{}\0{code}",
+        customer_id.unwrap_or("-")
+    )
 }
 
-/// `chl_<32 hex>.<expires_at>`.
-fn parse_challenge(challenge: &str) -> Option<u64> {
+/// `chl_<32 hex>.<expires_at>`: the challenge id. The expiry in the text is for the client's
+/// display only; the stored one decides.
+fn parse_challenge(challenge: &str) -> Option<&str> {
     let (id, expires) = challenge.split_once('.')?;
-    if !crate::model::is_id("chl", id) || expires.len() > 12 {
+    if !crate::model::is_id("chl", id)
+        || expires.is_empty()
+        || expires.len() > 12
+        || !expires.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
-    expires.parse().ok()
+    Some(id)
+}
+
+/// A rate-limit key for the client's address (bounded length: it comes from the request).
+fn client_key(client: &str) -> String {
+    let client: String = client.chars().take(64).collect();
+    format!("privacy-challenge#client#{client}")
 }
 
 impl Privacy {
@@ -308,54 +304,115 @@ impl Privacy {
         }
     }
 
-    async fn customer_by_email(&self, email: &str) -> Result<(String, Option<String>)> {
+    async fn email_index(&self, email: &str) -> Result<String> {
         let email = normalise_email(email)
             .map_err(|_| Error::invalid("email", "must be an email address"))?;
-        let index = self.deps.pii.email_index(&email).await?;
-        let customer = self.deps.customers.find_by_email_index(&index).await?;
-        Ok((index, customer))
+        self.deps.pii.email_index(&email).await
     }
 
-    /// Starts a proof of ownership of `email`.
-    pub async fn challenge(&self, request: &ChallengeRequest) -> Result<ChallengeResponse> {
-        let (_, customer_id) = self.customer_by_email(&request.email).await?;
+    /// Starts a proof of ownership of `email`, asked for by `client` (its source address).
+    /// Answers no sooner than [`CHALLENGE_ANSWER_FLOOR`] after it started, whatever happened.
+    pub async fn challenge(
+        &self,
+        request: &ChallengeRequest,
+        client: &str,
+    ) -> Result<ChallengeResponse> {
+        let answer_at = tokio::time::Instant::now() + CHALLENGE_ANSWER_FLOOR;
+        let result = self.start_challenge(request, client).await;
+        tokio::time::sleep_until(answer_at).await;
+        result
+    }
+
+    async fn start_challenge(
+        &self,
+        request: &ChallengeRequest,
+        client: &str,
+    ) -> Result<ChallengeResponse> {
+        let email = normalise_email(&request.email)
+            .map_err(|_| Error::invalid("email", "must be an email address"))?;
         let now = self.deps.clock.now();
+        let limits = &self.deps.limits;
+        if !limits
+            .allow(
+                &client_key(client),
+                CHALLENGES_PER_CLIENT,
+                CHALLENGE_WINDOW_SECS,
+                now,
+            )
+            .await?
+        {
+            return Err(Error::RateLimited(
+                "too many codes asked for from this address; try again in 10 minutes".into(),
+            ));
+        }
+        let index = self.deps.pii.email_index(&email).await?;
+        if !limits
+            .allow(
+                &format!("privacy-challenge#email#{index}"),
+                CHALLENGES_PER_EMAIL,
+                CHALLENGE_WINDOW_SECS,
+                now,
+            )
+            .await?
+        {
+            return Err(Error::RateLimited(
+                "too many codes asked for this email address; try again in 10 minutes".into(),
+            ));
+        }
+        let customer_id = self.deps.customers.find_by_email_index(&index).await?;
         let expires_at = now + CODE_TTL_SECS;
-        let challenge = format!(
-            "{}.{expires_at}",
-            crate::model::new_id("chl", self.deps.rng.as_ref())
-        );
-        if let Some(customer_id) = customer_id {
-            let record = self.deps.customers.get_customer(&customer_id).await?;
-            // A shredded customer has no readable address: nothing to send.
-            if let Some(record) =
-                record.filter(|r| r.wrapped_key.is_some() && r.email_sealed.is_some())
-            {
-                let key = self.deps.pii.customer_key(&record).await?;
-                let email = key.open(
-                    crate::checkout::EMAIL_FIELD,
-                    record.email_sealed.as_deref().unwrap_or_default(),
-                )?;
-                let code = Zeroizing::new(self.new_code());
-                self.deps
-                    .dedup
-                    .claim(&code_claim(&challenge, &customer_id, &code), expires_at)
-                    .await?;
-                let mut params = BTreeMap::new();
-                params.insert("code".to_owned(), code.to_string());
-                params.insert("expires_at".to_owned(), expires_at.to_string());
-                let notification = Notification {
-                    template: CODE_TEMPLATE.to_owned(),
-                    recipient_email: Zeroizing::new(String::from_utf8_lossy(&email).into_owned()),
-                    customer_id: customer_id.clone(),
-                    params,
-                };
-                self.sender.send(&notification).await?;
-                tracing::info!(customer_id = %customer_id, "privacy challenge sent");
-            }
+        let challenge_id = crate::model::new_id("chl", self.deps.rng.as_ref());
+        // A shredded customer has no readable address: nothing to send.
+        let record = match &customer_id {
+            Some(id) => self
+                .deps
+                .customers
+                .get_customer(id)
+                .await?
+                .filter(|r| r.wrapped_key.is_some() && r.email_sealed.is_some()),
+            None => None,
+        };
+        // A code is drawn and its MAC stored either way: the same writes for every address.
+        let code = Zeroizing::new(self.new_code());
+        let recipient = record.as_ref().map(|r| r.customer_id.as_str());
+        let code_mac = self
+            .deps
+            .pii
+            .mac(
+                CODE_MAC_PURPOSE,
+                &code_mac_input(&challenge_id, &index, recipient, &code),
+            )
+            .await?;
+        self.records
+            .put_challenge(&StoredChallenge {
+                challenge_id: challenge_id.clone(),
+                email_index: index,
+                customer_id: recipient.map(str::to_owned),
+                code_mac,
+                expires_at,
+                attempts: 0,
+            })
+            .await?;
+        if let Some(record) = record {
+            let key = self.deps.pii.customer_key(&record).await?;
+            let email = key.open(
+                crate::checkout::EMAIL_FIELD,
+                record.email_sealed.as_deref().unwrap_or_default(),
+            )?;
+            let mut params = BTreeMap::new();
+            params.insert("code".to_owned(), code.to_string());
+            params.insert("expires_at".to_owned(), expires_at.to_string());
+            let notification = Notification {
+                template: CODE_TEMPLATE.to_owned(),
+                recipient_email: Zeroizing::new(String::from_utf8_lossy(&email).into_owned()),
+                customer_id: record.customer_id.clone(),
+                params,
+            };
+            self.sender.send(&notification).await?;
+            tracing::info!(customer_id = %record.customer_id, "privacy challenge sent");
         }
         Ok(ChallengeResponse {
-            challenge,
+            challenge: format!("{challenge_id}.{expires_at}"),
             expires_at,
         })
     }
@@ -376,41 +433,50 @@ impl Privacy {
         format!("{:08}", value % 100_000_000)
     }
 
-    /// Checks a code: the customer id and the email's blind index if it opens the challenge
-    /// (once).
+    /// Checks a code: the customer id and the email's blind index if it opens the challenge.
+    ///
+    /// Every attempt is counted by one conditional write before the code is compared (at most
+    /// [`MAX_ATTEMPTS`] per challenge, concurrent ones included); a right code then marks the
+    /// challenge used by another conditional write, which exactly one request can win.
     async fn verify(&self, email: &str, challenge: &str, code: &str) -> Result<(String, String)> {
-        let expires_at = parse_challenge(challenge).ok_or(Error::Unauthorized)?;
-        let now = self.deps.clock.now();
-        if now > expires_at || code.len() != 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        let challenge_id = parse_challenge(challenge).ok_or(Error::Unauthorized)?;
+        if code.len() != 8 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::Unauthorized);
         }
-        let (index, customer_id) = self.customer_by_email(email).await?;
-        let customer_id = customer_id.ok_or(Error::Unauthorized)?;
-        // Bounded attempts per challenge.
-        let mut slot = false;
-        for n in 0..MAX_ATTEMPTS {
-            if self
-                .deps
-                .dedup
-                .claim(&format!("privacy-attempt#{challenge}#{n}"), expires_at)
-                .await?
-            {
-                slot = true;
-                break;
+        let index = self.email_index(email).await?;
+        let now = self.deps.clock.now();
+        let stored = match self
+            .records
+            .count_attempt(challenge_id, MAX_ATTEMPTS, now)
+            .await?
+        {
+            AttemptOutcome::Counted(stored) => stored,
+            AttemptOutcome::Exhausted => {
+                return Err(Error::LimitExceeded(
+                    "too many attempts for this challenge".into(),
+                ))
             }
-        }
-        if !slot {
-            return Err(Error::LimitExceeded(
-                "too many attempts for this challenge".into(),
-            ));
-        }
-        let key = code_claim(challenge, &customer_id, code);
-        // The code's claim exists only if the code is right: claiming it succeeds only when it
-        // does not. Either way the claim is removed: a code opens once.
-        let wrong = self.deps.dedup.claim(&key, expires_at).await?;
-        self.deps.dedup.release_claim(&key).await?;
-        if wrong {
+            AttemptOutcome::Closed => return Err(Error::Unauthorized),
+        };
+        let expected = self
+            .deps
+            .pii
+            .mac(
+                CODE_MAC_PURPOSE,
+                &code_mac_input(challenge_id, &index, stored.customer_id.as_deref(), code),
+            )
+            .await?;
+        let right: bool = expected.as_bytes().ct_eq(stored.code_mac.as_bytes()).into();
+        let Some(customer_id) = stored.customer_id.filter(|_| right) else {
             tracing::info!("privacy code refused");
+            return Err(Error::Unauthorized);
+        };
+        if !self.records.consume_challenge(challenge_id).await? {
+            tracing::info!("privacy code refused: challenge already used");
+            return Err(Error::Unauthorized);
+        }
+        // The address must still lead to the customer (not erased since the code was sent).
+        if self.deps.customers.find_by_email_index(&index).await? != Some(customer_id.clone()) {
             return Err(Error::Unauthorized);
         }
         Ok((customer_id, index))
@@ -491,6 +557,16 @@ impl Privacy {
         let (customer_id, index) = self
             .verify(&request.email, &request.challenge, &request.code)
             .await?;
+        // Logged first, outside the table: a restore of the table from before this moment is
+        // followed by a replay of the log (see [`replay_erasures`]).
+        self.deps
+            .erasures
+            .record(&Erasure {
+                customer_id: customer_id.clone(),
+                email_index: Some(index.clone()),
+                at: self.deps.clock.now(),
+            })
+            .await?;
         self.deps.customers.shred_customer(&customer_id).await?;
         self.records.forget_email_index(&index).await?;
         tracing::warn!(customer_id = %customer_id, "privacy delete: customer data key shredded");
@@ -517,12 +593,68 @@ impl Privacy {
     }
 }
 
+/// What a replay of the erasure log did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayReport {
+    /// Erasures in the log.
+    pub logged: usize,
+    /// Customers whose key or email index was back (a restore) and is shredded again.
+    pub reshredded: usize,
+}
+
+/// Most erasures a replay reads (bounded; the log of a large organiser stays far below).
+pub const MAX_REPLAYED: usize = 1_000_000;
+
+/// Replays the erasure log over the table: every erased customer's wrapped key, sealed email and
+/// email index are removed again. Run after every restore of the table (and by every retention
+/// run); idempotent.
+///
+/// # Errors
+/// If the log or the table cannot be read or written.
+pub async fn replay_erasures(deps: &Deps, records: &dyn PrivacyRecords) -> Result<ReplayReport> {
+    let erasures = deps.erasures.erasures(MAX_REPLAYED).await?;
+    let mut report = ReplayReport {
+        logged: erasures.len(),
+        reshredded: 0,
+    };
+    for erasure in erasures {
+        let back = deps
+            .customers
+            .get_customer(&erasure.customer_id)
+            .await?
+            .is_some_and(|c| c.wrapped_key.is_some() || c.email_sealed.is_some());
+        let index_back = match &erasure.email_index {
+            Some(index) => deps.customers.find_by_email_index(index).await?.is_some(),
+            None => false,
+        };
+        if !back && !index_back {
+            continue;
+        }
+        deps.customers.shred_customer(&erasure.customer_id).await?;
+        if let Some(index) = &erasure.email_index {
+            records.forget_email_index(index).await?;
+        }
+        report.reshredded += 1;
+        tracing::warn!(customer_id = %erasure.customer_id, "erasure replayed after a restore");
+    }
+    Ok(report)
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTTP
 
-async fn post_challenge(State(p): State<Arc<Privacy>>, headers: HeaderMap, body: Body) -> Response {
+async fn post_challenge(
+    State(p): State<Arc<Privacy>>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let limit = p.deps.config.max_body_bytes;
-    let result = async { p.challenge(&read_json(&headers, body, limit).await?).await };
+    let client = client_address(&extensions);
+    let result = async {
+        p.challenge(&read_json(&headers, body, limit).await?, &client)
+            .await
+    };
     respond(StatusCode::ACCEPTED, result.await)
 }
 
@@ -566,22 +698,26 @@ mod tests {
     #[test]
     fn challenges_parse_only_in_their_own_shape() {
         let id = format!("chl_{}", "ab".repeat(16));
-        assert_eq!(
-            parse_challenge(&format!("{id}.1800000600")),
-            Some(1_800_000_600)
-        );
+        assert_eq!(parse_challenge(&format!("{id}.1800000600")), Some(&*id));
         assert_eq!(parse_challenge(&id), None);
         assert_eq!(parse_challenge("chl_x.1"), None);
+        assert_eq!(parse_challenge(&format!("{id}.")), None);
         assert_eq!(parse_challenge(&format!("{id}.-1")), None);
+        assert_eq!(parse_challenge(&format!("{id}.+1")), None);
         assert_eq!(parse_challenge(&format!("{id}.99999999999999")), None);
     }
 
     #[test]
-    fn code_claims_bind_challenge_customer_and_code() {
-        let a = code_claim("c1", "cus_1", "12345678");
-        assert_ne!(a, code_claim("c2", "cus_1", "12345678"));
-        assert_ne!(a, code_claim("c1", "cus_2", "12345678"));
-        assert_ne!(a, code_claim("c1", "cus_1", "12345679"));
-        assert!(!a.contains("12345678"), "only a hash of the code is stored");
+    fn code_macs_bind_challenge_address_customer_and_code() {
+        let a = code_mac_input("c1", "e1", Some("cus_1"), "12345678");
+        for other in [
+            code_mac_input("c2", "e1", Some("cus_1"), "12345678"),
+            code_mac_input("c1", "e2", Some("cus_1"), "12345678"),
+            code_mac_input("c1", "e1", Some("cus_2"), "12345678"),
+            code_mac_input("c1", "e1", None, "12345678"),
+            code_mac_input("c1", "e1", Some("cus_1"), "12345679"),
+        ] {
+            assert_ne!(a, other);
+        }
     }
 }

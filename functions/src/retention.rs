@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::deps::Deps;
 use crate::error::Result;
-use crate::privacy::PrivacyRecords;
+use crate::ports::Erasure;
+use crate::privacy::{replay_erasures, PrivacyRecords};
 
 /// Customers shredded per run at most.
 pub const MAX_PER_RUN: usize = 1000;
@@ -64,6 +65,8 @@ pub struct RetentionReport {
     /// Customers past retention and not yet shredded.
     pub examined: usize,
     pub shredded: usize,
+    /// Erased customers found back (a restore) and shredded again by the replay of the log.
+    pub reshredded: usize,
 }
 
 /// One retention run: one scan, one read per distinct event, then at most [`MAX_PER_RUN`]
@@ -74,6 +77,8 @@ pub async fn run(
     records: &dyn PrivacyRecords,
 ) -> Result<RetentionReport> {
     let now = deps.clock.now();
+    // A restore since the last run brought erased customers back: shred them again first.
+    let replay = replay_erasures(deps, records).await?;
     let retention_secs = deps.config.retention_days.saturating_mul(86_400);
     let found = links_source.customer_events(MAX_LINKS).await?;
     let events: BTreeSet<&String> = found.links.iter().map(|(_, e)| e).collect();
@@ -87,6 +92,7 @@ pub async fn run(
     let mut report = RetentionReport {
         examined: candidates.len(),
         shredded: 0,
+        reshredded: replay.reshredded,
     };
     for customer_id in candidates.into_iter().take(MAX_PER_RUN) {
         let Some(record) = deps.customers.get_customer(&customer_id).await? else {
@@ -95,15 +101,28 @@ pub async fn run(
         if record.wrapped_key.is_none() {
             continue; // shredded since the scan (a privacy delete)
         }
-        // Forget the email index first (it needs the readable address), then the key.
-        if let Some(sealed) = record.email_sealed.as_deref() {
-            let key = deps.pii.customer_key(&record).await?;
-            let email = key.open(crate::checkout::EMAIL_FIELD, sealed)?;
-            let index = deps
-                .pii
-                .email_index(&String::from_utf8_lossy(&email))
-                .await?;
-            records.forget_email_index(&index).await?;
+        // The email index needs the readable address: read it before anything goes.
+        let index = match record.email_sealed.as_deref() {
+            Some(sealed) => {
+                let key = deps.pii.customer_key(&record).await?;
+                let email = key.open(crate::checkout::EMAIL_FIELD, sealed)?;
+                Some(
+                    deps.pii
+                        .email_index(&String::from_utf8_lossy(&email))
+                        .await?,
+                )
+            }
+            None => None,
+        };
+        deps.erasures
+            .record(&Erasure {
+                customer_id: customer_id.clone(),
+                email_index: index.clone(),
+                at: now,
+            })
+            .await?;
+        if let Some(index) = &index {
+            records.forget_email_index(index).await?;
         }
         deps.customers.shred_customer(&customer_id).await?;
         report.shredded += 1;

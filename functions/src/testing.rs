@@ -361,8 +361,13 @@ impl TestEnv {
         crate::store::create_table(&clients.dynamodb, &table)
             .await
             .expect("create table");
+        let erasure_log = unique_name("karcis-erasures");
+        crate::store::create_erasure_log_table(&clients.dynamodb, &erasure_log)
+            .await
+            .expect("create erasure log table");
         let mut vars = BTreeMap::new();
         vars.insert("TABLE_NAME", table);
+        vars.insert("ERASURE_LOG_TABLE", erasure_log);
         for (var, description) in [
             ("PII_KEY_ID", "pii"),
             ("ISSUER_KEY_ID", "issuer"),
@@ -720,4 +725,33 @@ pub fn sample_buyer(n: u32) -> serde_json::Value {
         "email": format!("siti.rahma{n:04}@example.co.id"),
         "phone": format!("+62812{:07}", 3_000_000 + n),
     })
+}
+
+/// Fires `n` copies of a request at once: each task waits at a barrier until all `n` are
+/// spawned, then runs `make(i)`. Returns the results in task order.
+///
+/// # Panics
+/// If a task panics.
+pub async fn at_once<F, Fut, T>(n: usize, make: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let barrier = barrier.clone();
+            let request = make(i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                request.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for task in tasks {
+        results.push(task.await.expect("task panicked"));
+    }
+    results
 }

@@ -8,8 +8,8 @@ use functions::checkout::{Checkout, CheckoutRequest};
 use functions::deps::Deps;
 use functions::privacy::{router, Privacy};
 use functions::testing::{
-    contains_bytes, sample_buyer, sample_checkout_body, sample_event_spec, RecordingPayments,
-    RecordingSender, TestClock, TestEnv,
+    at_once, contains_bytes, sample_buyer, sample_checkout_body, sample_event_spec,
+    RecordingPayments, RecordingSender, TestClock, TestEnv,
 };
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -91,6 +91,27 @@ impl Fixture {
         (
             body["challenge"].as_str().expect("challenge").to_owned(),
             code,
+        )
+    }
+
+    /// A request as API Gateway delivers it, from the client address `ip`.
+    async fn call_from(&self, ip: &str, path: &str, body: &Value) -> (StatusCode, Value) {
+        let mut event: Value =
+            serde_json::from_str(include_str!("../../events/privacy/challenge.json"))
+                .expect("fixture");
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["requestContext"]["http"]["sourceIp"] = json!(ip);
+        event["body"] = json!(body.to_string());
+        let req = functions::http::request_from_event(&event.to_string()).expect("event");
+        let res = self.app.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
     }
 
@@ -318,5 +339,211 @@ async fn event_fixtures_reach_the_routes() {
         let req = functions::http::request_from_event(file).expect("API Gateway event");
         let res = f.app.clone().oneshot(req).await.expect("infallible");
         assert_eq!(res.status(), expected, "{file}");
+    }
+}
+
+/// A code that is not `code`.
+fn other_code(code: &str) -> &'static str {
+    if code == "00000000" {
+        "00000001"
+    } else {
+        "00000000"
+    }
+}
+
+/// The review's attack: knowing only the buyer's email, fire the same made-up code at a
+/// challenge five times at once. No request may open it, on any route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_wrong_codes_never_opens_a_challenge() {
+    let f = Arc::new(Fixture::new().await);
+    let email = sample_buyer(11)["email"]
+        .as_str()
+        .expect("email")
+        .to_owned();
+    f.buy(11, "privacy-burst").await;
+    let mut opened = Vec::new();
+    for (round, path) in [
+        "/v1/privacy/export",
+        "/v1/privacy/delete",
+        "/v1/privacy/export",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (challenge, code) = f.challenge(&email).await;
+        let guess = other_code(&code.expect("code sent"));
+        let results = at_once(5, |_| {
+            let f = f.clone();
+            let body = json!({"email": email, "challenge": challenge, "code": guess});
+            async move { f.call("POST", path, &body).await }
+        })
+        .await;
+        for (status, body) in results {
+            if status == StatusCode::OK {
+                opened.push((round, body));
+            } else {
+                assert!(
+                    [StatusCode::UNAUTHORIZED, StatusCode::UNPROCESSABLE_ENTITY].contains(&status),
+                    "{status}: {body}"
+                );
+            }
+        }
+    }
+    assert!(opened.is_empty(), "wrong codes opened {opened:?}");
+    // Still the buyer's: a fresh challenge with the real code opens it.
+    let (challenge, code) = f.challenge(&email).await;
+    let (status, export) = f
+        .call(
+            "POST",
+            "/v1/privacy/export",
+            &json!({"email": email, "challenge": challenge, "code": code.expect("code")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{export}");
+    assert_eq!(export["customer"]["email"], email.as_str());
+}
+
+/// The right code fired ten times at once opens the challenge exactly once; every wrong guess
+/// before it is counted, so the fifth attempt is the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_right_code_fired_at_once_opens_once_and_attempts_are_counted_atomically() {
+    let f = Arc::new(Fixture::new().await);
+    let email = sample_buyer(12)["email"]
+        .as_str()
+        .expect("email")
+        .to_owned();
+    f.buy(12, "privacy-once").await;
+    let (challenge, code) = f.challenge(&email).await;
+    let code = code.expect("code sent");
+    let results = at_once(10, |_| {
+        let f = f.clone();
+        let body = json!({"email": email, "challenge": challenge, "code": code});
+        async move { f.call("POST", "/v1/privacy/export", &body).await }
+    })
+    .await;
+    let opened = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    assert_eq!(opened, 1, "{results:?}");
+
+    // Eight wrong guesses at once on a fresh challenge: exactly five are counted (401), the
+    // rest find it spent (422), and then the right code no longer opens it.
+    let (challenge, code) = f.challenge(&email).await;
+    let code = code.expect("code sent");
+    let guess = other_code(&code);
+    let results = at_once(8, |_| {
+        let f = f.clone();
+        let body = json!({"email": email, "challenge": challenge, "code": guess});
+        async move { f.call("POST", "/v1/privacy/export", &body).await }
+    })
+    .await;
+    let counted = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
+        .count();
+    let spent = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    assert_eq!((counted, spent), (5, 3), "{results:?}");
+    let (status, _) = f
+        .call(
+            "POST",
+            "/v1/privacy/export",
+            &json!({"email": email, "challenge": challenge, "code": code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// A code opens only its own challenge for its own address, and the expiry written in the
+/// challenge text is not the one that counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_are_bound_to_their_challenge_address_and_stored_expiry() {
+    let f = Fixture::new().await;
+    let alice = sample_buyer(13)["email"]
+        .as_str()
+        .expect("email")
+        .to_owned();
+    let bob = sample_buyer(14)["email"]
+        .as_str()
+        .expect("email")
+        .to_owned();
+    f.buy(13, "privacy-alice").await;
+    f.buy(14, "privacy-bob").await;
+    let (alice_challenge, alice_code) = f.challenge(&alice).await;
+    let alice_code = alice_code.expect("code");
+    let (bob_challenge, _) = f.challenge(&bob).await;
+    // Alice's code on Bob's challenge, and Alice's challenge named with Bob's address.
+    for body in [
+        json!({"email": bob, "challenge": bob_challenge, "code": alice_code}),
+        json!({"email": bob, "challenge": alice_challenge, "code": alice_code}),
+    ] {
+        let (status, _) = f.call("POST", "/v1/privacy/export", &body).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    // Expired; the client moves the expiry in the challenge text: still expired.
+    f.clock.advance(601);
+    let (id, _) = alice_challenge.split_once('.').expect("shape");
+    let edited = format!("{id}.{}", NOW + 100_000);
+    let (status, _) = f
+        .call(
+            "POST",
+            "/v1/privacy/export",
+            &json!({"email": alice, "challenge": edited, "code": alice_code}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// Challenges are limited per address and per client, in 10-minute windows; every answer,
+/// customer or stranger, takes at least the same floor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenges_are_limited_per_address_and_client() {
+    let f = Fixture::new().await;
+    let email = sample_buyer(15)["email"]
+        .as_str()
+        .expect("email")
+        .to_owned();
+    f.buy(15, "privacy-limits").await;
+    let ask = |ip: &'static str, email: String| {
+        let f = &f;
+        async move {
+            f.call_from(ip, "/v1/privacy/challenge", &json!({"email": email}))
+                .await
+        }
+    };
+    for _ in 0..functions::privacy::CHALLENGES_PER_EMAIL {
+        let (status, body) = ask("198.51.100.1", email.clone()).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let sent = f.sent();
+    // The same address from another client: over the per-address limit, nothing sent.
+    let (status, body) = ask("198.51.100.2", email.clone()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["type"], "urn:karcis:problem:rate-limited");
+    assert_eq!(f.sent(), sent);
+    // One client, many addresses (strangers' and the customer's alike).
+    let per_client = functions::privacy::CHALLENGES_PER_CLIENT;
+    for n in 0..per_client {
+        let (status, body) = ask("203.0.113.9", format!("stranger{n}@example.org")).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let (status, _) = ask("203.0.113.9", "one.more@example.org".to_owned()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    // The next window opens both again.
+    f.clock.advance(functions::privacy::CHALLENGE_WINDOW_SECS);
+    let (status, _) = ask("203.0.113.9", email.clone()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(f.sent(), sent + 1);
+
+    // The answer time does not tell a customer from a stranger: both wait for the floor.
+    for who in [email.as_str(), "nobody.at.all@example.org"] {
+        let started = std::time::Instant::now();
+        let (status, _) = ask("192.0.2.77", who.to_owned()).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert!(
+            started.elapsed() >= functions::privacy::CHALLENGE_ANSWER_FLOOR,
+            "{who}: answered in {:?}",
+            started.elapsed()
+        );
     }
 }

@@ -75,7 +75,8 @@ async fn personal_data_of_past_events_is_shredded_after_the_retention_period() {
             .expect("run"),
         RetentionReport {
             examined: 1,
-            shredded: 1
+            shredded: 1,
+            reshredded: 0
         }
     );
     assert!(deps.pii.customer_key_by_id(&c1).await.is_err(), "shredded");
@@ -89,7 +90,8 @@ async fn personal_data_of_past_events_is_shredded_after_the_retention_period() {
             .expect("run"),
         RetentionReport {
             examined: 0,
-            shredded: 0
+            shredded: 0,
+            reshredded: 0
         },
         "idempotent: a shredded customer is not a candidate again"
     );

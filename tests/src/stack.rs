@@ -156,7 +156,12 @@ impl DevStack {
         functions::store::create_table(&clients.dynamodb, &table)
             .await
             .map_err(|e| e.to_string())?;
+        let erasure_log = unique_name("karcis-demo-erasures");
+        functions::store::create_erasure_log_table(&clients.dynamodb, &erasure_log)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut vars = BTreeMap::new();
+        vars.insert("ERASURE_LOG_TABLE", erasure_log);
         for (var, what) in [
             ("PII_KEY_ID", "pii"),
             ("ISSUER_KEY_ID", "issuer"),

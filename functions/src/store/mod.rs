@@ -1,13 +1,18 @@
 //! DynamoDB adapter: the single table of the contract (layouts in `functions/DATA.md`).
 //!
-//! [`DynamoStore`] implements [`Events`], [`Orders`], [`Customers`], [`Tickets`] and [`Dedup`].
+//! [`DynamoStore`] implements [`Events`], [`Orders`], [`Customers`], [`Tickets`], [`Dedup`],
+//! [`crate::ports::RateLimits`] and [`crate::privacy::PrivacyRecords`].
 
 mod attrs;
+mod erasures;
 mod events;
+mod limits;
 mod orders;
+mod privacy;
 mod schema;
 mod tickets;
 
+pub use erasures::{create_erasure_log_table, DynamoErasureLog};
 pub use schema::create_table;
 
 use std::collections::HashMap;
@@ -67,6 +72,14 @@ pub mod keys {
     pub const PII_INDEX_KEY: &str = "PII_INDEX_KEY";
     pub fn dedup(key: &str) -> String {
         format!("DEDUP#{key}")
+    }
+    /// A rate counter of `key` for the window starting at `window_start`.
+    pub fn rate(key: &str, window_start: u64) -> String {
+        format!("RATE#{key}#{window_start}")
+    }
+    /// A privacy one-time-code challenge.
+    pub fn privacy_challenge(challenge_id: &str) -> String {
+        format!("PRIVACY_CHALLENGE#{challenge_id}")
     }
     /// gsi1 partition of live reservations (sparse: removed when the order leaves RESERVED).
     pub const RESERVED: &str = "RESERVED";
@@ -165,20 +178,25 @@ impl DynamoStore {
     }
 
     /// Runs a transaction, retrying (bounded, with backoff) while DynamoDB reports a conflict
-    /// with another transaction or throttling.
+    /// with another transaction, throttling or a transport failure. Every attempt carries the
+    /// same `ClientRequestToken`, so a retry of an attempt that did commit (its answer lost to a
+    /// timeout) succeeds as that commit instead of failing its conditions (DynamoDB remembers a
+    /// token for 10 minutes).
     pub(crate) async fn transact(
         &self,
         items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
     ) -> std::result::Result<(), TxError> {
+        let mut token = [0u8; 16];
+        crate::ports::Rng::fill(&crate::ports::OsRng, &mut token);
         let request = self
             .client
             .transact_write_items()
+            .client_request_token(hex::encode(token))
             .set_transact_items(Some(items));
         let mut delay_ms = 20u64;
         for attempt in 1..=TRANSACTION_ATTEMPTS {
-            let err = match request.clone().send().await {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
+            let Err(err) = request.clone().send().await else {
+                return Ok(());
             };
             // Conflicts with other transactions, throttling and transport failures are retried.
             let retry = match &err {
