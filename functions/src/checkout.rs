@@ -102,6 +102,11 @@ impl From<&Order> for OrderView {
     }
 }
 
+/// How long after an order's creation a replay expects its first request to be still at work.
+const CREATOR_GRACE_SECS: u64 = 30;
+/// Reads (100 ms apart) a replay makes while waiting for the first request's payment session.
+const CREATOR_POLLS: u32 = 50;
+
 /// `POST /v1/orders` response. `Debug` leaves the access token out.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckoutResponse {
@@ -355,7 +360,9 @@ impl Checkout {
         let v = validate_against_event(req, &event, &d.config, now)?;
         let email_index = d.pii.email_index(&v.buyer.email).await?;
         let request_hash = request_fingerprint(req, &v, &email_index);
-        let key_hash = sha256_hex(idempotency_key.as_bytes());
+        // Scoped to the buyer: another buyer's key never replays (or blocks) this buyer's order,
+        // and a replay hands the access token only to a request for the same buyer.
+        let key_hash = sha256_hex(format!("{email_index}\0{idempotency_key}").as_bytes());
 
         // A concurrent first order by the same new buyer can win the customer record: then
         // look the customer up again (bounded).
@@ -508,6 +515,29 @@ impl Checkout {
             .ok_or_else(|| Error::internal("order vanished"))
     }
 
+    /// A replay that races the order's first request waits (bounded) for that request to store
+    /// its payment session, instead of opening a second session with the gateway. Past the
+    /// wait (the first request died), the replay creates it.
+    async fn await_creators_payment(&self, order: Order) -> Result<Order> {
+        let young = self.deps.clock.now() < order.created_at + CREATOR_GRACE_SECS;
+        if order.payment.is_some() || order.status != OrderStatus::Reserved || !young {
+            return Ok(order);
+        }
+        for _ in 0..CREATOR_POLLS {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let now = self
+                .deps
+                .orders
+                .get_order(&order.order_id)
+                .await?
+                .ok_or_else(|| Error::internal("order vanished"))?;
+            if now.payment.is_some() || now.status != OrderStatus::Reserved {
+                return Ok(now);
+            }
+        }
+        Ok(order)
+    }
+
     /// Answers a reused idempotency key with the earlier order. `key` is the buyer's key as
     /// this request resolved it: reused when the order is theirs (no second KMS call).
     async fn replay(&self, order_id: &str, event: &Event, key: &CustomerKey) -> Result<Created> {
@@ -527,6 +557,7 @@ impl Checkout {
         };
         let token = key.open(&token_field(&order.order_id), &order.access_token_sealed)?;
         let token = String::from_utf8(token.to_vec()).map_err(Error::internal)?;
+        let order = self.await_creators_payment(order).await?;
         let order = self.ensure_payment(order, event).await?;
         tracing::info!(order_id = %order.order_id, "idempotent replay");
         Ok(Created {

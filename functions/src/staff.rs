@@ -314,6 +314,7 @@ pub async fn encode_token(claims: &TokenClaims, signer: &dyn TokenSigner) -> Res
 pub fn verify_token(
     token: &str,
     keys: &VerifyKeys,
+    issuer: &str,
     audience: &str,
     now: u64,
 ) -> Result<TokenClaims> {
@@ -350,7 +351,7 @@ pub fn verify_token(
         && claims.nbf <= now.saturating_add(LEEWAY_SECS)
         && claims.exp >= claims.iat
         && claims.exp - claims.iat <= MAX_LIFETIME_SECS;
-    if claims.aud != audience || !timely {
+    if claims.iss != issuer || claims.aud != audience || !timely {
         return Err(Error::Unauthorized);
     }
     Ok(claims)
@@ -669,6 +670,8 @@ impl Caller {
 /// Verifies console tokens and checks the caller's current membership.
 pub struct Console {
     pub keys: VerifyKeys,
+    /// The `iss` the tokens must carry.
+    pub issuer: String,
     pub audience: String,
     pub directory: Arc<dyn StaffDirectory>,
 }
@@ -683,7 +686,7 @@ impl std::fmt::Debug for Console {
 
 impl Console {
     pub async fn authenticate(&self, token: &str, now: u64) -> Result<Caller> {
-        let claims = verify_token(token, &self.keys, &self.audience, now)?;
+        let claims = verify_token(token, &self.keys, &self.issuer, &self.audience, now)?;
         let member = self
             .directory
             .get_member(&claims.sub)
@@ -778,6 +781,7 @@ impl StaffService {
         public_keys.extend(retired);
         let console = Arc::new(Console {
             keys: VerifyKeys::new(&public_keys)?,
+            issuer: settings.issuer.clone(),
             audience: settings.console_audience.clone(),
             directory: directory.clone(),
         });
@@ -1463,22 +1467,25 @@ mod tests {
         let claims = plan_token(&staff, &req(Purpose::Door), &s, 1000, "j1".into()).unwrap();
         let token = encode_token(&claims, &signer).await.unwrap();
         assert_eq!(
-            verify_token(&token, &keys, "karcis-door", 1000).unwrap(),
+            verify_token(&token, &keys, "karcis", "karcis-door", 1000).unwrap(),
             claims
         );
-        assert!(verify_token(&token, &keys, "karcis-console", 1000).is_err());
-        assert!(verify_token(&token, &keys, "karcis-door", claims.exp + 31).is_err());
+        assert!(verify_token(&token, &keys, "karcis", "karcis-console", 1000).is_err());
+        assert!(verify_token(&token, &keys, "karcis", "karcis-door", claims.exp + 31).is_err());
         let other = LocalSigner(p256::ecdsa::SigningKey::from_slice(&[8u8; 32]).unwrap());
+        // A token of another issuer (same key, same audience) is refused.
+        assert!(verify_token(&token, &keys, "someone-else", "karcis-door", 1000).is_err());
         assert!(verify_token(
             &token,
             &VerifyKeys::new(&[other.public_key()]).unwrap(),
+            "karcis",
             "karcis-door",
             1000
         )
         .is_err());
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[0] = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"x"}"#);
-        assert!(verify_token(&parts.join("."), &keys, "karcis-door", 1000).is_err());
+        assert!(verify_token(&parts.join("."), &keys, "karcis", "karcis-door", 1000).is_err());
 
         // An issued token can be debug-printed without handing out the bearer token.
         let issued = IssuedToken {

@@ -536,3 +536,55 @@ async fn kms_unwraps_the_index_key_once_per_cold_start_and_a_buyer_key_once_per_
     );
     assert_eq!(kms.generated(index_key), 0, "and never replaced");
 }
+
+/// Ten identical first requests with one key, at once: one order, one payment session, one
+/// token. The key is the buyer's own: another buyer using the same key gets their own order,
+/// never the first buyer's token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_first_requests_make_one_order_and_keys_belong_to_their_buyer() {
+    let f = fixture(20).await;
+    let body = sample_checkout_body("jakarta-fest-2026", 1, 1);
+    let results = functions::testing::at_once(10, |_| {
+        let app = f.app.clone();
+        let body = body.clone();
+        async move { send(&app, post(&body, "race-key-0000001")).await }
+    })
+    .await;
+    let created = results
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        created,
+        1,
+        "{:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    let responses: Vec<CheckoutResponse> = results
+        .iter()
+        .map(|(s, _, b)| {
+            assert!(s.is_success(), "{s}");
+            serde_json::from_slice(b).unwrap()
+        })
+        .collect();
+    let first = responses[0].clone();
+    assert!(first.order.payment.is_some());
+    assert!(
+        responses.iter().all(|r| *r == first),
+        "same order, token, session"
+    );
+    assert_eq!(
+        f.payments.requests.lock().unwrap().len(),
+        1,
+        "one payment session"
+    );
+    assert_eq!(available(&f).await, 19);
+
+    let other = sample_checkout_body("jakarta-fest-2026", 1, 2);
+    let (s, _, b) = send(&f.app, post(&other, "race-key-0000001")).await;
+    assert_eq!(s, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+    let theirs: CheckoutResponse = serde_json::from_slice(&b).unwrap();
+    assert_ne!(theirs.order.order_id, first.order.order_id);
+    assert_ne!(theirs.access_token, first.access_token);
+    assert_eq!(available(&f).await, 18);
+}

@@ -118,14 +118,15 @@ async fn redelivered_mint_messages_never_mint_twice_and_poison_lands_in_the_dlq(
     )
     .await;
 
-    // Also two concurrent direct invocations for the same order: still one set.
+    // A redelivery after the pump minted: nothing more.
     let again = MintMessage {
         order_id: a.order.order_id.clone(),
         event_id: "fest".into(),
     };
-    let (r1, r2) = tokio::join!(minter.mint_order(&again), minter.mint_order(&again));
-    assert_eq!(r1.unwrap(), MintOutcome::AlreadyMinted);
-    assert_eq!(r2.unwrap(), MintOutcome::AlreadyMinted);
+    assert_eq!(
+        minter.mint_order(&again).await.unwrap(),
+        MintOutcome::AlreadyMinted
+    );
 
     assert_eq!(
         w.deps
@@ -532,4 +533,42 @@ async fn sqs_and_api_fixtures_drive_mint_notify_and_bind() {
         functions::sweeper::sweep(&w.deps).await.unwrap().released,
         0
     );
+}
+
+/// The first mint of a freshly paid order, raced by eight invocations at once (SQS delivers a
+/// message twice, Lambda retries): exactly one mints, the rest find it minted, one set of tickets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_first_mints_of_a_paid_order_write_one_set() {
+    let w = world().await;
+    let minter = Arc::new(Minter::new(w.deps.clone()));
+    let order = paid_order(&w, 7, 2).await;
+    let message = MintMessage {
+        order_id: order.order.order_id.clone(),
+        event_id: "fest".into(),
+    };
+    let outcomes = functions::testing::at_once(8, |_| {
+        let minter = minter.clone();
+        let message = message.clone();
+        async move { minter.mint_order(&message).await }
+    })
+    .await;
+    let first_mints = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(MintOutcome::Minted)))
+        .count();
+    let already = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(MintOutcome::AlreadyMinted)))
+        .count();
+    assert_eq!((first_mints, already), (1, 7), "{outcomes:?}");
+    assert_eq!(
+        w.deps
+            .tickets
+            .order_tickets(&order.order.order_id)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(w.env.count_items("ticket").await, 2, "never two sets");
 }

@@ -45,9 +45,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Ok(id) if !id.trim().is_empty() => {
             let mut keys = vec![public_key_of(&clients.kms, id.trim()).await?];
             keys.extend(previous_public_keys(&clients.kms).await?);
+            let settings = Settings::from_env()?;
             Some(Arc::new(Console {
                 keys: VerifyKeys::new(&keys)?,
-                audience: Settings::from_env()?.console_audience,
+                issuer: settings.issuer,
+                audience: settings.console_audience,
                 directory: Arc::new(DynamoDirectory::new(
                     clients.dynamodb.clone(),
                     config.table_name.clone(),
