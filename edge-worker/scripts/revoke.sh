@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Revoke a ticket at the door: scripts/revoke.sh EVENT_ID TICKET_ID_HEX [REASON]
 #
-# Writes the ticket id to the REVOKED KV namespace (key = ticket id, metadata = its event),
-# which every scan checks. KV takes up to a minute to reach every location; when
+# Writes the revocation to the REVOKED KV namespace under the key EVENT_ID/TICKET_ID (a
+# revocation is one event's: another event's ticket with the same id is untouched), which
+# every scan of that event checks. KV takes up to a minute to reach every location; when
 # KARCIS_EDGE_URL and KARCIS_ADMIN_TOKEN are set, the script also calls the worker's
 # POST /v1/revocations, which records the revocation in the event's Durable Object and so
 # takes effect at once everywhere.
@@ -29,7 +30,7 @@ at_ms=$(($(date +%s) * 1000))
 value=$(printf '{"event_id":"%s","reason":"%s","at_ms":%s,"by":"ops"}' "$event_id" "$reason" "$at_ms")
 # shellcheck disable=SC2086 # the target is a list of flags
 node_modules/.bin/wrangler kv key put --binding REVOKED ${KARCIS_KV_TARGET:---remote} \
-  --metadata "{\"event_id\":\"$event_id\"}" "$ticket_id" "$value"
+  --metadata "{\"event_id\":\"$event_id\"}" "$event_id/$ticket_id" "$value"
 
 if [[ -n ${KARCIS_EDGE_URL:-} && -n ${KARCIS_ADMIN_TOKEN:-} ]]; then
   curl --fail-with-body --silent --show-error \

@@ -62,10 +62,13 @@ pub struct StoredLink {
     pub hash_hex: String,
 }
 
-/// The outcome of walking a chain.
+/// The outcome of walking a chain, or a page of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainReport {
     pub valid: bool,
+    /// The stored hash the walk started from (hex): the genesis for the first page, else
+    /// the entry before the page, which the previous page's `head` vouches for.
+    pub previous: String,
     /// Entries checked.
     pub checked: u64,
     /// Hash of the last entry checked (hex), the value to anchor elsewhere.
@@ -77,9 +80,21 @@ pub struct ChainReport {
 
 /// Verifies links given in order from the first entry.
 pub fn verify_chain<'a>(links: impl IntoIterator<Item = &'a StoredLink>) -> ChainReport {
-    let mut previous = GENESIS;
+    verify_chain_from(GENESIS, 1, links)
+}
+
+/// Verifies consecutive links starting at `first_seq`, chained to `previous` (the stored
+/// hash of entry `first_seq - 1`, or [`GENESIS`] for the first). Walking a chain page by
+/// page, each page from the last hash of the one before, verifies all of it in bounded memory.
+pub fn verify_chain_from<'a>(
+    previous: [u8; 32],
+    first_seq: u64,
+    links: impl IntoIterator<Item = &'a StoredLink>,
+) -> ChainReport {
+    let start = hex::encode(previous);
+    let mut previous = previous;
     let mut checked = 0;
-    for (expected_seq, link) in (1u64..).zip(links) {
+    for (expected_seq, link) in (first_seq..).zip(links) {
         let parsed: Option<AuditEntry> = serde_json::from_str(&link.entry).ok();
         let recomputed = chain_hash(&previous, link.entry.as_bytes());
         let intact = link.seq == expected_seq
@@ -89,6 +104,7 @@ pub fn verify_chain<'a>(links: impl IntoIterator<Item = &'a StoredLink>) -> Chai
         if !intact {
             return ChainReport {
                 valid: false,
+                previous: start,
                 checked,
                 head: hex::encode(previous),
                 first_bad_seq: Some(link.seq),
@@ -99,6 +115,7 @@ pub fn verify_chain<'a>(links: impl IntoIterator<Item = &'a StoredLink>) -> Chai
     }
     ChainReport {
         valid: true,
+        previous: start,
         checked,
         head: hex::encode(previous),
         first_bad_seq: None,
@@ -185,6 +202,20 @@ mod tests {
         rehashed[1].entry = text;
         // Re-hashing one entry breaks the next link.
         assert_eq!(verify_chain(&rehashed).first_bad_seq, Some(3));
+
+        // A page from the middle verifies against the stored hash before it, and only that.
+        let links = chain(6);
+        let before: [u8; 32] = hex::decode(&links[2].hash_hex).unwrap().try_into().unwrap();
+        let page = verify_chain_from(before, 4, &links[3..]);
+        assert!(page.valid);
+        assert_eq!(page.checked, 3);
+        assert_eq!(page.head, links[5].hash_hex);
+        assert_eq!(page.previous, links[2].hash_hex);
+        assert!(!verify_chain_from(GENESIS, 4, &links[3..]).valid);
+        assert_eq!(
+            verify_chain_from(before, 3, &links[3..]).first_bad_seq,
+            Some(4)
+        );
 
         let mut spaced = chain(2);
         spaced[0].entry = spaced[0].entry.replace(",\"gate_id\"", ", \"gate_id\"");

@@ -262,6 +262,9 @@ pub fn parse(token: &str, keys: &StaffKeys) -> Result<UnverifiedToken, AuthError
             public_key_sec1: public_key.to_vec(),
             message: signing_input.as_bytes().to_vec(),
             signature,
+            // ES256 tokens come from KMS, which does not normalise S; the token is not the
+            // ticket, so both forms of its signature count.
+            low_s_only: false,
         },
         claims,
     })

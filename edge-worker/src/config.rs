@@ -75,7 +75,7 @@ pub fn parse_event_keys(json: &str) -> Result<(KeyRing, BTreeMap<u32, EventKeySe
         );
         let qr = QrKey::from_bytes(&qr_bytes)
             .map_err(|e| format!("EVENT_KEYS kid {}: qr_key: {e}", event.kid))?;
-        ring.add_event_keys(event.kid, &issuer, qr.clone())
+        ring.add_event_keys(event.kid, &event.event_id, &issuer, qr.clone())
             .map_err(|e| format!("EVENT_KEYS kid {}: {e}", event.kid))?;
         let uncompressed = ticket::p256::PublicKey::from_sec1_bytes(&issuer)
             .map_err(|_| format!("EVENT_KEYS kid {}: issuer key", event.kid))?;

@@ -15,7 +15,7 @@ use worker::{
 };
 
 use crate::api::{hhmm_utc, Gps, GpsOutput, Problem, ScanResult};
-use crate::audit::{chain_hash, verify_chain, AuditEntry, ChainReport, StoredLink, GENESIS};
+use crate::audit::{chain_hash, verify_chain_from, AuditEntry, ChainReport, StoredLink, GENESIS};
 use crate::http::{json, json_text, problem};
 
 /// What the worker decided about the code, for the door to apply.
@@ -45,9 +45,13 @@ pub struct Attempt {
     pub gps: Option<Gps>,
     pub at_ms: i64,
     pub ticket_id: Option<String>,
+    /// The credential's signed `issued_at`, for an `Admit` decision.
+    #[serde(default)]
+    pub issued_at: Option<u64>,
     pub decision: Decision,
     pub offline: bool,
-    /// Record in the audit trail without an idempotency record (unauthenticated attempts).
+    /// Record in the audit trail without an idempotency record (a staff member's request
+    /// refused before admission: wrong event, gate or role).
     #[serde(default)]
     pub record_only: bool,
 }
@@ -112,6 +116,10 @@ CREATE TABLE IF NOT EXISTS revoked (
     ticket_id TEXT PRIMARY KEY,
     at_ms INTEGER NOT NULL,
     reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retired (
+    ticket_id TEXT PRIMARY KEY,
+    not_issued_before INTEGER NOT NULL
 );
 ";
 
@@ -180,7 +188,8 @@ pub struct ListedEntry {
 pub struct AuditListing {
     pub event_id: String,
     pub entries: Vec<ListedEntry>,
-    /// Verification of the whole stored chain, from the first entry.
+    /// Verification of this page, from the stored hash of the entry before it (`after`):
+    /// a client walking the pages verifies the whole chain, one page in memory at a time.
     pub chain: ChainReport,
     pub next_after: Option<u64>,
 }
@@ -192,12 +201,15 @@ pub struct Tamper {
     pub result: ScanResult,
 }
 
-/// A revocation applied at this event's door at once (KV may take a while to propagate).
+/// A revocation applied at this event's door at once (KV may take a while to propagate), or
+/// with `not_issued_before`, the retirement of the ticket's credentials issued before then.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Revoke {
     pub ticket_id: String,
     pub reason: String,
     pub at_ms: i64,
+    #[serde(default)]
+    pub not_issued_before: Option<u64>,
 }
 
 impl DurableObject for EventDoor {
@@ -235,6 +247,16 @@ impl DurableObject for EventDoor {
             }
             (Method::Post, "/revoke") => {
                 let revoke: Revoke = req.json().await?;
+                if let Some(line) = revoke.not_issued_before {
+                    // Only ever moves forward: a late, older re-issue does not revive anything.
+                    self.sql.exec(
+                        "INSERT INTO retired (ticket_id, not_issued_before) VALUES (?, ?) \
+                         ON CONFLICT (ticket_id) DO UPDATE SET not_issued_before = \
+                         MAX(not_issued_before, excluded.not_issued_before)",
+                        vec![revoke.ticket_id.into(), int(line)],
+                    )?;
+                    return json(200, &serde_json::json!({"retired": true}));
+                }
                 self.sql.exec(
                     "INSERT OR IGNORE INTO revoked (ticket_id, at_ms, reason) VALUES (?, ?, ?)",
                     vec![
@@ -501,6 +523,17 @@ impl EventDoor {
         if revoked.first().is_some_and(|r| r.n > 0) {
             return Ok((ScanResult::Revoked, Some("revoked".into()), None));
         }
+        let retired: Vec<CountRow> = self
+            .sql
+            .exec(
+                "SELECT COUNT(*) AS n FROM retired WHERE ticket_id = ? AND not_issued_before > ?",
+                vec![ticket_id.clone().into(), int(a.issued_at.unwrap_or(0))],
+            )?
+            .to_array()?;
+        if retired.first().is_some_and(|r| r.n > 0) {
+            // A credential older than the ticket's re-issue (the old phone's).
+            return Ok((ScanResult::Revoked, Some("superseded".into()), None));
+        }
         let existing: Vec<AdmissionRow> = self
             .sql
             .exec(
@@ -588,10 +621,14 @@ impl EventDoor {
         Ok(seq)
     }
 
-    fn links(&self) -> Result<Vec<StoredLink>> {
+    /// At most `limit` links after `after`, in order.
+    fn links_page(&self, after: u64, limit: u64) -> Result<Vec<StoredLink>> {
         let rows: Vec<LinkRow> = self
             .sql
-            .exec("SELECT seq, entry, hash FROM audit ORDER BY seq", None)?
+            .exec(
+                "SELECT seq, entry, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+                vec![int(after), int(limit)],
+            )?
             .to_array()?;
         Ok(rows
             .into_iter()
@@ -603,14 +640,43 @@ impl EventDoor {
             .collect())
     }
 
+    /// The stored hash of entry `seq` (the genesis for 0); `None` when there is no such entry
+    /// or its hash is not 32 bytes of hex.
+    fn stored_hash(&self, seq: u64) -> Result<Option<[u8; 32]>> {
+        if seq == 0 {
+            return Ok(Some(GENESIS));
+        }
+        let rows: Vec<LinkRow> = self
+            .sql
+            .exec(
+                "SELECT seq, entry, hash FROM audit WHERE seq = ?",
+                vec![int(seq)],
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().next().and_then(|row| {
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(&row.hash, &mut hash).ok()?;
+            Some(hash)
+        }))
+    }
+
+    /// One page of the audit trail and its verification: O(limit) rows read and held.
     fn audit(&self, event_id: String, q: &AuditQuery) -> Result<AuditListing> {
-        let links = self.links()?;
-        let chain = verify_chain(&links);
         let limit = q.limit.clamp(1, 1000);
+        let links = self.links_page(q.after, limit)?;
+        let chain = match self.stored_hash(q.after)? {
+            Some(previous) => verify_chain_from(previous, q.after + 1, &links),
+            // No entry `after` to chain from: nothing after it may exist either.
+            None => ChainReport {
+                valid: links.is_empty(),
+                previous: String::new(),
+                checked: 0,
+                head: String::new(),
+                first_bad_seq: links.first().map(|_| q.after),
+            },
+        };
         let page: Vec<ListedEntry> = links
             .into_iter()
-            .filter(|l| l.seq > q.after)
-            .take(usize::try_from(limit).unwrap_or(1000))
             .map(|l| ListedEntry {
                 seq: l.seq,
                 hash: l.hash_hex,

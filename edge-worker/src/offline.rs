@@ -23,7 +23,7 @@ use crate::door::{Attempt, ScanOutcome};
 use crate::http::{json, problem};
 use crate::routes::{
     auth_problem, authenticate, body, check_ticket, door_attempt, door_request, fingerprint,
-    scan_permission, Ctx,
+    revocation_key, scan_permission, Ctx,
 };
 
 /// Default and longest bundle lifetime.
@@ -156,25 +156,21 @@ pub(crate) async fn bundle(ctx: &Ctx, req: &Request) -> Result<Response> {
     )
 }
 
-/// Revoked ticket ids for an event: KV (with `event_id` metadata) and the door's own list.
+/// Revoked ticket ids for an event: its KV keys (`EVENT_ID/TICKET_HEX`) and the door's own list.
 async fn revoked_for(ctx: &Ctx, event_id: &str) -> Result<Vec<String>> {
-    #[derive(Deserialize)]
-    struct Meta {
-        event_id: Option<String>,
-    }
     let kv = ctx.env.kv("REVOKED")?;
+    let prefix = revocation_key(event_id, "");
     let mut ids = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..50 {
-        let mut list = kv.list().limit(1000);
+        let mut list = kv.list().prefix(prefix.clone()).limit(1000);
         if let Some(c) = cursor.take() {
             list = list.cursor(c);
         }
         let page = list.execute().await?;
         for key in page.keys {
-            let meta: Option<Meta> = key.metadata.and_then(|m| serde_json::from_value(m).ok());
-            if meta.and_then(|m| m.event_id).is_some_and(|e| e == event_id) {
-                ids.push(key.name);
+            if let Some(id) = key.name.strip_prefix(&prefix) {
+                ids.push(id.to_owned());
             }
         }
         if page.list_complete {
@@ -329,6 +325,7 @@ pub(crate) async fn sync(ctx: &Ctx, req: Request) -> Result<Response> {
             gps: scan.gps,
             at_ms: fields.scanned_at_ms,
             ticket_id: checked.ticket_id,
+            issued_at: checked.issued_at,
             decision: checked.decision,
             offline: true,
             record_only: false,

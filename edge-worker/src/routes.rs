@@ -1,6 +1,6 @@
 //! HTTP routes of the worker.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -40,6 +40,23 @@ thread_local! {
     /// so a scan copies no key material into WASM memory.
     static CONFIG: RefCell<Option<CachedConfig>> = const { RefCell::new(None) };
     static TOKENS: RefCell<HashMap<[u8; 32], Staff>> = RefCell::new(HashMap::new());
+    /// Scans refused for want of a valid staff token, in this isolate. Counted here, not in
+    /// storage: an unauthenticated request must cost no Durable Object call or write.
+    static UNAUTHENTICATED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Counts an unauthenticated scan; logs at 1, 2, 4, 8... so a flood costs a few log lines.
+fn count_unauthenticated(reason: &str) {
+    let n = UNAUTHENTICATED.with(|c| {
+        let n = c.get().saturating_add(1);
+        c.set(n);
+        n
+    });
+    if n.is_power_of_two() {
+        worker::console_warn!(
+            "unauthenticated scans refused in this isolate: {n} (latest: {reason})"
+        );
+    }
 }
 
 /// What every handler needs.
@@ -146,7 +163,11 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         (Method::Post, "/v1/sync") => offline::sync(&ctx, req).await,
         (Method::Get, "/v1/health") => json(
             200,
-            &serde_json::json!({"ok": true, "sig_backend": ctx.backend.name()}),
+            &serde_json::json!({
+                "ok": true,
+                "sig_backend": ctx.backend.name(),
+                "unauthenticated_refusals": UNAUTHENTICATED.with(Cell::get),
+            }),
         ),
         (Method::Post, "/v1/_test/tamper") if ctx.flag("ALLOW_TEST_ROUTES") => {
             tamper(&ctx, req).await
@@ -244,6 +265,8 @@ pub(crate) fn auth_problem(e: AuthError) -> Problem {
 pub(crate) struct TicketCheck {
     /// Hex id, only once the issuer's signature has checked.
     pub ticket_id: Option<String>,
+    /// The credential's `issued_at`, when it passed every check.
+    pub issued_at: Option<u64>,
     pub decision: Decision,
 }
 
@@ -267,6 +290,7 @@ pub(crate) async fn check_ticket(
         Err(rejection) => {
             return Ok(TicketCheck {
                 ticket_id: None,
+                issued_at: None,
                 decision: refuse(rejection),
             })
         }
@@ -277,7 +301,7 @@ pub(crate) async fn check_ticket(
         .collect();
     let (signatures, revoked) = join(sig::verify_all(ctx.backend, &checks), async {
         if use_kv {
-            is_revoked_in_kv(&ctx.env, &id).await
+            is_revoked_in_kv(&ctx.env, &policy.event_id, &id).await
         } else {
             Ok(false)
         }
@@ -319,20 +343,32 @@ fn decide(
     // Name the ticket only once its content is known to be the issuer's.
     let ticket_id = issuer_valid.then(|| id.to_hex());
     match outcome {
-        Ok(_) => TicketCheck {
+        Ok(verified) => TicketCheck {
             ticket_id,
+            issued_at: Some(verified.claims.issued_at),
             decision: Decision::Admit,
         },
         Err(rejection) => TicketCheck {
             ticket_id,
+            issued_at: None,
             decision: refuse(rejection),
         },
     }
 }
 
-async fn is_revoked_in_kv(env: &Env, id: &TicketId) -> Result<bool> {
+/// The `REVOKED` KV key of a ticket of an event: `EVENT_ID/TICKET_HEX`. A revocation is an
+/// event's (ticket ids are chosen by each event's issuer), and `/` is never in an event id.
+pub(crate) fn revocation_key(event_id: &str, ticket_hex: &str) -> String {
+    format!("{event_id}/{ticket_hex}")
+}
+
+async fn is_revoked_in_kv(env: &Env, event_id: &str, id: &TicketId) -> Result<bool> {
     let kv = env.kv("REVOKED")?;
-    Ok(kv.get(&id.to_hex()).text().await?.is_some())
+    Ok(kv
+        .get(&revocation_key(event_id, &id.to_hex()))
+        .text()
+        .await?
+        .is_some())
 }
 
 /// Sends an attempt to the event's door; its answer is the scanner's answer.
@@ -381,11 +417,11 @@ pub(crate) fn fingerprint(scan: &ValidScan, event_id: &str) -> String {
     hex::encode(h.finalize())
 }
 
-/// The event an attempt is recorded under when the request was refused before admission:
-/// one the staff member named or holds, else the one whose key sealed the code (by
-/// configuration, never by the code's unverified content).
-fn audit_event(ctx: &Ctx, scan: &ValidScan, staff: Option<&Staff>) -> Option<String> {
-    let named = staff.and_then(|s| scan.event_id.as_deref().or_else(|| s.only_event()));
+/// The event a refused request of an authenticated staff member is recorded under: one the
+/// staff member named or holds, else the one whose key sealed the code (by configuration,
+/// never by the code's unverified content).
+fn audit_event(ctx: &Ctx, scan: &ValidScan, staff: &Staff) -> Option<String> {
+    let named = scan.event_id.as_deref().or_else(|| staff.only_event());
     if let Some(event) = named.filter(|e| ctx.cfg.is_known_event(e)) {
         return Some(event.to_owned());
     }
@@ -393,11 +429,13 @@ fn audit_event(ctx: &Ctx, scan: &ValidScan, staff: Option<&Staff>) -> Option<Str
     ctx.cfg.event_of_kid(opened.claims().kid).map(str::to_owned)
 }
 
-/// Records a refused request in the audit trail (best effort: the refusal stands regardless).
+/// Records a refused request of an authenticated staff member in the audit trail (best
+/// effort: the refusal stands regardless). Never called without a verified token: an
+/// unauthenticated request writes nothing (see [`count_unauthenticated`]).
 async fn record_refusal(
     ctx: &Ctx,
     scan: &ValidScan,
-    staff: Option<&Staff>,
+    staff: &Staff,
     result: ScanResult,
     detail: &str,
 ) {
@@ -407,13 +445,14 @@ async fn record_refusal(
     let attempt = Attempt {
         fingerprint: fingerprint(scan, &event_id),
         event_id,
-        staff_id: staff.map(|s| s.id.clone()),
-        role: staff.map(|s| s.role.as_str().to_owned()),
+        staff_id: Some(staff.id.clone()),
+        role: Some(staff.role.as_str().to_owned()),
         scan_id: scan.scan_id.clone(),
         gate_id: scan.gate_id.clone(),
         gps: scan.gps,
         at_ms: ctx.now_ms,
         ticket_id: None,
+        issued_at: None,
         decision: Decision::Refuse {
             result,
             detail: Some(detail.to_owned()),
@@ -445,7 +484,15 @@ pub(crate) fn scan_permission(
 }
 
 async fn scan(ctx: &Ctx, req: Request) -> Result<Response> {
-    let auth = authenticate(ctx, &req).await;
+    // No valid staff token: refused before the body is read, the code opened or the door
+    // called; counted in the isolate only.
+    let staff = match authenticate(ctx, &req).await {
+        Ok(staff) => staff,
+        Err(e) => {
+            count_unauthenticated(e.code());
+            return problem(&auth_problem(e));
+        }
+    };
     let body = match body(req, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(p) => return problem(&p),
@@ -453,13 +500,6 @@ async fn scan(ctx: &Ctx, req: Request) -> Result<Response> {
     let scan = match parse_scan(&body) {
         Ok(scan) => scan,
         Err(e) => return problem(&Problem::bad_input(e)),
-    };
-    let staff = match auth {
-        Ok(staff) => staff,
-        Err(e) => {
-            record_refusal(ctx, &scan, None, ScanResult::Unauthorised, e.code()).await;
-            return problem(&auth_problem(e));
-        }
     };
     let Some(event_id) = scan
         .event_id
@@ -482,7 +522,7 @@ async fn scan(ctx: &Ctx, req: Request) -> Result<Response> {
         ));
     }
     if let Err(reason) = scan_permission(&staff, &event_id, &scan.gate_id) {
-        record_refusal(ctx, &scan, Some(&staff), ScanResult::Forbidden, reason).await;
+        record_refusal(ctx, &scan, &staff, ScanResult::Forbidden, reason).await;
         return problem(&Problem::forbidden(reason));
     }
     let policy = ctx.policy(&event_id, Some(&scan.gate_id));
@@ -497,6 +537,7 @@ async fn scan(ctx: &Ctx, req: Request) -> Result<Response> {
         gps: scan.gps,
         at_ms: ctx.now_ms,
         ticket_id: checked.ticket_id,
+        issued_at: checked.issued_at,
         decision: checked.decision,
         offline: false,
         record_only: false,
@@ -569,6 +610,10 @@ struct RevokeRequest {
     ticket_id: String,
     #[serde(default)]
     reason: Option<String>,
+    /// Retire only the ticket's credentials issued before this time (unix seconds): a
+    /// re-issue. Without it the ticket itself is revoked.
+    #[serde(default)]
+    not_issued_before: Option<u64>,
 }
 
 async fn revoke(ctx: &Ctx, req: Request) -> Result<Response> {
@@ -602,16 +647,23 @@ async fn revoke(ctx: &Ctx, req: Request) -> Result<Response> {
         Err(e) => return problem(&auth_problem(e)),
     };
     let ticket_hex = r.ticket_id.to_ascii_lowercase();
-    let record = serde_json::json!({"event_id": r.event_id, "reason": reason, "at_ms": ctx.now_ms, "by": admin.id});
-    ctx.env
-        .kv("REVOKED")?
-        .put(&ticket_hex, record.to_string())?
-        .execute()
-        .await?;
+    // A retirement of older credentials lives at the door only (KV says "revoked" or nothing).
+    if r.not_issued_before.is_none() {
+        let record = serde_json::json!({"event_id": r.event_id, "reason": reason, "at_ms": ctx.now_ms, "by": admin.id});
+        ctx.env
+            .kv("REVOKED")?
+            .put(
+                &revocation_key(&r.event_id, &ticket_hex),
+                record.to_string(),
+            )?
+            .execute()
+            .await?;
+    }
     let revoke = Revoke {
         ticket_id: ticket_hex.clone(),
         reason,
         at_ms: ctx.now_ms,
+        not_issued_before: r.not_issued_before,
     };
     door_request(
         &ctx.env,
@@ -624,7 +676,12 @@ async fn revoke(ctx: &Ctx, req: Request) -> Result<Response> {
     .await?;
     json(
         200,
-        &serde_json::json!({"revoked": true, "ticket_id": ticket_hex, "event_id": r.event_id}),
+        &serde_json::json!({
+            "revoked": r.not_issued_before.is_none(),
+            "not_issued_before": r.not_issued_before,
+            "ticket_id": ticket_hex,
+            "event_id": r.event_id,
+        }),
     )
 }
 

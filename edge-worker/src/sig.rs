@@ -2,7 +2,8 @@
 //! the WASM module, or the runtime's WebCrypto (`crypto.subtle.verify`, native code).
 //!
 //! Both take [`ticket::SignatureCheck`]s, which the ticket crate (tickets) and [`crate::auth`]
-//! (staff tokens) produce, so the decision logic is the same whichever backend checks.
+//! (staff tokens) produce, so the decision logic is the same whichever backend checks; both
+//! refuse a high-S signature where the check says only low S counts (the ticket's).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -122,6 +123,9 @@ async fn verify_all_webcrypto(checks: &[&SignatureCheck]) -> Result<Vec<bool>, J
     let promises = Array::new();
     for (check, key) in checks.iter().zip(&keys) {
         let promise = match key {
+            // WebCrypto accepts (r, n - s) as well as (r, s): a ticket's high-S signature is
+            // refused here, before it (`Opened::decide` refuses it again).
+            Some(_) if !check.has_acceptable_form() => Promise::resolve(&JsValue::FALSE),
             Some(key) => subtle.verify_with_object_and_u8_array_and_u8_array(
                 &params,
                 key,

@@ -73,6 +73,26 @@ export async function startWorker(fixture, vars = {}, { kvPersist } = {}) {
   return { mf, url };
 }
 
+/** One HTTP call to the worker: status, content type, text and (when it parses) JSON. */
+export async function request(base, method, path, { bearer, body, rawBody, headers = {} } = {}) {
+  const h = { ...headers };
+  if (bearer !== undefined) h.authorization = `Bearer ${bearer}`;
+  if (body !== undefined || rawBody !== undefined) h["content-type"] = "application/json";
+  const res = await fetch(new URL(path, base), {
+    method,
+    headers: h,
+    body: rawBody ?? (body === undefined ? undefined : JSON.stringify(body)),
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, type: res.headers.get("content-type"), json, text };
+}
+
 /** The hash chain, recomputed independently of the worker. Returns the first bad seq or null. */
 export function verifyChainLocally(entries) {
   let previous = Buffer.alloc(32);

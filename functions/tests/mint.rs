@@ -286,6 +286,7 @@ async fn tickets_list_verify_and_bind_to_a_device() {
     let mut ring = ticket::KeyRing::new();
     ring.add_event_keys(
         event.kid,
+        "fest",
         &keys.issuer.public_key_sec1(),
         ticket::QrKey::from_bytes(keys.qr.expose_secret()).unwrap(),
     )

@@ -32,8 +32,13 @@ fn benches(c: &mut Criterion) {
         DevicePublicKey::from_sec1(device.verifying_key().to_encoded_point(true).as_bytes())
             .expect("point");
     let mut ring = KeyRing::new();
-    ring.add_event_keys(KID, &issuer.public_key_sec1(), qr_key.clone())
-        .expect("ring");
+    ring.add_event_keys(
+        KID,
+        "bench-event",
+        &issuer.public_key_sec1(),
+        qr_key.clone(),
+    )
+    .expect("ring");
     let static_claims = claims(None);
     let bound_claims = claims(Some(device_pub));
     let static_sealed = issue(&static_claims, &issuer, &qr_key, [1; 12]).expect("issue");

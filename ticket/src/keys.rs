@@ -78,10 +78,9 @@ impl IssuerKey {
         self.kid
     }
 
-    /// ECDSA P-256 with SHA-256, deterministic nonces (RFC 6979), `r || s`.
+    /// ECDSA P-256 with SHA-256, deterministic nonces (RFC 6979), `r || s` with low S.
     pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
-        let signature: Signature = self.signing.sign(message);
-        signature.to_bytes().into()
+        low_s(self.signing.sign(message)).to_bytes().into()
     }
 }
 
@@ -91,6 +90,19 @@ impl fmt::Debug for IssuerKey {
             .field("kid", &self.kid)
             .finish_non_exhaustive()
     }
+}
+
+/// The low-S form of a signature (`s <= n / 2`): the one of `(r, s)` and `(r, n - s)`, both
+/// valid, that verifiers accept (FORMAT.md), so that a signed code has a single encoding.
+#[must_use]
+pub fn low_s(signature: Signature) -> Signature {
+    signature.normalize_s().unwrap_or(signature)
+}
+
+/// Whether `r || s` has its S in the lower half (`s <= n / 2`); false when it does not parse.
+#[must_use]
+pub fn is_low_s(signature: &[u8; 64]) -> bool {
+    Signature::from_slice(signature).is_ok_and(|s| s.normalize_s().is_none())
 }
 
 /// An event's AES-256-GCM key that seals credentials inside QR codes. Zeroized on drop.
@@ -125,11 +137,14 @@ impl fmt::Debug for QrKey {
 /// The public half of an event key set, plus its QR key, as a verifier holds it.
 #[derive(Clone)]
 pub(crate) struct VerifierKeys {
+    /// The event this key set belongs to: it admits to that event only.
+    pub(crate) event_id: String,
     pub(crate) issuer_sec1: Vec<u8>,
     pub(crate) qr: QrKey,
 }
 
-/// What a verifier needs: issuer public keys and QR keys by `kid`, and revoked tickets.
+/// What a verifier needs: each event's issuer public keys and QR keys by `kid`, and revoked
+/// tickets.
 /// Holds no signing key, so a stolen verifier cannot mint tickets.
 #[derive(Clone, Default)]
 pub struct KeyRing {
@@ -143,10 +158,12 @@ impl KeyRing {
         Self::default()
     }
 
-    /// Adds (or replaces) the key set named `kid`.
+    /// Adds (or replaces) the key set named `kid`, which belongs to event `event_id`: a code
+    /// it signed admits to that event only, whatever event its claims name.
     pub fn add_event_keys(
         &mut self,
         kid: u32,
+        event_id: &str,
         issuer_public_sec1: &[u8],
         qr_key: QrKey,
     ) -> Result<(), KeyError> {
@@ -156,6 +173,7 @@ impl KeyRing {
         self.events.insert(
             kid,
             VerifierKeys {
+                event_id: event_id.to_owned(),
                 issuer_sec1,
                 qr: qr_key,
             },
@@ -170,6 +188,12 @@ impl KeyRing {
     #[must_use]
     pub fn is_revoked(&self, ticket_id: &TicketId) -> bool {
         self.revoked.contains(ticket_id)
+    }
+
+    /// The event the key set `kid` belongs to.
+    #[must_use]
+    pub fn event_of(&self, kid: u32) -> Option<&str> {
+        self.events.get(&kid).map(|k| k.event_id.as_str())
     }
 
     #[must_use]

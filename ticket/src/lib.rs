@@ -22,7 +22,7 @@ mod verify;
 mod wire;
 
 pub use claims::{Claims, ClaimsError, DevicePublicKey, TicketId, MAX_GATES, MAX_ID_LEN};
-pub use keys::{IssuerKey, KeyError, KeyRing, QrKey};
+pub use keys::{is_low_s, low_s, IssuerKey, KeyError, KeyRing, QrKey};
 pub use mint::{issue, present_with_device, rotating_qr, IssueError, SealedCredential};
 pub use verify::{open, verify, Opened, Policy, Rejection, SignatureCheck, VerifiedTicket};
 pub use wire::{

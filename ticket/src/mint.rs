@@ -8,7 +8,7 @@ use p256::ecdsa::{signature::Signer, Signature, SigningKey};
 
 use crate::base45;
 use crate::claims::{Claims, ClaimsError, TicketId};
-use crate::keys::{IssuerKey, QrKey};
+use crate::keys::{low_s, IssuerKey, QrKey};
 use crate::wire::{
     credential_signing_message, device_proof_message, encode_payload, qr_associated_data,
     split_sealed, Presentation, NONCE_LEN, QR_PREFIX, SIGNATURE_LEN,
@@ -151,5 +151,5 @@ pub fn present_with_device(
     device: &SigningKey,
 ) -> String {
     let signature: Signature = device.sign(&device_proof_message(ticket_id, event_id, timestamp));
-    rotating_qr(sealed, timestamp, &signature.to_bytes().into())
+    rotating_qr(sealed, timestamp, &low_s(signature).to_bytes().into())
 }

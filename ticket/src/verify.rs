@@ -8,7 +8,7 @@ use p256::ecdsa::{signature::Verifier, Signature, VerifyingKey};
 
 use crate::base45;
 use crate::claims::{Claims, ClaimsError};
-use crate::keys::KeyRing;
+use crate::keys::{is_low_s, KeyRing};
 use crate::wire::{
     credential_signing_message, decode_payload, device_proof_message, qr_associated_data,
     PayloadError, Presentation, DEFAULT_FRESHNESS_SECS, MAX_QR_TEXT_LEN, QR_PREFIX, SIGNATURE_LEN,
@@ -135,12 +135,25 @@ pub struct SignatureCheck {
     pub message: Vec<u8>,
     /// `r || s`, 32 bytes each (IEEE P1363, WebCrypto's format).
     pub signature: [u8; SIGNATURE_LEN],
+    /// Only a low-S signature (`s <= n / 2`) counts: true for the ticket's signatures
+    /// (FORMAT.md), so `(r, n - s)`, valid too, cannot make a second code. A caller that
+    /// checks with another implementation must refuse when [`Self::has_acceptable_form`] is false.
+    pub low_s_only: bool,
 }
 
 impl SignatureCheck {
+    /// False for a high-S signature where only low S counts: fails without any curve arithmetic.
+    #[must_use]
+    pub fn has_acceptable_form(&self) -> bool {
+        !self.low_s_only || is_low_s(&self.signature)
+    }
+
     /// Performs the check with the `p256` crate.
     #[must_use]
     pub fn verify_with_p256(&self) -> bool {
+        if !self.has_acceptable_form() {
+            return false;
+        }
         let Ok(key) = VerifyingKey::from_sec1_bytes(&self.public_key_sec1) else {
             return false;
         };
@@ -218,6 +231,7 @@ pub fn open(qr: &str, ring: &KeyRing) -> Result<Opened, Rejection> {
         public_key_sec1: keys.issuer_sec1.clone(),
         message: credential_signing_message(encoded_claims),
         signature: issuer_signature,
+        low_s_only: true,
     };
 
     let (proof_timestamp, device_check) = match (payload.presentation, &claims.device_key) {
@@ -233,6 +247,7 @@ pub fn open(qr: &str, ring: &KeyRing) -> Result<Opened, Rejection> {
                 public_key_sec1: device_key.to_sec1_uncompressed(),
                 message: device_proof_message(&claims.ticket_id, &claims.event_id, timestamp),
                 signature: device_signature,
+                low_s_only: true,
             }),
         ),
         (Presentation::Rotating { timestamp, .. }, None) => (Some(timestamp), None),
@@ -256,6 +271,7 @@ impl Opened {
 
     /// Second phase: the whole admission decision, given the outcome of the signature checks.
     /// `device_valid` is the outcome of `device_check` (`None` when there was none to do).
+    /// A high-S signature is refused here whatever the caller's implementation said.
     pub fn decide(
         self,
         issuer_valid: bool,
@@ -264,7 +280,7 @@ impl Opened {
         ring: &KeyRing,
         policy: &Policy,
     ) -> Result<VerifiedTicket, Rejection> {
-        if !issuer_valid {
+        if !issuer_valid || !self.issuer_check.has_acceptable_form() {
             return Err(Rejection::BadIssuerSignature);
         }
         let claims = &self.claims;
@@ -273,7 +289,11 @@ impl Opened {
             // A device proof for a ticket with no device: nothing to check it against.
             (None, Some(_)) => return Err(Rejection::BadDeviceProof),
             (Some(_), Some(timestamp)) => {
-                if self.device_check.is_none() || device_valid != Some(true) {
+                let form_ok = self
+                    .device_check
+                    .as_ref()
+                    .is_some_and(SignatureCheck::has_acceptable_form);
+                if !form_ok || device_valid != Some(true) {
                     return Err(Rejection::BadDeviceProof);
                 }
                 if now.abs_diff(timestamp) > policy.freshness_secs {
@@ -286,7 +306,11 @@ impl Opened {
                 }
             }
         }
-        if claims.event_id != policy.event_id {
+        // The claims name the event, and the key set that signed them must be that event's:
+        // a leaked key set of one event mints for no other.
+        if claims.event_id != policy.event_id
+            || ring.event_of(claims.kid) != Some(policy.event_id.as_str())
+        {
             return Err(Rejection::WrongEvent);
         }
         if ring.is_revoked(&claims.ticket_id) {

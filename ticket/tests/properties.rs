@@ -74,7 +74,7 @@ proptest! {
         let now = claims.not_before + (claims.not_after - claims.not_before) / 2;
         let qr = present(&claims, nonce, now);
         prop_assert!(qr.len() <= 2048);
-        let verified = verify(&qr, now, &ring(), &policy_for(&claims)).expect("verifies");
+        let verified = verify(&qr, now, &ring_of(&claims.event_id), &policy_for(&claims)).expect("verifies");
         prop_assert_eq!(verified.claims, claims);
     }
 
@@ -85,7 +85,7 @@ proptest! {
         let now = claims.not_before;
         let qr = present(&claims, nonce, now);
         let altered = flip(&qr, index, 1 << bit);
-        prop_assert!(verify(&altered, now, &ring(), &policy_for(&claims)).is_err());
+        prop_assert!(verify(&altered, now, &ring_of(&claims.event_id), &policy_for(&claims)).is_err());
     }
 
     #[test]

@@ -18,8 +18,9 @@ use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use serde_json::{json, Value};
 use ticket::{
-    base45, credential_signing_message, device_proof_message, issue, qr_associated_data,
-    rotating_qr, verify, Claims, DevicePublicKey, IssuerKey, KeyRing, Policy, QrKey, TicketId,
+    base45, credential_signing_message, device_proof_message, is_low_s, issue, low_s,
+    qr_associated_data, rotating_qr, verify, Claims, DevicePublicKey, IssuerKey, KeyRing, Policy,
+    QrKey, SealedCredential, TicketId,
 };
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/test-vectors.json");
@@ -42,8 +43,42 @@ struct Case {
     gate: Option<&'static str>,
     accept_static: bool,
     revoked: bool,
-    /// The ring holds the key set under this kid.
+    /// The ring holds the key set under this kid...
     ring_kid: u32,
+    /// ... as a key set of this event.
+    ring_event: &'static str,
+    /// Replace s with n - s in the issuer's / the device's signature (both still valid ECDSA).
+    high_s_issuer: bool,
+    high_s_device: bool,
+}
+
+/// `(r, s)` -> `(r, n - s)`: the high-S twin of a low-S signature.
+fn high_s(signature: Signature) -> Signature {
+    let (r, s) = signature.split_scalars();
+    Signature::from_scalars(r, -*s).expect("non-zero scalars")
+}
+
+/// Seals `encoded || signature` by hand (what `issue` does, with any signature).
+fn seal_with_signature(
+    claims: &Claims,
+    signature: &Signature,
+    nonce: [u8; 12],
+) -> SealedCredential {
+    let encoded = claims.encode().expect("valid claims");
+    let plaintext = [encoded.as_slice(), &signature.to_bytes()].concat();
+    let aad = qr_associated_data(claims.kid);
+    let ciphertext = Aes256Gcm::new_from_slice(qr_key().expose_secret())
+        .expect("key")
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: &plaintext,
+                aad: &aad,
+            },
+        )
+        .expect("seal");
+    SealedCredential::from_bytes([&claims.kid.to_be_bytes()[..], &nonce, &ciphertext].concat())
+        .expect("sealed")
 }
 
 fn base_case(name: &'static str, description: &'static str, nonce_byte: u8) -> Case {
@@ -62,6 +97,9 @@ fn base_case(name: &'static str, description: &'static str, nonce_byte: u8) -> C
         accept_static: false,
         revoked: false,
         ring_kid: KID,
+        ring_event: EVENT,
+        high_s_issuer: false,
+        high_s_device: false,
     }
 }
 
@@ -145,6 +183,30 @@ fn cases() -> Vec<Case> {
             gate: Some("Z"),
             ..base_case("any_gate_ok", "Gate \"*\" admits at any gate.", 0x10)
         },
+        Case {
+            ring_event: "other-event",
+            ..base_case(
+                "foreign_key_set",
+                "Claims name this event, but the key set that signed and sealed them is another event's (a leaked key set minting for every event).",
+                0x11,
+            )
+        },
+        Case {
+            high_s_device: true,
+            ..base_case(
+                "high_s_device_proof",
+                "device_bound_ok with the device signature's s replaced by n - s: valid ECDSA, but not low-S.",
+                0x02,
+            )
+        },
+        Case {
+            high_s_issuer: true,
+            ..base_case(
+                "high_s_issuer_signature",
+                "The issuer signature's s replaced by n - s (valid ECDSA, not low-S), sealed with the right QR key.",
+                0x12,
+            )
+        },
     ]
 }
 
@@ -159,16 +221,25 @@ fn build_vectors() -> Value {
         .map(|case| {
             let encoded = case.claims.encode().expect("valid claims");
             let signed_bytes = credential_signing_message(&encoded);
-            let signature: Signature = SigningKey::from_slice(case.signer.secret_bytes().as_ref())
-                .expect("scalar")
-                .sign(&signed_bytes);
+            let signature: Signature = low_s(
+                SigningKey::from_slice(case.signer.secret_bytes().as_ref())
+                    .expect("scalar")
+                    .sign(&signed_bytes),
+            );
             let sealed = issue(&case.claims, &case.signer, &qr_key(), case.nonce).expect("issue");
+            let (signature, sealed) = if case.high_s_issuer {
+                let twin = high_s(signature);
+                (twin, seal_with_signature(&case.claims, &twin, case.nonce))
+            } else {
+                (signature, sealed)
+            };
             let aad = qr_associated_data(case.claims.kid);
             let plaintext = [encoded.as_slice(), &signature.to_bytes()].concat();
             let (device, mut qr) = match (&case.device, case.force_static) {
                 (Some((key, ts)), false) => {
                     let proof = device_proof_message(&case.claims.ticket_id, &case.claims.event_id, *ts);
-                    let sig: Signature = key.sign(&proof);
+                    let sig: Signature = low_s(key.sign(&proof));
+                    let sig = if case.high_s_device { high_s(sig) } else { sig };
                     let qr = rotating_qr(&sealed, *ts, &sig.to_bytes().into());
                     let device = json!({
                         "private_key": hex(&key.to_bytes()),
@@ -196,7 +267,7 @@ fn build_vectors() -> Value {
             let outcome = verify(
                 &qr,
                 case.now,
-                &ring_for(case.ring_kid, &revoked_ids(case.revoked)),
+                &ring_for(case.ring_kid, case.ring_event, &revoked_ids(case.revoked)),
                 &policy(case.event_id, case.gate, case.accept_static),
             )
             .map_or_else(ticket::Rejection::code, |_| "ok");
@@ -205,6 +276,7 @@ fn build_vectors() -> Value {
                 "name": case.name,
                 "description": case.description,
                 "issuer_kid": case.ring_kid,
+                "issuer_event_id": case.ring_event,
                 "issuer_private_key": hex(&ring_issuer.secret_bytes()[..]),
                 "issuer_public_key_sec1": hex(&ring_issuer.public_key_sec1()),
                 "signer_private_key": hex(&case.signer.secret_bytes()[..]),
@@ -259,10 +331,10 @@ fn expected(name: &str) -> &'static str {
         "tampered" => "undecryptable",
         "static_not_allowed" => "static_not_allowed",
         "device_proof_required" => "device_proof_required",
-        "bad_device_proof" => "bad_device_proof",
-        "bad_issuer_signature" => "bad_issuer_signature",
+        "bad_device_proof" | "high_s_device_proof" => "bad_device_proof",
+        "bad_issuer_signature" | "high_s_issuer_signature" => "bad_issuer_signature",
         "unknown_key" => "unknown_key",
-        "wrong_event" => "wrong_event",
+        "wrong_event" | "foreign_key_set" => "wrong_event",
         "revoked" => "revoked",
         "not_yet_valid" => "not_yet_valid",
         "expired" => "expired",
@@ -279,9 +351,9 @@ fn revoked_ids(revoked: bool) -> Vec<TicketId> {
     }
 }
 
-fn ring_for(kid: u32, revoked: &[TicketId]) -> KeyRing {
+fn ring_for(kid: u32, event_id: &str, revoked: &[TicketId]) -> KeyRing {
     let mut ring = KeyRing::new();
-    ring.add_event_keys(kid, &issuer().public_key_sec1(), qr_key())
+    ring.add_event_keys(kid, event_id, &issuer().public_key_sec1(), qr_key())
         .expect("keys");
     for id in revoked {
         ring.revoke(*id);
@@ -319,7 +391,7 @@ fn every_vector_verifies_as_expected() {
     let file: Value =
         serde_json::from_str(&std::fs::read_to_string(PATH).expect("vectors file")).expect("json");
     let vectors = file["vectors"].as_array().expect("vectors array");
-    assert!(vectors.len() >= 14, "too few vectors");
+    assert!(vectors.len() >= 19, "too few vectors");
     let mut expectations = std::collections::BTreeSet::new();
     for v in vectors {
         let name = v["name"].as_str().expect("name");
@@ -349,6 +421,13 @@ fn every_vector_verifies_as_expected() {
             issuer_pub.verify(&signed, &signature).is_ok(),
             name != "bad_issuer_signature",
             "{name}: issuer key"
+        );
+        // Every signature is low-S, but in the vectors made to show that high S is refused.
+        let sig_bytes: [u8; 64] = signature.to_bytes().into();
+        assert_eq!(
+            is_low_s(&sig_bytes),
+            name != "high_s_issuer_signature",
+            "{name}: issuer S"
         );
 
         // The AEAD, with aes-gcm directly.
@@ -393,6 +472,12 @@ fn every_vector_verifies_as_expected() {
             );
             let sig = Signature::from_slice(&unhex(&device["signature"])).expect("r||s");
             assert!(key.verify(&proof, &sig).is_ok(), "{name}: device signature");
+            let sig_bytes: [u8; 64] = sig.to_bytes().into();
+            assert_eq!(
+                is_low_s(&sig_bytes),
+                name != "high_s_device_proof",
+                "{name}: device S"
+            );
             let bound = DevicePublicKey::from_sec1(&unhex(&v["claims"]["device_public_key_sec1"]))
                 .expect("bound key");
             assert_eq!(
@@ -414,6 +499,7 @@ fn every_vector_verifies_as_expected() {
         let mut ring = KeyRing::new();
         ring.add_event_keys(
             u32::try_from(v["issuer_kid"].as_u64().expect("kid")).expect("u32"),
+            v["issuer_event_id"].as_str().expect("issuer event"),
             &unhex(&v["issuer_public_key_sec1"]),
             QrKey::from_bytes(&unhex(&aead["key"])).expect("qr key"),
         )

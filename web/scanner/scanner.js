@@ -64,7 +64,8 @@ async function openBundle(resp) {
   const b = JSON.parse(resp.bundle);
   return {
     ...b,
-    ring: new Map(b.keys.map((k) => [k.kid, { issuerPublicKey: tf.hexToBytes(k.issuer_public_key), qrKey: tf.hexToBytes(k.qr_key) }])),
+    // The bundle holds its event's key sets only.
+    ring: new Map(b.keys.map((k) => [k.kid, { eventId: b.event_id, issuerPublicKey: tf.hexToBytes(k.issuer_public_key), qrKey: tf.hexToBytes(k.qr_key) }])),
     revokedSet: new Set(b.revoked),
   };
 }

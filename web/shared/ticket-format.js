@@ -156,6 +156,27 @@ export function staticQr(sealed) {
 const ECDSA = { name: "ECDSA", namedCurve: "P-256" };
 const ECDSA_SHA256 = { name: "ECDSA", hash: "SHA-256" };
 
+// P-256's group order. Of the two valid signatures (r, s) and (r, n - s) only the low-S one
+// (s <= n / 2) counts (FORMAT.md), so a code has one encoding. WebCrypto signs either.
+const P256_N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const P256_HALF_N = P256_N >> 1n;
+const scalarOf = (bytes) => BigInt("0x" + bytesToHex(bytes));
+
+/** True when `r || s` (64 bytes) has s <= n / 2. */
+export function isLowS(signature) {
+  return signature.length === 64 && scalarOf(signature.subarray(32)) <= P256_HALF_N;
+}
+
+/** The low-S form of `r || s`: s, or n - s when s is in the upper half. */
+export function toLowS(signature) {
+  if (signature.length !== 64) throw new TypeError("signature is r||s, 64 bytes");
+  const s = scalarOf(signature.subarray(32));
+  if (s <= P256_HALF_N) return signature;
+  const out = Uint8Array.from(signature);
+  out.set(hexToBytes((P256_N - s).toString(16).padStart(64, "0")), 32);
+  return out;
+}
+
 /** A new device key pair; the private key cannot be exported (it stays in this browser). */
 export function generateDeviceKey(subtle = globalThis.crypto.subtle) {
   return subtle.generateKey(ECDSA, false, ["sign", "verify"]);
@@ -172,7 +193,7 @@ export async function presentRotating(
   subtle = globalThis.crypto.subtle,
 ) {
   const message = deviceProofMessage(ticketId, eventId, timestamp);
-  const sig = new Uint8Array(await subtle.sign(ECDSA_SHA256, privateKey, message));
+  const sig = toLowS(new Uint8Array(await subtle.sign(ECDSA_SHA256, privateKey, message)));
   return rotatingQr(sealed, timestamp, sig);
 }
 
@@ -288,7 +309,9 @@ export function decodeClaims(c) {
   return { kid, ticketId, eventId, gates, notBefore, notAfter, issuedAt, devicePublicKey };
 }
 
+/** A ticket signature check: low S only (refused before WebCrypto, which accepts both). */
 async function ecdsaVerify(subtle, publicSec1, message, signature) {
+  if (!isLowS(signature)) return false;
   try {
     const key = await subtle.importKey("raw", publicSec1, ECDSA, false, ["verify"]);
     return await subtle.verify(ECDSA_SHA256, key, signature, message);
@@ -299,7 +322,8 @@ async function ecdsaVerify(subtle, publicSec1, message, signature) {
 
 /**
  * Verifies a code offline, in the order of FORMAT.md.
- * `ring`: Map kid -> { issuerPublicKey: Uint8Array(65), qrKey: Uint8Array(32) };
+ * `ring`: Map kid -> { eventId, issuerPublicKey: Uint8Array(65), qrKey: Uint8Array(32) }: a key set
+ *   admits to its own event only;
  * `policy`: { eventId, gate (or null), acceptStatic, freshnessSecs, revoked: Set of hex ids }.
  * Returns `{ claims, proofTimestamp }` or throws a `Rejection`.
  */
@@ -338,7 +362,7 @@ export async function verifyQr(text, now, ring, policy, subtle = globalThis.cryp
     }
     if (Math.abs(now - q.timestamp) > (policy.freshnessSecs ?? 30)) reject("stale_proof");
   }
-  if (claims.eventId !== policy.eventId) reject("wrong_event");
+  if (claims.eventId !== policy.eventId || set.eventId !== policy.eventId) reject("wrong_event");
   if (policy.revoked && policy.revoked.has(claims.ticketId)) reject("revoked");
   if (now < claims.notBefore) reject("not_yet_valid");
   if (now > claims.notAfter) reject("expired");

@@ -41,6 +41,7 @@ struct Fixture {
 #[derive(Serialize, Deserialize)]
 struct TicketFixture {
     ticket_id: String,
+    issued_at: u64,
     event_id: String,
     gates: Vec<String>,
     sealed_hex: String,
@@ -66,6 +67,29 @@ fn mint(
     window: (u64, u64),
     device_bound: bool,
 ) -> Result<TicketFixture, String> {
+    let claimed = Claimed {
+        event_id: keys.event_id,
+        ticket_id: TicketId::random(&mut OsRng),
+        issued_at: now(),
+    };
+    mint_as(keys, &claimed, gates, window, device_bound)
+}
+
+/// What a ticket claims, where a test chooses it.
+struct Claimed<'a> {
+    event_id: &'a str,
+    ticket_id: TicketId,
+    issued_at: u64,
+}
+
+/// A ticket signed and sealed with `keys` but claiming `claimed`.
+fn mint_as(
+    keys: &EventKeys,
+    claimed: &Claimed<'_>,
+    gates: &[&str],
+    window: (u64, u64),
+    device_bound: bool,
+) -> Result<TicketFixture, String> {
     let device = device_bound.then(|| SigningKey::random(&mut OsRng));
     let device_key = device
         .as_ref()
@@ -74,12 +98,12 @@ fn mint(
         .map_err(|e| format!("device key: {e:?}"))?;
     let claims = Claims {
         kid: keys.issuer.kid(),
-        ticket_id: TicketId::random(&mut OsRng),
-        event_id: keys.event_id.to_owned(),
+        ticket_id: claimed.ticket_id,
+        event_id: claimed.event_id.to_owned(),
         gates: gates.iter().map(|g| (*g).to_owned()).collect(),
         not_before: window.0,
         not_after: window.1,
-        issued_at: now(),
+        issued_at: claimed.issued_at,
         device_key,
     };
     let mut nonce = [0u8; 12];
@@ -88,6 +112,7 @@ fn mint(
         .map_err(|e| format!("issue: {e:?}"))?;
     Ok(TicketFixture {
         ticket_id: claims.ticket_id.to_hex(),
+        issued_at: claims.issued_at,
         event_id: claims.event_id,
         gates: claims.gates,
         sealed_hex: hex::encode(sealed.as_bytes()),
@@ -184,6 +209,16 @@ fn staff_tokens(staff_signer: &SigningKey, public_sec1: &[u8], t: u64) -> BTreeM
         ),
     );
     add(
+        "admin_a",
+        &es256,
+        staff_claims("admin-a", "admin", &["evt-a"], &["*"], AUDIENCE, iat, exp),
+    );
+    add(
+        "admin_b",
+        &es256,
+        staff_claims("admin-b", "admin", &["evt-b"], &["*"], AUDIENCE, iat, exp),
+    );
+    add(
         "finance",
         &es256,
         staff_claims("fin-1", "finance", &["evt-a"], &["*"], AUDIENCE, iat, exp),
@@ -232,6 +267,48 @@ fn staff_tokens(staff_signer: &SigningKey, public_sec1: &[u8], t: u64) -> BTreeM
     );
 
     tokens
+}
+
+/// Tickets for the attacks of `test/door.test.mjs`: floods, revocations across events, a key
+/// set of one event minting for another, a re-issued credential.
+fn door_attack_tickets(
+    tickets: &mut BTreeMap<String, TicketFixture>,
+    event_a: &EventKeys,
+    event_b: &EventKeys,
+    valid: (u64, u64),
+    t: u64,
+) -> Result<(), String> {
+    for name in ["flood", "revoke_b_victim"] {
+        tickets.insert(name.into(), mint(event_b, &["*"], valid, true)?);
+    }
+    tickets.insert("flood_a".into(), mint(event_a, &["*"], valid, true)?);
+    let claimed = |event_id, ticket_id, issued_at| Claimed {
+        event_id,
+        ticket_id,
+        issued_at,
+    };
+    // Event A's keys minting a ticket that claims event B (a leaked key set of A).
+    let forged = claimed("evt-b", TicketId::random(&mut OsRng), t);
+    tickets.insert(
+        "cross_event".into(),
+        mint_as(event_a, &forged, &["*"], valid, true)?,
+    );
+    // Two tickets of different events with the same ticket id.
+    let shared = TicketId::random(&mut OsRng);
+    for (name, keys) in [("twin_a", event_a), ("twin_b", event_b)] {
+        let twin = claimed(keys.event_id, shared, t);
+        tickets.insert(name.into(), mint_as(keys, &twin, &["*"], valid, true)?);
+    }
+    // One ticket issued twice (a new phone): the old credential an hour before the new one.
+    let reissued = TicketId::random(&mut OsRng);
+    for (name, issued_at) in [("reissue_old", t - 3600), ("reissue_new", t - 60)] {
+        let credential = claimed("evt-a", reissued, issued_at);
+        tickets.insert(
+            name.into(),
+            mint_as(event_a, &credential, &["*"], valid, true)?,
+        );
+    }
+    Ok(())
 }
 
 fn fixture() -> Result<Fixture, String> {
@@ -305,6 +382,7 @@ fn fixture() -> Result<Fixture, String> {
         mint(&event_a, &["*"], (t - 7200, t - 120), true)?,
     );
     tickets.insert("gate_b_only".into(), mint(&event_a, &["B"], valid, true)?);
+    door_attack_tickets(&mut tickets, &event_a, &event_b, valid, t)?;
 
     let tokens = staff_tokens(&staff_signer, point.as_bytes(), t);
 

@@ -10,7 +10,7 @@ fn ring() -> &'static KeyRing {
     RING.get_or_init(|| {
         let issuer = IssuerKey::from_secret_bytes(1, &[0x11; 32]).expect("scalar");
         let mut ring = KeyRing::new();
-        ring.add_event_keys(1, &issuer.public_key_sec1(), QrKey::from_bytes(&[0x33; 32]).expect("key"))
+        ring.add_event_keys(1, "fuzz-event", &issuer.public_key_sec1(), QrKey::from_bytes(&[0x33; 32]).expect("key"))
             .expect("ring");
         ring
     })

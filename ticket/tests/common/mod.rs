@@ -29,9 +29,15 @@ pub fn device_public(device: &SigningKey) -> DevicePublicKey {
         .expect("valid point")
 }
 
+/// The key set of EVENT.
 pub fn ring() -> KeyRing {
+    ring_of(EVENT)
+}
+
+/// The test key set, as event `event_id`'s.
+pub fn ring_of(event_id: &str) -> KeyRing {
     let mut ring = KeyRing::new();
-    ring.add_event_keys(KID, &issuer().public_key_sec1(), qr_key())
+    ring.add_event_keys(KID, event_id, &issuer().public_key_sec1(), qr_key())
         .expect("valid keys");
     ring
 }

@@ -11,7 +11,7 @@ const subtle = webcrypto.subtle;
 const hex = tf.hexToBytes;
 
 function ringOf(v) {
-  return new Map([[v.issuer_kid, { issuerPublicKey: hex(v.issuer_public_key_sec1), qrKey: hex(v.aead.key) }]]);
+  return new Map([[v.issuer_kid, { eventId: v.issuer_event_id, issuerPublicKey: hex(v.issuer_public_key_sec1), qrKey: hex(v.aead.key) }]]);
 }
 function policyOf(v) {
   const p = v.verifier;
@@ -25,7 +25,7 @@ async function devicePrivateKey(device) {
 }
 
 test("the vectors file has the cases FORMAT.md lists", () => {
-  assert.ok(vectors.length >= 16);
+  assert.ok(vectors.length >= 19);
   assert.ok(vectors.filter((v) => v.device).length >= 5);
 });
 
@@ -109,4 +109,43 @@ test("malformed and unsupported texts are refused before any crypto", () => {
   assert.equal(code("KC1:" + tf.base45Encode(Uint8Array.of(1, 7, ...new Uint8Array(40)))), "malformed");
   assert.throws(() => tf.deviceProofMessage("00", "e", 1), TypeError);
   assert.throws(() => tf.rotatingQr(new Uint8Array(40), 1, new Uint8Array(63)), TypeError);
+});
+
+// "The door": malleable signatures and key sets of another event.
+const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+const sOf = (sig) => BigInt("0x" + tf.bytesToHex(sig.slice(32)));
+/** r || n - s: the other valid ECDSA signature of the same message. */
+function malleate(sig) {
+  const twin = Uint8Array.from(sig);
+  twin.set(hex((N - sOf(sig)).toString(16).padStart(64, "0")), 32);
+  return twin;
+}
+
+test("a device proof with s replaced by n - s is refused before WebCrypto sees it", async () => {
+  const v = vectors.find((x) => x.name === "device_bound_ok");
+  const twin = tf.rotatingQr(hex(v.sealed_credential), v.device.timestamp, malleate(hex(v.device.signature)));
+  assert.notEqual(twin, v.qr);
+  // WebCrypto itself accepts both forms.
+  const pub = await subtle.importKey("raw", hex(v.device.public_key_sec1), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+  assert.ok(await subtle.verify({ name: "ECDSA", hash: "SHA-256" }, pub, malleate(hex(v.device.signature)), hex(v.device.signed_bytes)));
+  await assert.rejects(tf.verifyQr(twin, v.verifier.now, ringOf(v), policyOf(v), subtle), (e) => e.code === "bad_device_proof");
+  assert.ok(await tf.verifyQr(v.qr, v.verifier.now, ringOf(v), policyOf(v), subtle));
+});
+
+test("codes made with WebCrypto always carry a low-S device proof (WebCrypto alone gives high S half the time)", async () => {
+  const v = vectors.find((x) => x.name === "device_bound_ok");
+  const key = await devicePrivateKey(v.device);
+  for (let i = 0; i < 40; i++) {
+    const qr = await tf.presentRotating({ sealed: hex(v.sealed_credential), ticketId: v.claims.ticket_id,
+      eventId: v.claims.event_id, privateKey: key, timestamp: v.verifier.now - i }, subtle);
+    const { deviceSignature } = tf.parseQr(qr);
+    assert.ok(sOf(deviceSignature) <= N >> 1n, `signature ${i} is high-S`);
+    assert.ok(await tf.verifyQr(qr, v.verifier.now - i, ringOf(v), policyOf(v), subtle));
+  }
+});
+
+test("a key set of another event mints nothing for this one: wrong_event", async () => {
+  const v = vectors.find((x) => x.name === "device_bound_ok");
+  const ring = new Map([[v.issuer_kid, { eventId: "other-event", issuerPublicKey: hex(v.issuer_public_key_sec1), qrKey: hex(v.aead.key) }]]);
+  await assert.rejects(tf.verifyQr(v.qr, v.verifier.now, ring, policyOf(v), subtle), (e) => e.code === "wrong_event");
 });
