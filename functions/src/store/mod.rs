@@ -176,9 +176,8 @@ impl DynamoStore {
             .set_transact_items(Some(items));
         let mut delay_ms = 20u64;
         for attempt in 1..=TRANSACTION_ATTEMPTS {
-            let err = match request.clone().send().await {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
+            let Err(err) = request.clone().send().await else {
+                return Ok(());
             };
             // Conflicts with other transactions, throttling and transport failures are retried.
             let retry = match &err {
