@@ -21,8 +21,10 @@ use functions::gateway::testing::{
 };
 use functions::gateway::transport::HyperTransport;
 use functions::gateway::{midtrans, GatewaySecrets, PaymentStatus, Provider};
-use functions::model::{Order, OrderStatus};
-use functions::payment_callback::{load_gateway_secrets, router, PaymentCallback};
+use functions::model::{Order, OrderStatus, PaymentRecord};
+use functions::payment_callback::{
+    load_gateway_secrets, router, PaymentCallback, EVENT_RETENTION_SECS,
+};
 use functions::ports::{Clock, KeyPurpose, Keys};
 use functions::testing::{sample_checkout_body, sample_event_spec, TestClock, TestEnv};
 use serde_json::Value;
@@ -875,6 +877,17 @@ async fn concurrent_identical_deliveries(provider: Provider) {
     assert_eq!(outcomes, expected, "{provider}");
     assert_eq!(f.stored_order(&order_id).await.status, OrderStatus::Paid);
     assert_eq!(f.mint_messages().await, 1, "{provider}: one mint message");
+    // One claim of the notification, remembered for 35 days (DynamoDB TTL).
+    let ttl = format!("N(\"{}\")", NOW + EVENT_RETENTION_SECS);
+    let claims: Vec<_> = f
+        .snapshot()
+        .await
+        .items
+        .into_iter()
+        .filter(|i| i.contains(&format!("webhook#{provider}#")))
+        .collect();
+    assert_eq!(claims.len(), 1, "{provider}: {claims:#?}");
+    assert!(claims[0].contains(&ttl), "{provider}: {claims:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -932,4 +945,49 @@ async fn status_api_unreachable_answers_503_and_changes_nothing_until_a_retry() 
         );
     }
     assert_eq!(f.mint_messages().await, 2);
+}
+
+/// A delivery that claimed its notification and paid the order, then died before queueing the
+/// mint: its retries are duplicates, and one arriving 5 minutes after payment queues the mint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mint_lost_after_the_claim_is_queued_again_by_a_later_retry() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Stripe), 23).await;
+    // What the dead delivery wrote: its claim and the paid order.
+    assert!(f
+        .deps
+        .dedup
+        .claim("webhook#stripe#evt-crash", NOW + EVENT_RETENTION_SECS)
+        .await
+        .expect("claim"));
+    let record = PaymentRecord {
+        provider: "stripe".into(),
+        provider_ref: format!("cs_test_{order_id}"),
+        amount_minor: PRICE,
+        currency: "IDR".into(),
+        paid_at: NOW,
+    };
+    f.deps
+        .orders
+        .mark_paid(&order_id, &record)
+        .await
+        .expect("paid");
+    assert_eq!(f.mint_messages().await, 0);
+
+    for (later, mints) in [(60, 0), (300, 1)] {
+        f.clock.set(NOW + later);
+        let retry = signed_webhook(
+            Provider::Stripe,
+            &test_secrets(),
+            &paid(&order_id, "evt-crash"),
+            NOW + later,
+        );
+        let (status, body) = f.deliver(&retry).await;
+        assert_eq!(
+            (status, body["outcome"].as_str()),
+            (StatusCode::OK, Some("duplicate")),
+            "{body}"
+        );
+        assert_eq!(f.mint_messages().await, mints, "{later} s after payment");
+    }
 }
