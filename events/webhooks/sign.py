@@ -13,7 +13,7 @@ functions/src/gateway/ (the Rust tests verify these files, so the two must agree
 Test secrets only (the same as functions::gateway::testing::TEST_SECRETS_JSON).
 
     python3 events/webhooks/sign.py            # fixed timestamp (what the tests use)
-    python3 events/webhooks/sign.py --now      # sign at the current time (Stripe rejects
+    python3 events/webhooks/sign.py --now      # sign at the current time (Stripe, DOKU reject
                                                # signatures older than 300 s), for invoking by hand
 """
 

@@ -1,23 +1,41 @@
 //! payment-callback: `POST /v1/webhooks/{provider}` (stripe, midtrans, xendit, doku).
 //!
-//! Order of business, and nothing is written before step 3 passes:
-//! 1. the body is read raw and bounded (413 past the limit);
+//! Order of business, and nothing is written before step 5 passes:
+//! 1. the provider must be one checkout sells through (`PAYMENT_PROVIDERS`) and have secrets
+//!    (else 404); the body is read raw and bounded (413 past the limit);
 //! 2. the webhook is verified exactly as its provider documents ([`crate::gateway`]): a missing
-//!    or wrong signature/token or a stale Stripe timestamp is a 401, a malformed payload a 400;
-//! 3. the payment must name a known order and carry the order's amount and currency (else 404 /
-//!    400, nothing changed);
-//! 4. only a `paid` notification changes state: `Reserved -> Paid` (conditional write, with the
-//!    gateway's reference, never card data), then a mint message on SQS. A payment for an
-//!    expired or cancelled order (or a second, different payment of a paid one) is recorded on the
-//!    order for refund, never turned into tickets. `pending`, `failed`, `expired`, `refunded` and
-//!    other event types are acknowledged and change nothing, so a late `pending` after `paid` is
-//!    a no-op.
+//!    or wrong signature/token, or a signed time (Stripe `t=`, DOKU `Request-Timestamp`) more
+//!    than five minutes off, is a 401; a malformed payload (including a Midtrans "paid" whose
+//!    signed `status_code` is not 200) a 400;
+//! 3. the payment must name a known order (404), come from the order's provider (409), and carry
+//!    the order's amount and currency (400);
+//! 4. only a `paid` notification goes on. It must name the payment checkout created (Stripe
+//!    session, Xendit invoice: 409 otherwise), and for Midtrans and Xendit, whose notifications
+//!    are not signed in full, the provider's status API must confirm it: paid, for this order,
+//!    for the order's amount and currency (409 otherwise; 503 when the API cannot be reached,
+//!    so the provider retries). What is recorded comes from that answer;
+//! 5. the notification is claimed (`Dedup`, conditional put of `webhook#<provider>#<id>`,
+//!    remembered 35 days, far longer than the five-minute window): a replay, or the same
+//!    notification delivered many times at once, finds the claim and answers 200 `duplicate`
+//!    with nothing changed. Then `Reserved -> Paid` (a conditional write that also requires the
+//!    order's provider, amount and currency) and a mint message on SQS. A payment for an
+//!    expired or cancelled order (or a second, different payment of a paid one) is recorded on
+//!    the order for refund, never turned into tickets. If a step after the claim fails, the
+//!    claim is given back and the answer is a 5xx, so the provider's retry redoes it.
 //!
-//! Idempotent steps instead of one transaction: `mark_paid` is a conditional write that answers
-//! `AlreadyPaid` for the same payment, the mint consumer dedupes by order, and the event is then
-//! claimed (`Dedup`, conditional put of `webhook#<provider>#<event id>`). A replay finds the
-//! claim and changes nothing; a delivery that died between the steps is finished by the retry
-//! (the claim is only written once the mint message is sent).
+//! `pending`, `failed`, `expired`, `refunded` and other event types are acknowledged and change
+//! nothing, so a late `pending` after `paid` is a no-op.
+//!
+//! Mismatches (another provider, another payment, a payment the gateway does not confirm) answer
+//! 409, not 200: they are either an attack or a misconfiguration, and a failed delivery is what
+//! shows up in the provider's dashboard. The providers retry a non-2xx a bounded number of times
+//! (Stripe for up to 3 days, Midtrans 5 times, Xendit 6 times over 24 h), each retry costing one
+//! read and no write; a genuine notification that raced its own status API passes on a retry.
+//!
+//! If the process dies between the claim and the mint message, the order is paid but its mint
+//! is not queued, and the notification's retries are duplicates: a duplicate of the payment
+//! that paid an order still unminted [`MINT_REQUEUE_AFTER_SECS`] after payment queues the mint
+//! again (the mint consumer dedupes by order).
 
 use std::sync::Arc;
 
@@ -36,11 +54,15 @@ use crate::gateway::{
 };
 use crate::model::{Order, PaymentRecord};
 use crate::ports::{
-    Clock, Dedup, KeyPurpose, Keys, MintMessage, Orders, PaidOutcome, Queue, Topic,
+    Clock, Dedup, KeyPurpose, Keys, MintMessage, Orders, PaidOutcome, PaymentStatusApi, Queue,
+    Topic,
 };
 
 /// How long a processed webhook event id is remembered (gateways retry for up to 3 days).
 pub const EVENT_RETENTION_SECS: u64 = 35 * 24 * 3600;
+/// A duplicate of the notification that paid an order re-queues its mint when the order is
+/// still not minted this long after payment (the first delivery died before queueing it).
+pub const MINT_REQUEUE_AFTER_SECS: u64 = 5 * 60;
 /// Largest webhook body accepted (gateway notifications are a few KiB).
 pub const DEFAULT_MAX_WEBHOOK_BYTES: usize = 64 * 1024;
 
@@ -107,6 +129,11 @@ pub struct PaymentCallback {
     pub queue: Arc<dyn Queue>,
     pub clock: Arc<dyn Clock>,
     pub secrets: Arc<GatewaySecrets>,
+    /// The gateways' status APIs (Midtrans, Xendit), asked before a `paid` is believed.
+    pub statuses: Arc<dyn PaymentStatusApi>,
+    /// The providers checkout sells through (`PAYMENT_PROVIDERS`): webhooks of any other
+    /// provider are refused, even when its secrets are configured.
+    pub enabled: Vec<Provider>,
     pub max_body_bytes: usize,
     /// The `Request-Target` DOKU signs: the path of the notification URL configured at DOKU
     /// (default `/v1/webhooks/doku`; differs behind a base-path mapping).
@@ -116,6 +143,7 @@ pub struct PaymentCallback {
 impl std::fmt::Debug for PaymentCallback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PaymentCallback")
+            .field("enabled", &self.enabled)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("doku_request_target", &self.doku_request_target)
             .finish_non_exhaustive()
@@ -123,16 +151,33 @@ impl std::fmt::Debug for PaymentCallback {
 }
 
 impl PaymentCallback {
-    pub fn new(deps: &crate::deps::Deps, secrets: Arc<GatewaySecrets>) -> Self {
-        PaymentCallback {
+    /// The handler over `deps`; the enabled providers are checkout's (`PAYMENT_PROVIDERS`).
+    /// Fails when a name there is not a provider.
+    pub fn new(
+        deps: &crate::deps::Deps,
+        secrets: Arc<GatewaySecrets>,
+        statuses: Arc<dyn PaymentStatusApi>,
+    ) -> Result<Self> {
+        let enabled = deps
+            .config
+            .payment_providers
+            .iter()
+            .map(|p| {
+                p.parse::<Provider>()
+                    .map_err(|_| Error::internal("PAYMENT_PROVIDERS names an unknown provider"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(PaymentCallback {
             orders: deps.orders.clone(),
             dedup: deps.dedup.clone(),
             queue: deps.queue.clone(),
             clock: deps.clock.clone(),
             secrets,
+            statuses,
+            enabled,
             max_body_bytes: DEFAULT_MAX_WEBHOOK_BYTES,
             doku_request_target: Provider::Doku.webhook_path(),
-        }
+        })
     }
 
     /// Verifies and applies one webhook. `headers` and `body` exactly as received.
@@ -143,7 +188,7 @@ impl PaymentCallback {
         body: &[u8],
     ) -> Result<Outcome> {
         let provider: Provider = provider.parse().map_err(|_| Error::NotFound)?;
-        if !self.secrets.is_configured(provider) {
+        if !self.secrets.is_configured(provider) || !self.enabled.contains(&provider) {
             return Err(Error::NotFound);
         }
         if body.len() > self.max_body_bytes {
@@ -179,12 +224,24 @@ impl PaymentCallback {
     }
 
     async fn apply(&self, n: &PaymentNotification, now: u64) -> Result<Outcome> {
+        // Strongly consistent: the provider and the checkout reference are written before any
+        // payment can be made and never change.
         let order = self
             .orders
             .get_order(&n.order_id)
             .await?
             .ok_or(Error::NotFound)?;
-        check_matches(&order, n)?;
+        let refuse = |e: Error, why: &'static str| {
+            tracing::warn!(
+                provider = n.provider.as_str(),
+                order_id = %n.order_id,
+                why,
+                "webhook refused"
+            );
+            e
+        };
+        check_provider(&order, n).map_err(|e| refuse(e, "provider"))?;
+        check_matches(&order, n).map_err(|e| refuse(e, "amount or currency"))?;
         let log = |outcome: Outcome| {
             tracing::info!(
                 provider = n.provider.as_str(),
@@ -200,60 +257,130 @@ impl PaymentCallback {
             // (and by the sweeper for expiry); nothing to write.
             return Ok(log(Outcome::Acknowledged));
         }
-        let record = PaymentRecord {
-            provider: n.provider.as_str().to_owned(),
-            provider_ref: n.provider_reference.clone(),
-            amount_minor: n.amount,
-            currency: n.currency.clone(),
-            paid_at: now,
+        check_reference(&order, n).map_err(|e| refuse(e, "payment reference"))?;
+        let (record, event_id) = if n.provider.confirms_with_status_api() {
+            let state = self.confirm(&order, n).await?;
+            // The claim names what the gateway confirmed, not the notification's unsigned ids.
+            let event_id = format!("{}:paid", state.reference);
+            (record_of(&state, now), event_id)
+        } else {
+            let record = PaymentRecord {
+                provider: n.provider.as_str().to_owned(),
+                provider_ref: n.provider_reference.clone(),
+                amount_minor: n.amount,
+                currency: n.currency.clone(),
+                paid_at: now,
+            };
+            (record, n.provider_event_id.clone())
         };
-        let claim_key = format!("webhook#{}#{}", n.provider.as_str(), n.provider_event_id);
-        let outcome = match self.orders.mark_paid(&n.order_id, &record).await? {
+        let claim_key = format!("webhook#{}#{event_id}", n.provider.as_str());
+        if !self
+            .dedup
+            .claim(&claim_key, now + EVENT_RETENTION_SECS)
+            .await?
+        {
+            self.requeue_lost_mint(&order, &record, now).await?;
+            return Ok(log(Outcome::Duplicate));
+        }
+        match self.apply_claimed(&order.order_id, &record).await {
+            Ok(outcome) => Ok(log(outcome)),
+            Err(e) => {
+                // Give the claim back so the provider's retry redoes the work.
+                self.dedup.release_claim(&claim_key).await.ok();
+                Err(e)
+            }
+        }
+    }
+
+    /// Asks the provider's status API; the payment must be paid, for this order, for exactly
+    /// the order's amount and currency (and, for Xendit, be the invoice checkout created).
+    async fn confirm(
+        &self,
+        order: &Order,
+        n: &PaymentNotification,
+    ) -> Result<crate::gateway::PaymentState> {
+        // Xendit is asked about the invoice checkout stored (check_reference made sure the
+        // callback names it); Midtrans about the order id.
+        let reference = order
+            .payment
+            .as_ref()
+            .map_or(n.provider_reference.as_str(), |p| p.reference.as_str());
+        let state = self
+            .statuses
+            .payment_state(n.provider, &order.order_id, reference)
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(
+                    provider = n.provider.as_str(),
+                    order_id = %n.order_id,
+                    error = %e,
+                    "payment status API failed: the provider will retry"
+                );
+            })?;
+        let confirmed = state.filter(|s| {
+            s.status == PaymentStatus::Paid
+                && s.provider == n.provider
+                && s.order_id == order.order_id
+                && s.amount == order.amount_minor
+                && s.currency == order.currency
+                && (n.provider != Provider::Xendit || s.reference == reference)
+        });
+        confirmed.ok_or_else(|| {
+            tracing::warn!(
+                provider = n.provider.as_str(),
+                order_id = %n.order_id,
+                "a paid notification the gateway's status API does not confirm"
+            );
+            Error::Conflict("the payment gateway does not confirm this payment".into())
+        })
+    }
+
+    /// The state change of a claimed `paid` notification.
+    async fn apply_claimed(&self, order_id: &str, record: &PaymentRecord) -> Result<Outcome> {
+        Ok(match self.orders.mark_paid(order_id, record).await? {
             PaidOutcome::Paid(order) => {
                 self.enqueue_mint(&order).await?;
-                self.dedup
-                    .claim(&claim_key, now + EVENT_RETENTION_SECS)
-                    .await?;
                 Outcome::Paid
             }
             PaidOutcome::AlreadyPaid(order) => {
-                if self
-                    .dedup
-                    .claim(&claim_key, now + EVENT_RETENTION_SECS)
-                    .await?
-                {
-                    // First time this event is seen for a paid order: either another event
-                    // of the same payment, or a retry of a delivery that died before its
-                    // claim. Make sure the mint is queued (the consumer dedupes by order).
-                    if order.status == crate::model::OrderStatus::Paid {
-                        if let Err(e) = self.enqueue_mint(&order).await {
-                            self.dedup.release_claim(&claim_key).await.ok();
-                            return Err(e);
-                        }
-                    }
-                    Outcome::AlreadyPaid
-                } else {
-                    Outcome::Duplicate
+                // Another notification of the same payment (e.g. Xendit PAID then SETTLED), or a
+                // retry of a delivery that died before queueing the mint: make sure it is queued
+                // (the consumer dedupes by order).
+                if order.status == crate::model::OrderStatus::Paid {
+                    self.enqueue_mint(&order).await?;
                 }
+                Outcome::AlreadyPaid
             }
             PaidOutcome::RefundDue(_) => {
-                if self
-                    .dedup
-                    .claim(&claim_key, now + EVENT_RETENTION_SECS)
-                    .await?
-                {
-                    tracing::warn!(
-                        provider = n.provider.as_str(),
-                        order_id = %n.order_id,
-                        "payment for an order that cannot be fulfilled: recorded for refund"
-                    );
-                    Outcome::RefundDue
-                } else {
-                    Outcome::Duplicate
-                }
+                tracing::warn!(
+                    provider = %record.provider,
+                    order_id = %order_id,
+                    "payment for an order that cannot be fulfilled: recorded for refund"
+                );
+                Outcome::RefundDue
             }
-        };
-        Ok(log(outcome))
+        })
+    }
+
+    /// A duplicate of the payment that paid `order`, which is still not minted long after:
+    /// the delivery that claimed the notification died before queueing the mint. Queue it.
+    async fn requeue_lost_mint(
+        &self,
+        order: &Order,
+        record: &PaymentRecord,
+        now: u64,
+    ) -> Result<()> {
+        let lost = order.status == crate::model::OrderStatus::Paid
+            && order.paid.as_ref().is_some_and(|p| {
+                p.provider == record.provider
+                    && p.provider_ref == record.provider_ref
+                    && now >= p.paid_at.saturating_add(MINT_REQUEUE_AFTER_SECS)
+            });
+        if lost {
+            tracing::warn!(order_id = %order.order_id, "paid order still unminted: mint re-queued");
+            self.enqueue_mint(order).await?;
+        }
+        Ok(())
     }
 
     async fn enqueue_mint(&self, order: &Order) -> Result<()> {
@@ -263,6 +390,45 @@ impl PaymentCallback {
         };
         let body = serde_json::to_string(&message).map_err(Error::internal)?;
         self.queue.send(Topic::Mint, &body).await
+    }
+}
+
+/// The notification must come from the provider the order is paid through.
+fn check_provider(order: &Order, n: &PaymentNotification) -> Result<()> {
+    if order.payment_provider == n.provider.as_str() {
+        Ok(())
+    } else {
+        Err(Error::Conflict(
+            "the notification is not from the order's payment provider".into(),
+        ))
+    }
+}
+
+/// A `paid` notification that names the gateway's payment (Stripe session, Xendit invoice) must
+/// name the one checkout created and stored for the order. Midtrans and DOKU notifications name
+/// the payment by our order id only, which the order was looked up by.
+fn check_reference(order: &Order, n: &PaymentNotification) -> Result<()> {
+    if !n.provider.notifications_name_checkout_reference() {
+        return Ok(());
+    }
+    match &order.payment {
+        Some(p) if p.provider == n.provider.as_str() && p.reference == n.provider_reference => {
+            Ok(())
+        }
+        _ => Err(Error::Conflict(
+            "the notification is not for the payment checkout created for this order".into(),
+        )),
+    }
+}
+
+/// What is recorded for a payment its gateway confirmed.
+fn record_of(state: &crate::gateway::PaymentState, now: u64) -> PaymentRecord {
+    PaymentRecord {
+        provider: state.provider.as_str().to_owned(),
+        provider_ref: state.reference.clone(),
+        amount_minor: state.amount,
+        currency: state.currency.clone(),
+        paid_at: now,
     }
 }
 
@@ -342,7 +508,7 @@ pub fn router(handler: PaymentCallback) -> Router {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::model::{Consent, OrderStatus};
+    use crate::model::{Consent, OrderStatus, PaymentReference};
 
     fn order(amount: u64, currency: &str) -> Order {
         Order {
@@ -403,5 +569,42 @@ mod tests {
         );
         assert!(check_matches(&o, &notification(50_000, "IDR", PaymentStatus::Refunded)).is_ok());
         assert!(check_matches(&o, &notification(150_001, "IDR", PaymentStatus::Refunded)).is_err());
+    }
+
+    #[test]
+    fn provider_and_payment_reference_must_be_the_orders() {
+        let mut o = order(150_000, "IDR");
+        let n = notification(150_000, "IDR", PaymentStatus::Paid);
+        assert!(check_provider(&o, &n).is_ok());
+        for other in [Provider::Midtrans, Provider::Xendit, Provider::Doku] {
+            let x = PaymentNotification {
+                provider: other,
+                ..n.clone()
+            };
+            assert!(matches!(check_provider(&o, &x), Err(Error::Conflict(_))));
+        }
+        // Checkout stored no reference: a notification naming one cannot be this order's.
+        assert!(matches!(check_reference(&o, &n), Err(Error::Conflict(_))));
+        let stored = |provider: &str, reference: &str| PaymentReference {
+            provider: provider.into(),
+            reference: reference.into(),
+            redirect_url: None,
+            expires_at: None,
+        };
+        o.payment = Some(stored("stripe", "cs"));
+        assert!(check_reference(&o, &n).is_ok());
+        o.payment = Some(stored("stripe", "cs_other"));
+        assert!(check_reference(&o, &n).is_err());
+        o.payment = Some(stored("xendit", "cs"));
+        assert!(check_reference(&o, &n).is_err());
+        // Midtrans and DOKU notifications name the payment by the order id only.
+        o.payment = Some(stored("midtrans", "snap-token"));
+        o.payment_provider = "midtrans".into();
+        let m = PaymentNotification {
+            provider: Provider::Midtrans,
+            provider_reference: "tx-1".into(),
+            ..n
+        };
+        assert!(check_provider(&o, &m).is_ok() && check_reference(&o, &m).is_ok());
     }
 }

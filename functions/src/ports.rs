@@ -265,7 +265,8 @@ pub trait Orders: Send + Sync {
         order_id: &str,
         payment: &PaymentReference,
     ) -> Result<bool>;
-    /// `Reserved -> Paid` if amount and currency match (else `Conflict`); see [`PaidOutcome`].
+    /// `Reserved -> Paid` if amount, currency and the order's payment provider match the
+    /// payment (else `Conflict`, nothing written); see [`PaidOutcome`].
     async fn mark_paid(&self, order_id: &str, payment: &PaymentRecord) -> Result<PaidOutcome>;
     /// Reservations with `expires_at <= now`, oldest first, at most `limit`.
     async fn expired_reservations(&self, now: u64, limit: u32) -> Result<Vec<ExpiredReservation>>;
@@ -409,6 +410,22 @@ pub struct PaymentRequest {
 #[async_trait]
 pub trait HostedPayments: Send + Sync {
     async fn create_payment(&self, request: &PaymentRequest) -> Result<PaymentReference>;
+}
+
+/// Asks a payment gateway's status API about a payment, authenticated with karcis' own API key:
+/// its answer is the gateway's word, where a notification's unsigned fields are not (see
+/// [`crate::gateway::Provider::confirms_with_status_api`]).
+#[async_trait]
+pub trait PaymentStatusApi: Send + Sync {
+    /// What the gateway says about the payment of `order_id` (`reference`: the gateway's id for
+    /// it, as stored at checkout). `Ok(None)`: the gateway does not know it. `Unavailable` when
+    /// the API cannot be reached or answers an error: retry later.
+    async fn payment_state(
+        &self,
+        provider: crate::gateway::Provider,
+        order_id: &str,
+        reference: &str,
+    ) -> Result<Option<crate::gateway::PaymentState>>;
 }
 
 /// A notification to send. `recipient` is personal data: the sender must not log it.

@@ -1,7 +1,10 @@
-//! payment-callback against moto (real DynamoDB, SQS and KMS wire protocols): for each gateway,
-//! a valid webhook is applied once; a replay is a no-op; a wrong signature, a stale Stripe
+//! payment-callback against moto (real DynamoDB, SQS and KMS wire protocols) and the local
+//! gateway stub (create-payment and status APIs, over the real transport): for each gateway, a
+//! valid webhook is applied once; a replay is a no-op; a wrong signature, a stale Stripe
 //! timestamp, a wrong amount or currency and an unknown order are refused with nothing changed
-//! (every table item and every queued message compared before and after).
+//! (every table item and every queued message compared before and after). Then the attacks of
+//! the issue "Money and personal data" (items 2-4): edited Midtrans statuses, a leaked Xendit
+//! token, one provider's callback for another's order, DOKU replays, concurrent duplicates.
 
 use std::sync::Arc;
 
@@ -10,16 +13,20 @@ use axum::http::{Request, StatusCode};
 use base64::Engine as _;
 use functions::checkout::{Checkout, CheckoutRequest};
 use functions::deps::Deps;
+use functions::gateway::adapter::GatewayPayments;
+use functions::gateway::hosted::GatewayEndpoints;
+use functions::gateway::stub::GatewayStub;
 use functions::gateway::testing::{
     signed_webhook, stripe_signature_header, test_secrets, SignedWebhook, TestPayment,
 };
-use functions::gateway::{GatewaySecrets, PaymentStatus, Provider};
-use functions::model::{Order, OrderStatus};
-use functions::payment_callback::{load_gateway_secrets, router, PaymentCallback};
-use functions::ports::{Clock, KeyPurpose, Keys};
-use functions::testing::{
-    sample_checkout_body, sample_event_spec, RecordingPayments, TestClock, TestEnv,
+use functions::gateway::transport::HyperTransport;
+use functions::gateway::{midtrans, GatewaySecrets, PaymentStatus, Provider};
+use functions::model::{Order, OrderStatus, PaymentRecord};
+use functions::payment_callback::{
+    load_gateway_secrets, router, PaymentCallback, EVENT_RETENTION_SECS,
 };
+use functions::ports::{Clock, KeyPurpose, Keys};
+use functions::testing::{sample_checkout_body, sample_event_spec, TestClock, TestEnv};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -31,30 +38,69 @@ struct Fixture {
     deps: Deps,
     clock: Arc<TestClock>,
     app: axum::Router,
+    /// The gateways' APIs: checkout creates its payments here (real adapter and transport).
+    stub: GatewayStub,
 }
+
+const ALL_PROVIDERS: [&str; 4] = ["stripe", "midtrans", "xendit", "doku"];
 
 impl Fixture {
     async fn new() -> Self {
-        let env = TestEnv::new().await;
+        Self::with_providers(&ALL_PROVIDERS).await
+    }
+
+    /// A fixture whose checkout enables only `providers` (`PAYMENT_PROVIDERS`).
+    async fn with_providers(providers: &[&str]) -> Self {
+        Self::with(providers, None).await
+    }
+
+    /// `status_api`: where payment-callback finds the gateways' status APIs (default: the stub).
+    async fn with(providers: &[&str], status_api: Option<String>) -> Self {
+        let env = TestEnv::with_config(|c| {
+            c.payment_providers = providers.iter().map(|p| (*p).to_owned()).collect();
+        })
+        .await;
         let clock = Arc::new(TestClock::new(NOW));
         let deps = env.deps().with_clock(clock.clone());
         functions::admin::create_event(&deps, &sample_event_spec("fest", 10, NOW))
             .await
             .expect("event");
-        let app = router(PaymentCallback::new(&deps, Arc::new(test_secrets())));
+        let stub = GatewayStub::start(test_secrets()).await.expect("stub");
+        let status_api = status_api.unwrap_or_else(|| stub.base_url());
+        let app = callback_router(&deps, clock.clone(), &status_api);
         Fixture {
             env,
             deps,
             clock,
             app,
+            stub,
         }
     }
 
-    /// A reserved order of one ticket (IDR 150000).
+    fn gateway(&self) -> GatewayPayments<HyperTransport> {
+        GatewayPayments::new(
+            Arc::new(test_secrets()),
+            GatewayEndpoints::all_at(&self.stub.base_url()),
+            HyperTransport::new(std::time::Duration::from_secs(5)).expect("transport"),
+            self.clock.clone(),
+            "http://127.0.0.1/orders/{order_id}/paid",
+            "http://127.0.0.1/orders/{order_id}/cancelled",
+        )
+    }
+
+    /// A reserved order of one ticket (IDR 150000), paid with the first enabled provider.
     async fn order(&self, n: u32) -> String {
-        let checkout = Checkout::new(self.deps.clone(), Arc::new(RecordingPayments::default()));
-        let req: CheckoutRequest =
-            serde_json::from_value(sample_checkout_body("fest", 1, n)).expect("body");
+        self.order_via(None, n).await
+    }
+
+    /// A reserved order of one ticket (IDR 150000) to be paid with `provider`.
+    async fn order_via(&self, provider: Option<Provider>, n: u32) -> String {
+        let checkout = Checkout::new(self.deps.clone(), Arc::new(self.gateway()));
+        let mut body = sample_checkout_body("fest", 1, n);
+        if let Some(p) = provider {
+            body["payment_provider"] = serde_json::json!(p.as_str());
+        }
+        let req: CheckoutRequest = serde_json::from_value(body).expect("body");
         let created = checkout
             .create_order(&format!("pc-key-{n}"), &req)
             .await
@@ -64,33 +110,7 @@ impl Fixture {
     }
 
     async fn deliver(&self, w: &SignedWebhook) -> (StatusCode, Value) {
-        let mut req = Request::builder().method("POST").uri(&w.path);
-        for (k, v) in &w.headers {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let res = self
-            .app
-            .clone()
-            .oneshot(req.body(Body::from(w.body.clone())).expect("request"))
-            .await
-            .expect("infallible");
-        let status = res.status();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap_or("").to_owned());
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-            .await
-            .expect("body");
-        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        if !status.is_success() {
-            assert_eq!(
-                content_type.as_deref(),
-                Some("application/problem+json"),
-                "{status} {json}"
-            );
-        }
-        (status, json)
+        deliver_to(self.app.clone(), w.clone()).await
     }
 
     /// The order as stored now.
@@ -174,6 +194,49 @@ impl Fixture {
     }
 }
 
+/// payment-callback over `deps`, asking the status APIs at `status_api`.
+fn callback_router(deps: &Deps, clock: Arc<TestClock>, status_api: &str) -> axum::Router {
+    let statuses = GatewayPayments::status_api(
+        Arc::new(test_secrets()),
+        GatewayEndpoints::all_at(status_api),
+        HyperTransport::new(std::time::Duration::from_secs(5)).expect("transport"),
+        clock,
+    );
+    router(
+        PaymentCallback::new(deps, Arc::new(test_secrets()), Arc::new(statuses))
+            .expect("payment callback"),
+    )
+}
+
+/// Delivers one webhook to the router as API Gateway would (owned, so it can run on a task).
+async fn deliver_to(app: axum::Router, w: SignedWebhook) -> (StatusCode, Value) {
+    let mut req = Request::builder().method("POST").uri(&w.path);
+    for (k, v) in &w.headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let res = app
+        .oneshot(req.body(Body::from(w.body.clone())).expect("request"))
+        .await
+        .expect("infallible");
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or("").to_owned());
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if !status.is_success() {
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/problem+json"),
+            "{status} {json}"
+        );
+    }
+    (status, json)
+}
+
 #[derive(PartialEq, Eq)]
 struct Snapshot {
     items: Vec<String>,
@@ -215,6 +278,16 @@ fn paid(order_id: &str, event_id: &str) -> TestPayment {
     TestPayment::paid(order_id, PRICE, "IDR").with_event_id(event_id)
 }
 
+/// A genuine payment of `order_id` as `provider` reports it: a Xendit callback names the invoice
+/// checkout created at the stub (`inv-<order>`), which the test signer puts in `id`.
+fn paid_via(provider: Provider, order_id: &str, event_id: &str) -> TestPayment {
+    if provider == Provider::Xendit {
+        paid(order_id, &format!("inv-{order_id}"))
+    } else {
+        paid(order_id, event_id)
+    }
+}
+
 /// A webhook signed with secrets the handler does not hold.
 fn forged(provider: Provider, order_id: &str, now: u64) -> SignedWebhook {
     let wrong = GatewaySecrets::from_json(
@@ -232,7 +305,7 @@ fn forged(provider: Provider, order_id: &str, now: u64) -> SignedWebhook {
 #[allow(clippy::too_many_lines)] // one provider's whole webhook story, step by step
 async fn scenario(provider: Provider) {
     let f = Fixture::new().await;
-    let order_id = f.order(1).await;
+    let order_id = f.order_via(Some(provider), 1).await;
     let secrets = test_secrets();
     let before = f.snapshot().await;
 
@@ -315,8 +388,15 @@ async fn scenario(provider: Provider) {
     let order = f.stored_order(&order_id).await;
     assert_eq!(order.status, OrderStatus::Reserved);
 
-    // The genuine payment: applied once.
-    let good = signed_webhook(provider, &secrets, &paid(&order_id, "evt-good-1"), NOW);
+    // The buyer pays at the gateway (its status API now says so); the genuine payment is
+    // applied once.
+    assert!(f.stub.set_status(&order_id, PaymentStatus::Paid));
+    let good = signed_webhook(
+        provider,
+        &secrets,
+        &paid_via(provider, &order_id, "evt-good-1"),
+        NOW,
+    );
     let (status, body) = f.deliver(&good).await;
     assert_eq!(
         (status, body["outcome"].as_str()),
@@ -393,17 +473,19 @@ async fn doku_webhooks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payment_for_an_expired_order_is_recorded_for_refund_not_minted() {
     let f = Fixture::new().await;
-    let order_id = f.order(2).await;
+    let order_id = f.order_via(Some(Provider::Xendit), 2).await;
     // The reservation lapses and the sweeper releases it.
     f.clock.advance(f.env.config.reservation_ttl_secs + 1);
     functions::sweeper::sweep(&f.deps).await.expect("sweep");
     let order = f.stored_order(&order_id).await;
     assert_eq!(order.status, OrderStatus::Expired);
 
+    // The buyer pays the invoice anyway, just too late.
+    assert!(f.stub.set_status(&order_id, PaymentStatus::Paid));
     let late = signed_webhook(
         Provider::Xendit,
         &test_secrets(),
-        &paid(&order_id, "inv-late"),
+        &paid_via(Provider::Xendit, &order_id, "late"),
         f.clock_now(),
     );
     let (status, body) = f.deliver(&late).await;
@@ -541,4 +623,371 @@ async fn gateway_secrets_come_from_kms_with_the_gateway_context() {
         .await
         .is_err()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attacks (issue "Money and personal data", items 2-4)
+
+const MIDTRANS_SERVER_KEY: &str = "SB-Mid-server-karcis-test";
+
+/// A Midtrans notification signed with the merchant's server key (the signature covers only
+/// `order_id`, `status_code` and `gross_amount`).
+fn midtrans_notification(
+    order_id: &str,
+    status_code: &str,
+    transaction_status: &str,
+    transaction_id: &str,
+) -> SignedWebhook {
+    let gross_amount = format!("{PRICE}.00");
+    let body = serde_json::json!({
+        "transaction_time": "2026-11-25 16:00:00",
+        "transaction_status": transaction_status,
+        "transaction_id": transaction_id,
+        "status_message": "midtrans payment notification",
+        "status_code": status_code,
+        "signature_key": midtrans::signature_key(order_id, status_code, &gross_amount, MIDTRANS_SERVER_KEY),
+        "payment_type": "bank_transfer",
+        "order_id": order_id,
+        "gross_amount": gross_amount,
+        "fraud_status": "accept",
+        "currency": "IDR",
+    });
+    SignedWebhook {
+        provider: Provider::Midtrans,
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        body: serde_json::to_vec(&body).expect("json"),
+        path: Provider::Midtrans.webhook_path(),
+    }
+}
+
+/// Edits one top-level field of a JSON body (what an attacker holding a captured notification
+/// can do to every field the signature does not cover).
+fn edit(w: &SignedWebhook, field: &str, value: Value) -> SignedWebhook {
+    let mut body: Value = serde_json::from_slice(&w.body).expect("json");
+    body[field] = value;
+    SignedWebhook {
+        body: serde_json::to_vec(&body).expect("json"),
+        ..w.clone()
+    }
+}
+
+/// Delivers `w`, expects `expected` with a problem+json body, and that nothing changed.
+async fn assert_refused(f: &Fixture, w: &SignedWebhook, expected: StatusCode, what: &str) {
+    let before = f.snapshot().await;
+    let (status, body) = f.deliver(w).await;
+    assert_eq!(status, expected, "{what}: {body}");
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("urn:karcis:problem:")),
+        "{what}: {body}"
+    );
+    assert_unchanged(&before, &f.snapshot().await, what);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_midtrans_pending_edited_to_settlement_pays_nothing() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Midtrans), 11).await;
+    // A genuine `pending` notification (status_code 201), captured and edited: the signature
+    // still matches because transaction_status is not signed.
+    let pending = midtrans_notification(&order_id, "201", "pending", "tx-11");
+    let edited = edit(&pending, "transaction_status", Value::from("settlement"));
+    assert_refused(
+        &f,
+        &edited,
+        StatusCode::BAD_REQUEST,
+        "pending edited to settlement",
+    )
+    .await;
+    let edited = edit(&pending, "transaction_status", Value::from("capture"));
+    assert_refused(
+        &f,
+        &edited,
+        StatusCode::BAD_REQUEST,
+        "pending edited to capture",
+    )
+    .await;
+    assert_eq!(
+        f.stored_order(&order_id).await.status,
+        OrderStatus::Reserved
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_midtrans_cancel_edited_to_settlement_is_refused_by_the_status_api() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Midtrans), 12).await;
+    // `cancel` is signed with status_code 200 too: only Midtrans' status API can tell.
+    let cancel = midtrans_notification(&order_id, "200", "cancel", "tx-12");
+    let edited = edit(&cancel, "transaction_status", Value::from("settlement"));
+    assert_refused(
+        &f,
+        &edited,
+        StatusCode::CONFLICT,
+        "cancel edited to settlement",
+    )
+    .await;
+    assert_eq!(
+        f.stored_order(&order_id).await.status,
+        OrderStatus::Reserved
+    );
+    assert_eq!(f.mint_messages().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_xendit_paid_callback_the_gateway_does_not_confirm_pays_nothing() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Xendit), 13).await;
+    // The callback token travels in every callback: one leak lets anyone send "PAID".
+    let forged = signed_webhook(
+        Provider::Xendit,
+        &test_secrets(),
+        &paid(&order_id, &format!("inv-{order_id}")),
+        NOW,
+    );
+    assert_refused(&f, &forged, StatusCode::CONFLICT, "unconfirmed Xendit PAID").await;
+    assert_eq!(
+        f.stored_order(&order_id).await.status,
+        OrderStatus::Reserved
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_xendit_callback_cannot_pay_a_stripe_order() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Stripe), 14).await;
+    let xendit = signed_webhook(
+        Provider::Xendit,
+        &test_secrets(),
+        &paid(&order_id, &format!("inv-{order_id}")),
+        NOW,
+    );
+    assert_refused(
+        &f,
+        &xendit,
+        StatusCode::CONFLICT,
+        "Xendit callback for a Stripe order",
+    )
+    .await;
+    assert_eq!(
+        f.stored_order(&order_id).await.status,
+        OrderStatus::Reserved
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_stripe_event_of_another_checkout_session_cannot_pay_the_order() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Stripe), 15).await;
+    let mut event: Value = serde_json::from_slice(&functions::gateway::testing::stripe_event_body(
+        &paid(&order_id, "evt-other-session"),
+        NOW,
+    ))
+    .expect("json");
+    event["data"]["object"]["id"] = Value::from("cs_test_someone_elses_session");
+    let body = serde_json::to_vec(&event).expect("json");
+    let header = stripe_signature_header(&["whsec_karcis_test_endpoint_secret"], NOW, &body);
+    let other = SignedWebhook {
+        provider: Provider::Stripe,
+        headers: vec![("Stripe-Signature".into(), header)],
+        body,
+        path: Provider::Stripe.webhook_path(),
+    };
+    assert_refused(&f, &other, StatusCode::CONFLICT, "another session's event").await;
+    assert_eq!(
+        f.stored_order(&order_id).await.status,
+        OrderStatus::Reserved
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_webhooks_of_a_provider_checkout_does_not_use_are_refused() {
+    // Secrets for all four gateways are configured, but checkout only sells through Stripe.
+    let f = Fixture::with_providers(&["stripe"]).await;
+    let order_id = f.order(16).await;
+    for provider in [Provider::Midtrans, Provider::Xendit, Provider::Doku] {
+        let w = signed_webhook(provider, &test_secrets(), &paid(&order_id, "evt-off"), NOW);
+        assert_refused(&f, &w, StatusCode::NOT_FOUND, provider.as_str()).await;
+    }
+    assert_eq!(
+        f.stored_order(&order_id).await.status,
+        OrderStatus::Reserved
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_doku_notification_outside_the_replay_window_is_refused() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Doku), 17).await;
+    for (what, signed_at) in [("301 s old", NOW - 301), ("301 s ahead", NOW + 301)] {
+        let w = signed_webhook(
+            Provider::Doku,
+            &test_secrets(),
+            &paid(&order_id, what),
+            signed_at,
+        );
+        assert_refused(&f, &w, StatusCode::UNAUTHORIZED, what).await;
+    }
+    assert_eq!(
+        f.stored_order(&order_id).await.status,
+        OrderStatus::Reserved
+    );
+    // Inside the window it is genuine.
+    let w = signed_webhook(
+        Provider::Doku,
+        &test_secrets(),
+        &paid(&order_id, "fresh"),
+        NOW - 299,
+    );
+    let (status, body) = f.deliver(&w).await;
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::OK, Some("paid")),
+        "{body}"
+    );
+}
+
+/// The same valid notification fired 20 times at once: exactly one state change and one mint
+/// message; every other delivery is a 200 no-op.
+async fn concurrent_identical_deliveries(provider: Provider) {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(provider), 18).await;
+    assert!(f.stub.set_status(&order_id, PaymentStatus::Paid));
+    let w = signed_webhook(
+        provider,
+        &test_secrets(),
+        &paid_via(provider, &order_id, "evt-burst"),
+        NOW,
+    );
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        set.spawn(deliver_to(f.app.clone(), w.clone()));
+    }
+    let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
+    while let Some(joined) = set.join_next().await {
+        let (status, body) = joined.expect("task");
+        assert_eq!(status, StatusCode::OK, "{provider}: {body}");
+        *outcomes
+            .entry(body["outcome"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+    let expected: std::collections::BTreeMap<String, u32> =
+        [("duplicate".to_owned(), 19), ("paid".to_owned(), 1)].into();
+    assert_eq!(outcomes, expected, "{provider}");
+    assert_eq!(f.stored_order(&order_id).await.status, OrderStatus::Paid);
+    assert_eq!(f.mint_messages().await, 1, "{provider}: one mint message");
+    // One claim of the notification, remembered for 35 days (DynamoDB TTL).
+    let ttl = format!("N(\"{}\")", NOW + EVENT_RETENTION_SECS);
+    let claims: Vec<_> = f
+        .snapshot()
+        .await
+        .items
+        .into_iter()
+        .filter(|i| i.contains(&format!("webhook#{provider}#")))
+        .collect();
+    assert_eq!(claims.len(), 1, "{provider}: {claims:#?}");
+    assert!(claims[0].contains(&ttl), "{provider}: {claims:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_stripe_notifications_pay_once() {
+    concurrent_identical_deliveries(Provider::Stripe).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_midtrans_notifications_pay_once() {
+    concurrent_identical_deliveries(Provider::Midtrans).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_xendit_notifications_pay_once() {
+    concurrent_identical_deliveries(Provider::Xendit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_doku_notifications_pay_once() {
+    concurrent_identical_deliveries(Provider::Doku).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_api_unreachable_answers_503_and_changes_nothing_until_a_retry() {
+    // Nothing listens on this port.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", listener.local_addr().expect("addr"));
+    drop(listener);
+    let f = Fixture::with(&ALL_PROVIDERS, Some(dead)).await;
+    for (n, provider) in [(21, Provider::Midtrans), (22, Provider::Xendit)] {
+        let order_id = f.order_via(Some(provider), n).await;
+        assert!(f.stub.set_status(&order_id, PaymentStatus::Paid));
+        let w = signed_webhook(
+            provider,
+            &test_secrets(),
+            &paid_via(provider, &order_id, "evt-unconfirmed"),
+            NOW,
+        );
+        assert_refused(&f, &w, StatusCode::SERVICE_UNAVAILABLE, provider.as_str()).await;
+        assert_eq!(
+            f.stored_order(&order_id).await.status,
+            OrderStatus::Reserved
+        );
+
+        // The provider retries once the API answers again: paid, once.
+        let (status, body) = deliver_to(
+            callback_router(&f.deps, f.clock.clone(), &f.stub.base_url()),
+            w.clone(),
+        )
+        .await;
+        assert_eq!(
+            (status, body["outcome"].as_str()),
+            (StatusCode::OK, Some("paid")),
+            "{provider}: {body}"
+        );
+    }
+    assert_eq!(f.mint_messages().await, 2);
+}
+
+/// A delivery that claimed its notification and paid the order, then died before queueing the
+/// mint: its retries are duplicates, and one arriving 5 minutes after payment queues the mint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mint_lost_after_the_claim_is_queued_again_by_a_later_retry() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Stripe), 23).await;
+    // What the dead delivery wrote: its claim and the paid order.
+    assert!(f
+        .deps
+        .dedup
+        .claim("webhook#stripe#evt-crash", NOW + EVENT_RETENTION_SECS)
+        .await
+        .expect("claim"));
+    let record = PaymentRecord {
+        provider: "stripe".into(),
+        provider_ref: format!("cs_test_{order_id}"),
+        amount_minor: PRICE,
+        currency: "IDR".into(),
+        paid_at: NOW,
+    };
+    f.deps
+        .orders
+        .mark_paid(&order_id, &record)
+        .await
+        .expect("paid");
+    assert_eq!(f.mint_messages().await, 0);
+
+    for (later, mints) in [(60, 0), (300, 1)] {
+        f.clock.set(NOW + later);
+        let retry = signed_webhook(
+            Provider::Stripe,
+            &test_secrets(),
+            &paid(&order_id, "evt-crash"),
+            NOW + later,
+        );
+        let (status, body) = f.deliver(&retry).await;
+        assert_eq!(
+            (status, body["outcome"].as_str()),
+            (StatusCode::OK, Some("duplicate")),
+            "{body}"
+        );
+        assert_eq!(f.mint_messages().await, mints, "{later} s after payment");
+    }
 }

@@ -6,13 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use functions::gateway::hosted::{
-    build_create_request, create_hosted_payment, GatewayEndpoints, HostedPaymentRequest,
-    HttpRequest, HttpTransport,
+    build_create_request, create_hosted_payment, fetch_payment_state, GatewayEndpoints,
+    HostedPaymentRequest, HttpRequest, HttpTransport,
 };
 use functions::gateway::stub::GatewayStub;
 use functions::gateway::testing::test_secrets;
 use functions::gateway::transport::HyperTransport;
-use functions::gateway::{adapter::GatewayPayments, GatewayError, GatewaySecrets, Provider};
+use functions::gateway::{
+    adapter::GatewayPayments, GatewayError, GatewaySecrets, PaymentStatus, Provider,
+};
 use functions::ports::{Clock, HostedPayments, PaymentRequest};
 use serde_json::Value;
 
@@ -272,4 +274,77 @@ async fn hosted_payments_port_returns_the_payment_reference() {
         .await
         .expect_err("unknown provider");
     assert_eq!(unknown.status(), 400);
+}
+
+#[tokio::test]
+async fn status_apis_answer_from_the_payments_the_stub_created() {
+    let stub = GatewayStub::start(test_secrets()).await.expect("stub");
+    let endpoints = GatewayEndpoints::all_at(&stub.base_url());
+    let secrets = test_secrets();
+    let t = transport();
+    for (i, provider) in [Provider::Midtrans, Provider::Xendit]
+        .into_iter()
+        .enumerate()
+    {
+        let order_id = format!("ord_{:032x}", 10 + i);
+        let page =
+            create_hosted_payment(&t, provider, &secrets, &endpoints, &request(&order_id), NOW)
+                .await
+                .unwrap_or_else(|e| panic!("{provider}: {e}"));
+        let ask = || {
+            fetch_payment_state(
+                &t,
+                provider,
+                &secrets,
+                &endpoints,
+                &order_id,
+                &page.reference,
+            )
+        };
+        let pending = ask().await.expect("answer").expect("known");
+        assert_eq!(pending.status, PaymentStatus::Pending, "{provider}");
+        // The buyer pays.
+        assert!(stub.set_status(&order_id, PaymentStatus::Paid));
+        let paid = ask().await.expect("answer").expect("known");
+        assert_eq!(
+            (
+                paid.status,
+                paid.order_id.as_str(),
+                paid.amount,
+                paid.currency.as_str()
+            ),
+            (PaymentStatus::Paid, order_id.as_str(), 150_000, "IDR"),
+            "{provider}"
+        );
+        if provider == Provider::Xendit {
+            assert_eq!(paid.reference, page.reference);
+        }
+        // A payment the gateway never created.
+        let unknown = fetch_payment_state(
+            &t,
+            provider,
+            &secrets,
+            &endpoints,
+            "ord_unknown",
+            "inv-ord_unknown",
+        )
+        .await;
+        assert_eq!(unknown, Ok(None), "{provider}");
+    }
+
+    // The status APIs check the API key as the gateways do.
+    let wrong = GatewaySecrets::from_json(
+        br#"{
+        "midtrans": { "server_key": "SB-Mid-server-wrong" },
+        "xendit":   { "callback_token": "t", "api_key": "xnd_development_wrong" }
+    }"#,
+    )
+    .expect("secrets");
+    for provider in [Provider::Midtrans, Provider::Xendit] {
+        let order_id = format!("ord_{:032x}", 10);
+        let err = fetch_payment_state(&t, provider, &wrong, &endpoints, &order_id, "inv-x")
+            .await
+            .expect_err("wrong key");
+        assert_eq!(err, GatewayError::Rejected { status: 401 }, "{provider}");
+    }
 }

@@ -27,11 +27,12 @@ STAFF_ENV = {
 FUNCTIONS: dict[str, dict[str, Any]] = {
     "checkout": {
         "routes": {"POST /v1/orders", "GET /v1/orders/{order_id}", "GET /v1/events/{event_id}"},
-        "env": {"PII_KEY_ID", "CONFIG_KEY_ID", "GATEWAY_SECRETS"},
+        "env": {"PII_KEY_ID", "CONFIG_KEY_ID", "GATEWAY_SECRETS", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX"},
     },
     "payment-callback": {
         "routes": {"POST /v1/webhooks/{provider}"},
-        "env": {"CONFIG_KEY_ID", "GATEWAY_SECRETS", "MINT_QUEUE_URL"},
+        # The same PAYMENT_PROVIDERS as checkout: webhooks of other providers are refused.
+        "env": {"CONFIG_KEY_ID", "GATEWAY_SECRETS", "MINT_QUEUE_URL", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX"},
     },
     "mint": {"queue": "MintQueue", "env": {"ISSUER_KEY_ID", "NOTIFY_QUEUE_URL"}},
     "tickets": {

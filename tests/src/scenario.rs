@@ -684,6 +684,10 @@ pub async fn pay_order(stack: &DevStack, order_id: &str) -> Result<u16, String> 
         .payment_provider
         .parse()
         .map_err(|_| "unknown provider".to_owned())?;
+    // The buyer pays at the gateway, whose status API then says so.
+    if let Some(gateway) = &stack.gateway {
+        gateway.set_status(order_id, PaymentStatus::Paid);
+    }
     let payment = TestPayment::paid(order_id, order.amount_minor, &order.currency)
         .with_event_id(&format!("evt_{}", random_hex(8)));
     let hook = signed_webhook(provider, &stack.gateway_secrets, &payment, now());
@@ -769,8 +773,14 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
         s.sold, s.capacity, s.orders, s.sold_out_refused, s.available_after
     ));
 
-    // 3. Payments: the gateway calls back with signed webhooks.
+    // 3. Payments: every winner pays at the gateway (whose status API then says so), and the
+    // gateway calls back with signed webhooks.
     progress.phase("payment");
+    if let Some(gateway) = &stack.gateway {
+        for w in &winners {
+            gateway.set_status(&w.order_id, PaymentStatus::Paid);
+        }
+    }
     let paid_at = Instant::now();
     let pays = bounded(
         winners.clone().into_iter().enumerate().collect(),

@@ -224,6 +224,13 @@ impl DevStack {
             "http://127.0.0.1/orders/{order_id}/paid",
             "http://127.0.0.1/orders/{order_id}/cancelled",
         );
+        // payment-callback asks the same stub's status APIs (Midtrans, Xendit).
+        let statuses = GatewayPayments::status_api(
+            secrets.clone(),
+            GatewayEndpoints::all_at(&gateway.base_url()),
+            HyperTransport::new(Duration::from_secs(5)).map_err(|e| e.to_string())?,
+            deps.clock.clone(),
+        );
         say(&format!(
             "payment gateway stub (Stripe, Midtrans, Xendit, DOKU APIs) on {}",
             gateway.base_url()
@@ -236,10 +243,10 @@ impl DevStack {
         ));
         let functions = Functions {
             checkout: functions::checkout::router(Checkout::new(deps.clone(), Arc::new(payments))),
-            payment_callback: functions::payment_callback::router(PaymentCallback::new(
-                &deps,
-                secrets.clone(),
-            )),
+            payment_callback: functions::payment_callback::router(
+                PaymentCallback::new(&deps, secrets.clone(), Arc::new(statuses))
+                    .map_err(|e| e.to_string())?,
+            ),
             tickets: functions::tickets::router(TicketsService::new(deps.clone())),
             privacy: Some(functions::privacy::router(
                 functions::privacy::Privacy::new(deps.clone(), records, mailbox.clone()),

@@ -29,11 +29,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         .await?;
     let secrets = Arc::new(GatewaySecrets::from_json(&plaintext)?);
     drop(plaintext);
-    let endpoints = if std::env::var("GATEWAY_SANDBOX").is_ok_and(|v| v == "1") {
-        GatewayEndpoints::sandbox()
-    } else {
-        GatewayEndpoints::production()
-    };
+    let endpoints = GatewayEndpoints::from_lookup(|k| std::env::var(k).ok());
     let payments = GatewayPayments::new(
         secrets,
         endpoints,

@@ -1,16 +1,20 @@
 //! The gateway behind the crate's ports: [`GatewayPayments`] implements
-//! [`crate::ports::HostedPayments`] for checkout, and [`GatewayError`] maps onto the crate's
+//! [`crate::ports::HostedPayments`] for checkout and [`crate::ports::PaymentStatusApi`] for
+//! payment-callback, and [`GatewayError`] maps onto the crate's
 //! one [`crate::error::Error`].
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::hosted::{create_hosted_payment, GatewayEndpoints, HostedPaymentRequest, HttpTransport};
-use super::{stripe, GatewayError, GatewaySecrets, Provider};
+use super::hosted::{
+    create_hosted_payment, fetch_payment_state, GatewayEndpoints, HostedPaymentRequest,
+    HttpTransport,
+};
+use super::{stripe, GatewayError, GatewaySecrets, PaymentState, Provider};
 use crate::error::{Error, Result};
 use crate::model::PaymentReference;
-use crate::ports::{Clock, HostedPayments, PaymentRequest};
+use crate::ports::{Clock, HostedPayments, PaymentRequest, PaymentStatusApi};
 
 impl From<GatewayError> for Error {
     fn from(e: GatewayError) -> Self {
@@ -41,7 +45,7 @@ impl From<GatewayError> for Error {
     }
 }
 
-/// Creates hosted payment pages at the configured gateways.
+/// Creates hosted payment pages at the configured gateways, and asks their status APIs.
 pub struct GatewayPayments<T> {
     secrets: Arc<GatewaySecrets>,
     endpoints: GatewayEndpoints,
@@ -77,6 +81,17 @@ impl<T: HttpTransport + Send + Sync> GatewayPayments<T> {
             success_url: success_url.into(),
             cancel_url: cancel_url.into(),
         }
+    }
+
+    /// For the status APIs only (payment-callback): without return URLs, creating a payment is
+    /// refused.
+    pub fn status_api(
+        secrets: Arc<GatewaySecrets>,
+        endpoints: GatewayEndpoints,
+        transport: T,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self::new(secrets, endpoints, transport, clock, "", "")
     }
 }
 
@@ -114,6 +129,31 @@ impl<T: HttpTransport + Send + Sync> HostedPayments for GatewayPayments<T> {
             reference: payment.reference,
             redirect_url: Some(payment.redirect_url),
             expires_at: Some(expires_at),
+        })
+    }
+}
+
+#[async_trait]
+impl<T: HttpTransport + Send + Sync> PaymentStatusApi for GatewayPayments<T> {
+    async fn payment_state(
+        &self,
+        provider: Provider,
+        order_id: &str,
+        reference: &str,
+    ) -> Result<Option<PaymentState>> {
+        fetch_payment_state(
+            &self.transport,
+            provider,
+            &self.secrets,
+            &self.endpoints,
+            order_id,
+            reference,
+        )
+        .await
+        .map_err(|e| match e {
+            // A request karcis cannot even build is not the gateway's fault.
+            GatewayError::InvalidRequest(why) => Error::internal(format!("status API: {why}")),
+            other => Error::unavailable(format!("payment gateway status API: {}", other.code())),
         })
     }
 }

@@ -17,7 +17,9 @@
 //!
 //! `Client-Id`, `Request-Id`, `Request-Timestamp` and `Signature` are request headers. The
 //! `Request-Id` is unique per notification ("to make sure no duplicate notification"), so it is
-//! the dedupe id. Body per "HTTP Notification Sample - Non SNAP"
+//! the dedupe id. `Request-Timestamp` is UTC ISO 8601 (`2020-08-11T08:45:42Z`); since it is
+//! signed, a notification whose timestamp is more than [`super::REPLAY_WINDOW_SECS`] from now
+//! is refused as a replay, like Stripe's `t=`. Body per "HTTP Notification Sample - Non SNAP"
 //! (<https://developers.doku.com/getting-started-with-doku-api/notification/http-notification-sample-non-snap>):
 //! `order.invoice_number`, `order.amount` (IDR, no decimals), `transaction.status` (`SUCCESS`,
 //! `FAILED`, `EXPIRED`, `PENDING`, `REFUNDED`, ...).
@@ -37,8 +39,8 @@ use super::hosted::{
 };
 use super::money::{json_number_amount, karcis_exponent, normalize_currency};
 use super::{
-    bounded_id, iso8601_utc, validate_order_id, DokuSecrets, GatewayError, PaymentNotification,
-    PaymentStatus, Provider, WebhookEvent, WebhookRequest,
+    bounded_id, iso8601_utc, parse_iso8601_utc, validate_order_id, DokuSecrets, GatewayError,
+    PaymentNotification, PaymentStatus, Provider, WebhookEvent, WebhookRequest, REPLAY_WINDOW_SECS,
 };
 
 pub const CLIENT_ID_HEADER: &str = "client-id";
@@ -72,10 +74,12 @@ pub fn signature(
     format!("{SIGNATURE_PREFIX}{}", B64.encode(mac))
 }
 
-/// Verifies a DOKU notification's `Signature`, then reads it.
+/// Verifies a DOKU notification's `Signature` and the freshness of its signed
+/// `Request-Timestamp` (`now` in unix seconds), then reads it.
 pub fn verify(
     request: &WebhookRequest<'_>,
     secrets: &DokuSecrets,
+    now: u64,
 ) -> Result<WebhookEvent, GatewayError> {
     let client_id = request.required_header(CLIENT_ID_HEADER)?;
     let request_id = request.required_header(REQUEST_ID_HEADER)?;
@@ -101,6 +105,10 @@ pub fn verify(
     let client_ok = ct_eq_secret(client_id.as_bytes(), secrets.client_id.as_bytes());
     if !(mac_ok & client_ok) {
         return Err(GatewayError::BadSignature);
+    }
+    let signed_at = parse_iso8601_utc(timestamp).ok_or(GatewayError::MalformedSignature)?;
+    if now.abs_diff(signed_at) > REPLAY_WINDOW_SECS {
+        return Err(GatewayError::StaleTimestamp);
     }
     parse_notification(request_id, request.body)
 }

@@ -1,13 +1,15 @@
-//! Hosted payment pages: what checkout hands the buyer to pay at the gateway.
+//! Hosted payment pages: what checkout hands the buyer to pay at the gateway; and the status
+//! APIs payment-callback confirms a Midtrans or Xendit `paid` with.
 //!
-//! Each provider module builds its documented "create payment" request and parses the answer
-//! (pure functions); [`create_hosted_payment`] sends it through an [`HttpTransport`], so tests run
-//! it against a local stub server on 127.0.0.1 that answers as the provider documents.
+//! Each provider module builds its documented "create payment" (and "get status") request and
+//! parses the answer (pure functions); [`create_hosted_payment`] and [`fetch_payment_state`] send
+//! them through an [`HttpTransport`], so tests run them against a local stub server on 127.0.0.1
+//! that answers as the provider documents ([`super::stub`]).
 
 use std::fmt;
 use std::future::Future;
 
-use super::{doku, midtrans, stripe, xendit, GatewayError, GatewaySecrets, Provider};
+use super::{doku, midtrans, stripe, xendit, GatewayError, GatewaySecrets, PaymentState, Provider};
 
 /// What karcis asks a gateway to collect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub struct HostedPayment {
 pub struct GatewayEndpoints {
     pub stripe: String,
     pub midtrans_snap: String,
+    /// Midtrans' Core API host (the Get Status API), not the Snap host.
+    pub midtrans_api: String,
     pub xendit: String,
     pub doku: String,
 }
@@ -52,6 +56,7 @@ impl GatewayEndpoints {
         GatewayEndpoints {
             stripe: "https://api.stripe.com".into(),
             midtrans_snap: "https://app.midtrans.com".into(),
+            midtrans_api: "https://api.midtrans.com".into(),
             xendit: "https://api.xendit.co".into(),
             doku: "https://api.doku.com".into(),
         }
@@ -62,8 +67,19 @@ impl GatewayEndpoints {
         GatewayEndpoints {
             stripe: "https://api.stripe.com".into(),
             midtrans_snap: "https://app.sandbox.midtrans.com".into(),
+            midtrans_api: "https://api.sandbox.midtrans.com".into(),
             xendit: "https://api.xendit.co".into(),
             doku: "https://api-sandbox.doku.com".into(),
+        }
+    }
+
+    /// The production hosts, or the sandbox hosts when `GATEWAY_SANDBOX` is `1` (`lookup` reads
+    /// the environment).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        if lookup("GATEWAY_SANDBOX").is_some_and(|v| v.trim() == "1") {
+            Self::sandbox()
+        } else {
+            Self::production()
         }
     }
 
@@ -73,6 +89,7 @@ impl GatewayEndpoints {
         GatewayEndpoints {
             stripe: base.clone(),
             midtrans_snap: base.clone(),
+            midtrans_api: base.clone(),
             xendit: base.clone(),
             doku: base,
         }
@@ -171,6 +188,59 @@ pub async fn create_hosted_payment<T: HttpTransport>(
     let http = build_create_request(provider, secrets, endpoints, request, now)?;
     let response = transport.send(http).await?;
     parse_create_response(provider, &response)
+}
+
+/// The provider's status API request for a payment (see
+/// [`Provider::confirms_with_status_api`]): Midtrans by `order_id`, Xendit by the invoice id
+/// (`reference`). Stripe and DOKU notifications are signed in full and are not confirmed.
+pub fn build_status_request(
+    provider: Provider,
+    secrets: &GatewaySecrets,
+    endpoints: &GatewayEndpoints,
+    order_id: &str,
+    reference: &str,
+) -> Result<HttpRequest, GatewayError> {
+    match provider {
+        Provider::Midtrans => {
+            midtrans::status_request(&endpoints.midtrans_api, secrets.midtrans()?, order_id)
+        }
+        Provider::Xendit => {
+            xendit::invoice_status_request(&endpoints.xendit, secrets.xendit()?, reference)
+        }
+        Provider::Stripe | Provider::Doku => Err(GatewayError::InvalidRequest(
+            "no status API is used for this provider",
+        )),
+    }
+}
+
+/// Parses the answer to [`build_status_request`]; `None` when the provider does not know the
+/// payment.
+pub fn parse_status_response(
+    provider: Provider,
+    response: &HttpResponse,
+) -> Result<Option<PaymentState>, GatewayError> {
+    match provider {
+        Provider::Midtrans => midtrans::parse_status_response(response),
+        Provider::Xendit => xendit::parse_invoice_status(response),
+        Provider::Stripe | Provider::Doku => Err(GatewayError::InvalidRequest(
+            "no status API is used for this provider",
+        )),
+    }
+}
+
+/// Asks the provider's status API about a payment. A transport failure or an error answer is
+/// an error (retry later), never a "not paid".
+pub async fn fetch_payment_state<T: HttpTransport>(
+    transport: &T,
+    provider: Provider,
+    secrets: &GatewaySecrets,
+    endpoints: &GatewayEndpoints,
+    order_id: &str,
+    reference: &str,
+) -> Result<Option<PaymentState>, GatewayError> {
+    let http = build_status_request(provider, secrets, endpoints, order_id, reference)?;
+    let response = transport.send(http).await?;
+    parse_status_response(provider, &response)
 }
 
 fn validate(request: &HostedPaymentRequest, now: u64) -> Result<(), GatewayError> {

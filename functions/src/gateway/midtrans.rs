@@ -7,9 +7,20 @@
 //! field taken verbatim from the body (`gross_amount` is a decimal string such as `"150000.00"`).
 //! Compared in constant time. Status mapping after the "Transaction Status" table
 //! (<https://docs.midtrans.com/docs/https-notification-webhooks>): `capture` with
-//! `fraud_status=accept` and `settlement` are paid; `capture` with `challenge`, `pending` and
-//! `authorize` wait; `deny`, `cancel`, `failure` fail; `expire` expires; `refund`,
-//! `partial_refund`, `chargeback`, `partial_chargeback` are refunds.
+//! `fraud_status=accept` and `settlement` are paid, and only with the signed `status_code` 200;
+//! `capture` with `challenge`, `pending` and `authorize` wait; `deny`, `cancel`, `failure` fail;
+//! `expire` expires; `refund`, `partial_refund`, `chargeback`, `partial_chargeback` are refunds.
+//!
+//! `transaction_status`, `fraud_status` and `transaction_id` are *not* signed: a captured
+//! `pending` (201) edited to `settlement` is refused here for its status code, but a genuine
+//! `cancel` (also 200) edited to `settlement` is not detectable from the notification. So a paid
+//! notification is only a hint: the order is marked paid on the answer of the Get Status API,
+//! `GET /v2/{order_id}/status` on api(.sandbox).midtrans.com
+//! (<https://docs.midtrans.com/docs/get-status-api-requests>,
+//! <https://docs.midtrans.com/reference-link/get-transaction-status>), `Authorization: Basic
+//! base64(ServerKey + ":")`, which answers the same fields (`status_code`, `transaction_status`,
+//! `fraud_status`, `gross_amount`, `order_id`, `transaction_id`). An unknown order is HTTP 404 or
+//! a body `status_code` of `"404"`.
 //!
 //! Hosted payment: Snap, `POST /snap/v1/transactions` on app(.sandbox).midtrans.com
 //! (<https://docs.midtrans.com/reference/backend-integration>,
@@ -25,6 +36,7 @@ use super::hosted::{
     basic_auth, json_body, str_at, HostedPayment, HostedPaymentRequest, HttpRequest, HttpResponse,
 };
 use super::money::{karcis_exponent, normalize_currency, parse_decimal};
+use super::PaymentState;
 use super::{
     bounded_id, civil_utc, validate_order_id, GatewayError, MidtransSecrets, PaymentNotification,
     PaymentStatus, Provider, WebhookEvent, WebhookRequest,
@@ -91,29 +103,14 @@ pub fn verify(
         &format!("{transaction_id}:{transaction_status}:{fraud_status}"),
         "event id",
     )?;
-    let status = match (transaction_status, fraud_status) {
-        ("capture", "accept" | "") | ("settlement", _) => PaymentStatus::Paid,
-        ("capture" | "pending" | "authorize", _) => PaymentStatus::Pending,
-        ("deny" | "cancel" | "failure", _) => PaymentStatus::Failed,
-        ("expire", _) => PaymentStatus::Expired,
-        ("refund" | "partial_refund" | "chargeback" | "partial_chargeback", _) => {
-            PaymentStatus::Refunded
-        }
-        (other, _) => {
-            return Ok(WebhookEvent::Ignored {
-                provider: Provider::Midtrans,
-                provider_event_id,
-                event_type: bounded_id(other, "transaction_status")?,
-            })
-        }
+    let Some(status) = classify(status_code, transaction_status, fraud_status)? else {
+        return Ok(WebhookEvent::Ignored {
+            provider: Provider::Midtrans,
+            provider_event_id,
+            event_type: bounded_id(transaction_status, "transaction_status")?,
+        });
     };
-    // Midtrans settles in IDR; a notification may name the currency explicitly.
-    let currency = normalize_currency(
-        body.get("currency")
-            .and_then(Value::as_str)
-            .unwrap_or("IDR"),
-    )?;
-    let exponent = karcis_exponent(&currency).ok_or(GatewayError::UnsupportedCurrency)?;
+    let (currency, exponent) = currency_of(body.get("currency"))?;
     validate_order_id(order_id)?;
     Ok(WebhookEvent::Payment(PaymentNotification {
         provider: Provider::Midtrans,
@@ -123,6 +120,99 @@ pub fn verify(
         amount: parse_decimal(gross_amount, exponent)?,
         currency,
         status,
+    }))
+}
+
+/// The currency and its karcis exponent: Midtrans settles in IDR; a notification or a status
+/// answer may name the currency explicitly.
+fn currency_of(named: Option<&Value>) -> Result<(String, u32), GatewayError> {
+    let currency = normalize_currency(named.and_then(Value::as_str).unwrap_or("IDR"))?;
+    let exponent = karcis_exponent(&currency).ok_or(GatewayError::UnsupportedCurrency)?;
+    Ok((currency, exponent))
+}
+
+/// The status a Midtrans `transaction_status` / `fraud_status` pair stands for (`None`: a status
+/// karcis does not act on). Paid needs the signed `status_code` 200 as well: a "paid" status with
+/// any other code is an edited message.
+fn classify(
+    status_code: &str,
+    transaction_status: &str,
+    fraud_status: &str,
+) -> Result<Option<PaymentStatus>, GatewayError> {
+    let status = match (transaction_status, fraud_status) {
+        ("capture", "accept" | "") | ("settlement", _) => PaymentStatus::Paid,
+        ("capture" | "pending" | "authorize", _) => PaymentStatus::Pending,
+        ("deny" | "cancel" | "failure", _) => PaymentStatus::Failed,
+        ("expire", _) => PaymentStatus::Expired,
+        ("refund" | "partial_refund" | "chargeback" | "partial_chargeback", _) => {
+            PaymentStatus::Refunded
+        }
+        _ => return Ok(None),
+    };
+    if status == PaymentStatus::Paid && status_code != "200" {
+        return Err(GatewayError::MalformedPayload("status_code"));
+    }
+    Ok(Some(status))
+}
+
+/// `GET /v2/{order_id}/status` (the Get Status API), authenticated with the server key.
+pub fn status_request(
+    base_url: &str,
+    secrets: &MidtransSecrets,
+    order_id: &str,
+) -> Result<HttpRequest, GatewayError> {
+    // Also makes the id safe as a path segment.
+    validate_order_id(order_id).map_err(|_| GatewayError::InvalidRequest("order_id"))?;
+    Ok(HttpRequest {
+        method: "GET",
+        url: format!("{}/v2/{order_id}/status", base_url.trim_end_matches('/')),
+        headers: vec![
+            ("Accept".into(), "application/json".into()),
+            (
+                "Authorization".into(),
+                basic_auth(secrets.server_key.expose()),
+            ),
+        ],
+        body: Vec::new(),
+    })
+}
+
+/// Reads the Get Status API's answer: `None` when Midtrans does not know the order (the buyer
+/// never chose a payment method, or the order is not ours).
+pub fn parse_status_response(
+    response: &HttpResponse,
+) -> Result<Option<PaymentState>, GatewayError> {
+    if response.status == 404 {
+        return Ok(None);
+    }
+    let body = json_body(response, &[200])?;
+    let text = |name: &'static str| {
+        body.get(name)
+            .and_then(Value::as_str)
+            .ok_or(GatewayError::UnexpectedResponse(
+                "missing field in Midtrans status",
+            ))
+    };
+    let status_code = text("status_code")?;
+    if status_code == "404" {
+        return Ok(None);
+    }
+    let fraud_status = body
+        .get("fraud_status")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let status = classify(status_code, text("transaction_status")?, fraud_status)
+        .map_err(|_| GatewayError::UnexpectedResponse("Midtrans status_code"))?
+        // A status karcis does not act on is not a payment.
+        .unwrap_or(PaymentStatus::Pending);
+    let (currency, exponent) = currency_of(body.get("currency"))?;
+    Ok(Some(PaymentState {
+        provider: Provider::Midtrans,
+        status,
+        order_id: bounded_id(text("order_id")?, "order_id")?,
+        reference: bounded_id(text("transaction_id")?, "transaction_id")?,
+        amount: parse_decimal(text("gross_amount")?, exponent)?,
+        currency,
     }))
 }
 

@@ -6,6 +6,12 @@
 //! (`now`, unix seconds). The only I/O is the hosted-payment HTTP call, which goes through the
 //! small [`hosted::HttpTransport`] trait.
 //!
+//! Replays: where a provider signs a time (Stripe's `t=`, DOKU's `Request-Timestamp`) it must be
+//! within [`REPLAY_WINDOW_SECS`] of now; the callback handler also remembers notification ids.
+//! Where a provider signs only some fields (Midtrans) or nothing but a shared token (Xendit), a
+//! `paid` is confirmed with the provider's status API before anything changes
+//! ([`Provider::confirms_with_status_api`], [`hosted::fetch_payment_state`]).
+//!
 //! Money: amounts are integers in karcis minor units ([`money::karcis_exponent`]; IDR has
 //! exponent 0), currencies are upper-case ISO 4217 codes. An amount with a fraction the currency
 //! does not allow is rejected, never rounded.
@@ -65,6 +71,22 @@ impl Provider {
 }
 
 impl Provider {
+    /// Whether a `paid` notification of this provider must be confirmed with the provider's
+    /// status API before an order is marked paid. Midtrans signs only `order_id`, `status_code`
+    /// and `gross_amount` (not `transaction_status`); Xendit authenticates callbacks with one
+    /// static token. Stripe and DOKU sign the whole body together with a time.
+    pub const fn confirms_with_status_api(self) -> bool {
+        matches!(self, Provider::Midtrans | Provider::Xendit)
+    }
+
+    /// Whether this provider's payment notifications name the reference checkout stored
+    /// (`PaymentReference::reference`): Stripe's Checkout Session id, Xendit's invoice id.
+    /// Midtrans (Snap token) and DOKU (Checkout `token_id`) notifications name the payment only
+    /// by the merchant's order id.
+    pub const fn notifications_name_checkout_reference(self) -> bool {
+        matches!(self, Provider::Stripe | Provider::Xendit)
+    }
+
     /// The path of this provider's notification URL (`POST /v1/webhooks/{provider}`); DOKU signs
     /// it as `Request-Target`.
     pub fn webhook_path(self) -> String {
@@ -136,6 +158,22 @@ pub struct PaymentNotification {
     pub status: PaymentStatus,
 }
 
+/// What a provider's status API says about a payment. Asked with karcis' own API key over TLS,
+/// so every field is the provider's word (unlike an unsigned notification field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentState {
+    pub provider: Provider,
+    pub status: PaymentStatus,
+    /// The merchant order id the provider holds for the payment.
+    pub order_id: String,
+    /// The provider's id of the payment (Midtrans `transaction_id`, Xendit invoice `id`).
+    pub reference: String,
+    /// Karcis minor units of `currency`.
+    pub amount: u64,
+    /// Upper-case ISO 4217 code.
+    pub currency: String,
+}
+
 /// The result of verifying a webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WebhookEvent {
@@ -193,7 +231,7 @@ pub fn verify_webhook(
         Provider::Stripe => stripe::verify(request, secrets.stripe()?, now),
         Provider::Midtrans => midtrans::verify(request, secrets.midtrans()?),
         Provider::Xendit => xendit::verify(request, secrets.xendit()?),
-        Provider::Doku => doku::verify(request, secrets.doku()?),
+        Provider::Doku => doku::verify(request, secrets.doku()?, now),
     }
 }
 
@@ -268,6 +306,10 @@ impl GatewayError {
     }
 }
 
+/// How far a signed time (Stripe `t=`, DOKU `Request-Timestamp`) may be from now, either way:
+/// five minutes (Stripe's libraries' default tolerance).
+pub const REPLAY_WINDOW_SECS: u64 = 300;
+
 /// Longest order id every gateway accepts (Midtrans `order_id` allows 50 characters).
 pub const MAX_ORDER_ID_LEN: usize = 50;
 
@@ -299,6 +341,63 @@ pub(crate) fn bounded_id(value: &str, what: &'static str) -> Result<String, Gate
 pub(crate) fn iso8601_utc(unix: u64) -> String {
     let (y, mo, d, h, mi, s) = civil_utc(unix);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// The unix time of `YYYY-MM-DDTHH:MM:SSZ` (optionally with a fraction of a second before the
+/// `Z`, which is dropped). `None` for anything else, including impossible dates.
+pub(crate) fn parse_iso8601_utc(text: &str) -> Option<u64> {
+    let text = text.strip_suffix('Z')?;
+    let whole = match text.split_once('.') {
+        Some((whole, fraction))
+            if !fraction.is_empty()
+                && fraction.len() <= 9
+                && fraction.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            whole
+        }
+        Some(_) => return None,
+        None => text,
+    };
+    let bytes = whole.as_bytes();
+    if bytes.len() != 19
+        || bytes[4] != b'-'
+        || bytes[7] != b'-'
+        || bytes[10] != b'T'
+        || bytes[13] != b':'
+        || bytes[16] != b':'
+    {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u64> {
+        let part = whole.get(range)?;
+        if part.bytes().all(|c| c.is_ascii_digit()) {
+            part.parse().ok()
+        } else {
+            None
+        }
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if year < 1970
+        || !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    // Howard Hinnant's `days_from_civil`, years from 1970 on.
+    let shifted_year = if month <= 2 { year - 1 } else { year };
+    let era = shifted_year / 400;
+    let year_of_era = shifted_year - era * 400;
+    let march_month = (month + 9) % 12;
+    let day_of_year = (153 * march_month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = (era * 146_097 + day_of_era).checked_sub(719_468)?;
+    let unix = days * 86_400 + hour * 3_600 + minute * 60 + second;
+    // 2026-02-30 would come back as 2026-03-02: refuse it.
+    (civil_utc(unix) == (year, month, day, hour, minute, second)).then_some(unix)
 }
 
 /// Calendar date and time (UTC) of a unix time. Howard Hinnant's `civil_from_days`.
@@ -343,6 +442,31 @@ mod tests {
         assert_eq!(iso8601_utc(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(iso8601_utc(1_597_135_542), "2020-08-11T08:45:42Z");
         assert_eq!(iso8601_utc(1_795_597_199), "2026-11-25T08:59:59Z");
+    }
+
+    #[test]
+    fn iso8601_parses_back() {
+        for unix in [0, 951_782_400, 1_597_135_542, 1_795_597_199, 4_102_444_800] {
+            assert_eq!(parse_iso8601_utc(&iso8601_utc(unix)), Some(unix));
+        }
+        assert_eq!(
+            parse_iso8601_utc("2020-08-11T08:45:42.123Z"),
+            Some(1_597_135_542)
+        );
+        for bad in [
+            "2020-08-11T08:45:42",
+            "2020-08-11 08:45:42Z",
+            "2026-02-30T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-25T24:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "2026-11-25T09:00:00.Z",
+            "+026-11-25T09:00:00Z",
+            "2026-11-25T09:00:00+07:00",
+            "",
+        ] {
+            assert_eq!(parse_iso8601_utc(bad), None, "{bad}");
+        }
     }
 
     #[test]

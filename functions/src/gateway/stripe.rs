@@ -31,7 +31,7 @@ use super::{
 
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
 /// Maximum age (and future skew) of a signature timestamp, seconds.
-pub const TOLERANCE_SECS: u64 = 300;
+pub const TOLERANCE_SECS: u64 = super::REPLAY_WINDOW_SECS;
 /// Stripe accepts Checkout Session `expires_at` between 30 minutes and 24 hours from creation.
 pub const MIN_SESSION_SECS: u64 = 30 * 60;
 pub const MAX_SESSION_SECS: u64 = 24 * 60 * 60;

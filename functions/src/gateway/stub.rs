@@ -1,21 +1,76 @@
-//! A local stand-in for the four gateways' create-payment APIs, on 127.0.0.1: it checks each
-//! request's authentication as the provider documents (Stripe bearer key, Midtrans and Xendit
-//! basic auth, DOKU's `Signature` header) and answers with the documented response shape. Tests
-//! and the demo point [`super::hosted::GatewayEndpoints::all_at`] at it.
+//! A local stand-in for the four gateways' create-payment APIs and for the Midtrans and Xendit
+//! status APIs, on 127.0.0.1: it checks each request's authentication as the provider documents
+//! (Stripe bearer key, Midtrans and Xendit basic auth, DOKU's `Signature` header) and answers
+//! with the documented response shape. Tests and the demo point
+//! [`super::hosted::GatewayEndpoints::all_at`] at it.
+//!
+//! It remembers the payments it created (pending at first); [`StubPayments::set_status`] plays
+//! the buyer paying (or the payment failing, expiring, being refunded), and the status APIs
+//! answer from that: Midtrans `GET /v2/{order_id}/status`, Xendit `GET /v2/invoices/{id}`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::hosted::basic_auth;
-use super::{doku, GatewaySecrets};
+use super::{doku, GatewaySecrets, PaymentStatus, Provider};
+
+/// A payment the stub created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StubPayment {
+    pub provider: Provider,
+    /// The gateway's id (Checkout Session id, Snap token, invoice id, DOKU token id).
+    pub reference: String,
+    /// The amount as the create request gave it (Stripe minor units, others major units).
+    pub amount: Value,
+    pub currency: String,
+    pub status: PaymentStatus,
+}
+
+/// The payments a stub created, by order id. Cheap to clone (shared).
+#[derive(Debug, Clone, Default)]
+pub struct StubPayments(Arc<Mutex<HashMap<String, StubPayment>>>);
+
+impl StubPayments {
+    /// Sets the status of the payment created for `order_id` (as the buyer paying would);
+    /// `false` if the stub created none.
+    pub fn set_status(&self, order_id: &str, status: PaymentStatus) -> bool {
+        let Ok(mut map) = self.0.lock() else {
+            return false;
+        };
+        map.get_mut(order_id).map(|p| p.status = status).is_some()
+    }
+
+    /// The payment created for `order_id`.
+    pub fn get(&self, order_id: &str) -> Option<StubPayment> {
+        self.0.lock().ok()?.get(order_id).cloned()
+    }
+
+    fn insert(&self, order_id: &str, payment: StubPayment) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(order_id.to_owned(), payment);
+        }
+    }
+
+    fn find(
+        &self,
+        provider: Provider,
+        matches: impl Fn(&str, &StubPayment) -> bool,
+    ) -> Option<(String, StubPayment)> {
+        let map = self.0.lock().ok()?;
+        map.iter()
+            .find(|(order, p)| p.provider == provider && matches(order, p))
+            .map(|(order, p)| (order.clone(), p.clone()))
+    }
+}
 
 /// A request the stub accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +84,7 @@ pub struct Recorded {
 struct StubState {
     secrets: Arc<GatewaySecrets>,
     recorded: Arc<Mutex<Vec<Recorded>>>,
+    payments: StubPayments,
     base_url: String,
 }
 
@@ -37,6 +93,7 @@ struct StubState {
 pub struct GatewayStub {
     pub addr: SocketAddr,
     recorded: Arc<Mutex<Vec<Recorded>>>,
+    payments: StubPayments,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -46,15 +103,19 @@ impl GatewayStub {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let recorded = Arc::new(Mutex::new(Vec::new()));
+        let payments = StubPayments::default();
         let state = StubState {
             secrets: Arc::new(secrets),
             recorded: Arc::clone(&recorded),
+            payments: payments.clone(),
             base_url: format!("http://{addr}"),
         };
         let app = Router::new()
             .route("/v1/checkout/sessions", post(stripe_session))
             .route("/snap/v1/transactions", post(midtrans_snap))
             .route("/v2/invoices", post(xendit_invoice))
+            // Xendit `GET /v2/invoices/{id}` and Midtrans `GET /v2/{order_id}/status`.
+            .route("/v2/{first}/{second}", get(status_api))
             .route(doku::CHECKOUT_TARGET, post(doku_checkout))
             .with_state(state);
         let task = tokio::spawn(async move {
@@ -63,8 +124,19 @@ impl GatewayStub {
         Ok(GatewayStub {
             addr,
             recorded,
+            payments,
             task,
         })
+    }
+
+    /// The payments this stub created (clone it to keep it after the stub is dropped).
+    pub fn payments(&self) -> StubPayments {
+        self.payments.clone()
+    }
+
+    /// Sets the status of the payment created for `order_id`; `false` if there is none.
+    pub fn set_status(&self, order_id: &str, status: PaymentStatus) -> bool {
+        self.payments.set_status(order_id, status)
     }
 
     pub fn base_url(&self) -> String {
@@ -137,6 +209,18 @@ async fn stripe_session(State(s): State<StubState>, headers: HeaderMap, body: By
     };
     let order = field("client_reference_id");
     let id = format!("cs_test_{order}");
+    s.payments.insert(
+        &order,
+        StubPayment {
+            provider: Provider::Stripe,
+            reference: id.clone(),
+            amount: json!(field("line_items%5B0%5D%5Bprice_data%5D%5Bunit_amount%5D")
+                .parse::<u64>()
+                .unwrap_or(0)),
+            currency: field("line_items%5B0%5D%5Bprice_data%5D%5Bcurrency%5D").to_ascii_uppercase(),
+            status: PaymentStatus::Pending,
+        },
+    );
     Json(json!({
         "id": id, "object": "checkout.session", "mode": "payment",
         "client_reference_id": order, "payment_status": "unpaid", "status": "open",
@@ -172,11 +256,19 @@ async fn midtrans_snap(State(s): State<StubState>, headers: HeaderMap, body: Byt
         );
     }
     record(&s, "/snap/v1/transactions", &headers, &body);
-    let token = format!(
-        "snap-{}",
-        request["transaction_details"]["order_id"]
-            .as_str()
-            .unwrap_or("")
+    let order = request["transaction_details"]["order_id"]
+        .as_str()
+        .unwrap_or("");
+    let token = format!("snap-{order}");
+    s.payments.insert(
+        order,
+        StubPayment {
+            provider: Provider::Midtrans,
+            reference: token.clone(),
+            amount: request["transaction_details"]["gross_amount"].clone(),
+            currency: "IDR".into(),
+            status: PaymentStatus::Pending,
+        },
     );
     (
         StatusCode::CREATED,
@@ -203,7 +295,18 @@ async fn xendit_invoice(State(s): State<StubState>, headers: HeaderMap, body: By
         );
     };
     record(&s, "/v2/invoices", &headers, &body);
-    let id = format!("inv-{}", request["external_id"].as_str().unwrap_or(""));
+    let order = request["external_id"].as_str().unwrap_or("");
+    let id = format!("inv-{order}");
+    s.payments.insert(
+        order,
+        StubPayment {
+            provider: Provider::Xendit,
+            reference: id.clone(),
+            amount: request["amount"].clone(),
+            currency: request["currency"].as_str().unwrap_or("").to_owned(),
+            status: PaymentStatus::Pending,
+        },
+    );
     Json(json!({
         "id": id, "external_id": request["external_id"], "status": "PENDING",
         "amount": request["amount"], "currency": request["currency"],
@@ -238,9 +341,17 @@ async fn doku_checkout(State(s): State<StubState>, headers: HeaderMap, body: Byt
         );
     };
     record(&s, doku::CHECKOUT_TARGET, &headers, &body);
-    let token = format!(
-        "doku-{}",
-        request["order"]["invoice_number"].as_str().unwrap_or("")
+    let order = request["order"]["invoice_number"].as_str().unwrap_or("");
+    let token = format!("doku-{order}");
+    s.payments.insert(
+        order,
+        StubPayment {
+            provider: Provider::Doku,
+            reference: token.clone(),
+            amount: request["order"]["amount"].clone(),
+            currency: "IDR".into(),
+            status: PaymentStatus::Pending,
+        },
     );
     Json(json!({
         "message": ["SUCCESS"],
@@ -256,4 +367,99 @@ async fn doku_checkout(State(s): State<StubState>, headers: HeaderMap, body: Byt
         },
     }))
     .into_response()
+}
+
+/// `GET /v2/invoices/{id}` (Xendit) or `GET /v2/{order_id}/status` (Midtrans).
+async fn status_api(
+    State(s): State<StubState>,
+    Path((first, second)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if first == "invoices" {
+        xendit_get_invoice(&s, &second, &headers)
+    } else if second == "status" {
+        midtrans_status(&s, &first, &headers)
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+/// Midtrans Get Status API: basic auth with the server key; the transaction's fields, or
+/// `status_code` 404 for an order Midtrans does not know.
+fn midtrans_status(s: &StubState, order_id: &str, headers: &HeaderMap) -> Response {
+    let Ok(midtrans) = s.secrets.midtrans() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if header(headers, "authorization") != basic_auth(midtrans.server_key.expose()) {
+        return reject(
+            StatusCode::UNAUTHORIZED,
+            json!({"status_code": "401", "status_message": "Access denied due to unauthorized transaction, please check client or server key"}),
+        );
+    }
+    let Some((order, p)) = s
+        .payments
+        .find(Provider::Midtrans, |order, _| order == order_id)
+    else {
+        return reject(
+            StatusCode::NOT_FOUND,
+            json!({"status_code": "404", "status_message": "Transaction doesn't exist."}),
+        );
+    };
+    let (status_code, transaction_status) = match p.status {
+        PaymentStatus::Paid => ("200", "settlement"),
+        PaymentStatus::Pending => ("201", "pending"),
+        PaymentStatus::Failed => ("202", "deny"),
+        PaymentStatus::Expired => ("407", "expire"),
+        PaymentStatus::Refunded => ("200", "refund"),
+    };
+    Json(json!({
+        "status_code": status_code,
+        "status_message": "Success, transaction is found",
+        "transaction_id": format!("tx-{order}"),
+        "order_id": order,
+        "payment_type": "bank_transfer",
+        "transaction_time": "2026-11-25 16:00:00",
+        "transaction_status": transaction_status,
+        "fraud_status": "accept",
+        "gross_amount": format!("{}.00", p.amount.as_u64().unwrap_or(0)),
+        "currency": p.currency,
+    }))
+    .into_response()
+}
+
+/// Xendit Get Invoice: basic auth with the secret API key; the invoice, or 404.
+fn xendit_get_invoice(s: &StubState, invoice_id: &str, headers: &HeaderMap) -> Response {
+    let Ok(xendit) = s.secrets.xendit() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if header(headers, "authorization") != basic_auth(xendit.api_key.expose()) {
+        return reject(
+            StatusCode::UNAUTHORIZED,
+            json!({"error_code": "INVALID_API_KEY", "message": "API key is invalid"}),
+        );
+    }
+    let Some((order, p)) = s
+        .payments
+        .find(Provider::Xendit, |_, p| p.reference == invoice_id)
+    else {
+        return reject(
+            StatusCode::NOT_FOUND,
+            json!({"error_code": "INVOICE_NOT_FOUND_ERROR", "message": "Invoice not found"}),
+        );
+    };
+    let status = match p.status {
+        PaymentStatus::Paid => "PAID",
+        PaymentStatus::Expired | PaymentStatus::Failed => "EXPIRED",
+        PaymentStatus::Pending | PaymentStatus::Refunded => "PENDING",
+    };
+    let mut invoice = json!({
+        "id": p.reference, "external_id": order, "status": status,
+        "amount": p.amount, "currency": p.currency,
+        "invoice_url": format!("{}/web/{}", s.base_url, p.reference),
+    });
+    if p.status == PaymentStatus::Paid {
+        invoice["paid_amount"] = p.amount.clone();
+        invoice["payment_method"] = json!("BANK_TRANSFER");
+    }
+    Json(invoice).into_response()
 }

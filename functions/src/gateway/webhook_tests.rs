@@ -253,6 +253,257 @@ fn missing_authentication_is_refused_for_every_provider() {
 }
 
 #[test]
+fn doku_request_timestamp_must_be_within_five_minutes() {
+    let p = TestPayment::paid("ord-5", 150_000, "IDR");
+    for (signed_at, ok) in [
+        (NOW - 300, true),
+        (NOW + 300, true),
+        (NOW - 301, false),
+        (NOW + 301, false),
+        (NOW - 86_400, false),
+    ] {
+        let w = signed_webhook(Provider::Doku, &test_secrets(), &p, signed_at);
+        match verify(&w, NOW) {
+            Ok(_) => assert!(ok, "{signed_at}"),
+            Err(e) => {
+                assert!(!ok, "{signed_at}: {e}");
+                assert_eq!(e, GatewayError::StaleTimestamp);
+            }
+        }
+    }
+    // A signed timestamp that is not the documented format is not DOKU's.
+    let mut w = signed_webhook(Provider::Doku, &test_secrets(), &p, NOW);
+    let sig = super::doku::signature(
+        b"SK-karcis-doku-test-secret",
+        "BRN-0001-karcis-test",
+        "evt-ord-5",
+        "1795597200",
+        "/v1/webhooks/doku",
+        &w.body,
+    );
+    w.set_header("Request-Timestamp", "1795597200");
+    w.set_header("Request-Id", "evt-ord-5");
+    w.set_header("Signature", &sig);
+    assert_eq!(verify(&w, NOW), Err(GatewayError::MalformedSignature));
+}
+
+#[test]
+fn midtrans_paid_needs_the_signed_status_code_200() {
+    let key = "SB-Mid-server-karcis-test";
+    let body = |status_code: &str, transaction_status: &str, fraud: &str| {
+        serde_json::to_vec(&serde_json::json!({
+            "order_id": "ord-9", "status_code": status_code, "gross_amount": "150000.00",
+            "signature_key": super::midtrans::signature_key("ord-9", status_code, "150000.00", key),
+            "transaction_status": transaction_status, "fraud_status": fraud,
+            "transaction_id": "tx-9", "currency": "IDR",
+        }))
+        .expect("json")
+    };
+    let check = |status_code: &str, transaction_status: &str, fraud: &str| {
+        let w = SignedWebhook {
+            provider: Provider::Midtrans,
+            headers: vec![],
+            body: body(status_code, transaction_status, fraud),
+            path: "/v1/webhooks/midtrans".into(),
+        };
+        verify(&w, NOW).map(|e| match e {
+            WebhookEvent::Payment(n) => Some(n.status),
+            WebhookEvent::Ignored { .. } => None,
+        })
+    };
+    assert_eq!(
+        check("200", "settlement", "accept"),
+        Ok(Some(PaymentStatus::Paid))
+    );
+    assert_eq!(
+        check("200", "capture", "accept"),
+        Ok(Some(PaymentStatus::Paid))
+    );
+    for (code, status) in [
+        ("201", "settlement"),
+        ("201", "capture"),
+        ("202", "settlement"),
+        ("407", "capture"),
+    ] {
+        assert_eq!(
+            check(code, status, "accept"),
+            Err(GatewayError::MalformedPayload("status_code")),
+            "{code} {status}"
+        );
+    }
+    assert_eq!(
+        check("201", "capture", "challenge"),
+        Ok(Some(PaymentStatus::Pending))
+    );
+    assert_eq!(
+        check("201", "pending", "accept"),
+        Ok(Some(PaymentStatus::Pending))
+    );
+    assert_eq!(
+        check("200", "cancel", "accept"),
+        Ok(Some(PaymentStatus::Failed))
+    );
+}
+
+#[test]
+fn midtrans_status_api_answers_are_read_as_midtrans_documents() {
+    use super::hosted::{parse_status_response, HttpResponse};
+    let answer = |status: u16, body: serde_json::Value| HttpResponse {
+        status,
+        body: serde_json::to_vec(&body).expect("json"),
+    };
+    let midtrans = |code: &str, ts: &str, fraud: &str| {
+        parse_status_response(
+            Provider::Midtrans,
+            &answer(
+                200,
+                serde_json::json!({
+                    "status_code": code, "transaction_status": ts, "fraud_status": fraud,
+                    "order_id": "ord-1", "transaction_id": "tx-1", "gross_amount": "150000.00",
+                    "currency": "IDR",
+                }),
+            ),
+        )
+    };
+    let paid = midtrans("200", "settlement", "accept")
+        .expect("ok")
+        .expect("known");
+    assert_eq!(
+        (
+            paid.status,
+            paid.order_id.as_str(),
+            paid.reference.as_str(),
+            paid.amount,
+            paid.currency.as_str()
+        ),
+        (PaymentStatus::Paid, "ord-1", "tx-1", 150_000, "IDR")
+    );
+    assert_eq!(
+        midtrans("201", "pending", "accept")
+            .expect("ok")
+            .map(|s| s.status),
+        Some(PaymentStatus::Pending)
+    );
+    assert_eq!(
+        midtrans("200", "refund", "accept")
+            .expect("ok")
+            .map(|s| s.status),
+        Some(PaymentStatus::Refunded)
+    );
+    assert_eq!(
+        midtrans("200", "capture", "challenge")
+            .expect("ok")
+            .map(|s| s.status),
+        Some(PaymentStatus::Pending)
+    );
+    assert!(
+        midtrans("201", "settlement", "accept").is_err(),
+        "inconsistent answer"
+    );
+    let unknown =
+        serde_json::json!({"status_code": "404", "status_message": "Transaction doesn't exist."});
+    assert_eq!(
+        parse_status_response(Provider::Midtrans, &answer(200, unknown.clone())),
+        Ok(None)
+    );
+    assert_eq!(
+        parse_status_response(Provider::Midtrans, &answer(404, unknown)),
+        Ok(None)
+    );
+    assert_eq!(
+        parse_status_response(Provider::Midtrans, &answer(500, serde_json::json!({}))),
+        Err(GatewayError::Rejected { status: 500 })
+    );
+}
+
+#[test]
+fn xendit_invoice_status_is_read_as_xendit_documents() {
+    use super::hosted::{parse_status_response, HttpResponse};
+    let answer = |status: u16, body: serde_json::Value| HttpResponse {
+        status,
+        body: serde_json::to_vec(&body).expect("json"),
+    };
+    let invoice = |status: &str, paid_amount: Option<u64>| {
+        let mut body = serde_json::json!({
+            "id": "inv-1", "external_id": "ord-1", "status": status, "amount": 150_000,
+            "currency": "IDR",
+        });
+        if let Some(p) = paid_amount {
+            body["paid_amount"] = p.into();
+        }
+        parse_status_response(Provider::Xendit, &answer(200, body))
+    };
+    let paid = invoice("PAID", Some(150_000)).expect("ok").expect("known");
+    assert_eq!(
+        (
+            paid.status,
+            paid.order_id.as_str(),
+            paid.reference.as_str(),
+            paid.amount
+        ),
+        (PaymentStatus::Paid, "ord-1", "inv-1", 150_000)
+    );
+    assert_eq!(
+        invoice("SETTLED", None).expect("ok").map(|s| s.status),
+        Some(PaymentStatus::Paid)
+    );
+    assert_eq!(
+        invoice("PENDING", None).expect("ok").map(|s| s.status),
+        Some(PaymentStatus::Pending)
+    );
+    assert_eq!(
+        invoice("PAID", Some(1)).expect("ok").map(|s| s.amount),
+        Some(1),
+        "what was paid"
+    );
+    assert_eq!(
+        parse_status_response(
+            Provider::Xendit,
+            &answer(
+                404,
+                serde_json::json!({"error_code": "INVOICE_NOT_FOUND_ERROR"})
+            )
+        ),
+        Ok(None)
+    );
+    assert_eq!(
+        parse_status_response(Provider::Xendit, &answer(401, serde_json::json!({}))),
+        Err(GatewayError::Rejected { status: 401 })
+    );
+}
+
+#[test]
+fn status_requests_are_authenticated_gets() {
+    use super::hosted::{build_status_request, GatewayEndpoints};
+    let secrets = test_secrets();
+    let endpoints = GatewayEndpoints::sandbox();
+    let m = build_status_request(Provider::Midtrans, &secrets, &endpoints, "ord-1", "snap-x")
+        .expect("request");
+    assert_eq!(
+        (m.method, m.url.as_str()),
+        ("GET", "https://api.sandbox.midtrans.com/v2/ord-1/status")
+    );
+    assert_eq!(
+        m.header("authorization"),
+        Some(super::hosted::basic_auth("SB-Mid-server-karcis-test").as_str())
+    );
+    let x = build_status_request(Provider::Xendit, &secrets, &endpoints, "ord-1", "inv-1")
+        .expect("request");
+    assert_eq!(
+        (x.method, x.url.as_str()),
+        ("GET", "https://api.xendit.co/v2/invoices/inv-1")
+    );
+    assert_eq!(
+        x.header("authorization"),
+        Some(super::hosted::basic_auth("xnd_development_karcis_stub").as_str())
+    );
+    // Ids that are not path-safe never reach a URL.
+    assert!(build_status_request(Provider::Xendit, &secrets, &endpoints, "o", "../x").is_err());
+    assert!(build_status_request(Provider::Midtrans, &secrets, &endpoints, "a/b", "r").is_err());
+    assert!(build_status_request(Provider::Stripe, &secrets, &endpoints, "o", "cs").is_err());
+}
+
+#[test]
 fn unconfigured_provider_is_refused() {
     let w = signed_webhook(
         Provider::Doku,

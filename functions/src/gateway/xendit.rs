@@ -10,6 +10,14 @@
 //! names the order in `external_id`, the status in `status` (`PAID`, `SETTLED`, `EXPIRED`), the
 //! amounts as JSON numbers in major units (`amount`, `paid_amount`) and the `currency`.
 //!
+//! The token is static and travels in every callback, so one leak lets anyone send a `PAID`. A
+//! paid callback is therefore only a hint: the order is marked paid on the answer of
+//! `GET /v2/invoices/{invoice_id}` (<https://developers.xendit.co/api-reference/#get-invoice>,
+//! `getInvoiceById` in <https://github.com/xendit/xendit-php/blob/master/docs/InvoiceApi.md>),
+//! authenticated with the secret API key (Basic, empty password), which answers the invoice:
+//! `id`, `external_id`, `status` (`PENDING`, `PAID`, `SETTLED`, `EXPIRED`), `amount`,
+//! `paid_amount`, `currency`. An unknown invoice is HTTP 404.
+//!
 //! Hosted payment: `POST /v2/invoices` (<https://developers.xendit.co/api-reference/#create-invoice>),
 //! JSON, `Authorization: Basic base64(secret key + ":")`; the answer's `invoice_url` is the page.
 
@@ -21,8 +29,8 @@ use super::hosted::{
 };
 use super::money::{format_decimal, json_number_amount, karcis_exponent, normalize_currency};
 use super::{
-    bounded_id, validate_order_id, GatewayError, PaymentNotification, PaymentStatus, Provider,
-    WebhookEvent, WebhookRequest, XenditSecrets,
+    bounded_id, validate_order_id, GatewayError, PaymentNotification, PaymentState, PaymentStatus,
+    Provider, WebhookEvent, WebhookRequest, XenditSecrets,
 };
 
 pub const TOKEN_HEADER: &str = "x-callback-token";
@@ -83,6 +91,64 @@ pub fn parse_invoice_callback(body: &[u8]) -> Result<WebhookEvent, GatewayError>
         amount: json_number_amount(amount_field, exponent)?,
         currency,
         status,
+    }))
+}
+
+/// `GET /v2/invoices/{invoice_id}`, authenticated with the secret API key.
+pub fn invoice_status_request(
+    base_url: &str,
+    secrets: &XenditSecrets,
+    invoice_id: &str,
+) -> Result<HttpRequest, GatewayError> {
+    // The id becomes a path segment: the characters of an order id only (Xendit ids are hex).
+    validate_order_id(invoice_id).map_err(|_| GatewayError::InvalidRequest("invoice id"))?;
+    Ok(HttpRequest {
+        method: "GET",
+        url: format!(
+            "{}/v2/invoices/{invoice_id}",
+            base_url.trim_end_matches('/')
+        ),
+        headers: vec![("Authorization".into(), basic_auth(secrets.api_key.expose()))],
+        body: Vec::new(),
+    })
+}
+
+/// Reads the invoice: `None` when Xendit does not know it.
+pub fn parse_invoice_status(response: &HttpResponse) -> Result<Option<PaymentState>, GatewayError> {
+    if response.status == 404 {
+        return Ok(None);
+    }
+    let invoice = json_body(response, &[200])?;
+    let status = match str_at(&invoice, "/status")? {
+        "PAID" | "SETTLED" => PaymentStatus::Paid,
+        "EXPIRED" => PaymentStatus::Expired,
+        _ => PaymentStatus::Pending,
+    };
+    let currency = normalize_currency(str_at(&invoice, "/currency")?)?;
+    let exponent = karcis_exponent(&currency).ok_or(GatewayError::UnsupportedCurrency)?;
+    let amount = |name: &str| {
+        invoice
+            .get(name)
+            .and_then(Value::as_number)
+            .map(|n| json_number_amount(n, exponent))
+            .transpose()
+    };
+    // What was actually paid, when the invoice says so (as in the callback).
+    let paid = match status {
+        PaymentStatus::Paid => amount("paid_amount")?,
+        _ => None,
+    };
+    let amount = match paid {
+        Some(paid) => paid,
+        None => amount("amount")?.ok_or(GatewayError::UnexpectedResponse("invoice amount"))?,
+    };
+    Ok(Some(PaymentState {
+        provider: Provider::Xendit,
+        status,
+        order_id: bounded_id(str_at(&invoice, "/external_id")?, "external_id")?,
+        reference: bounded_id(str_at(&invoice, "/id")?, "id")?,
+        amount,
+        currency,
     }))
 }
 

@@ -244,7 +244,8 @@ impl Orders for DynamoStore {
             .set_key(Some(item_key(&keys::order(order_id), keys::ORDER_SK)))
             .update_expression("SET #st = :paid, paid = :rec REMOVE gsi1pk, gsi1sk")
             .condition_expression(
-                "#st = :reserved AND amount_minor = :amount AND currency = :currency",
+                "#st = :reserved AND amount_minor = :amount AND currency = :currency \
+                 AND payment_provider = :provider",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_values(":paid", s(OrderStatus::Paid.as_str()))
@@ -252,6 +253,7 @@ impl Orders for DynamoStore {
             .expression_attribute_values(":rec", json(payment)?)
             .expression_attribute_values(":amount", n(payment.amount_minor))
             .expression_attribute_values(":currency", s(&payment.currency))
+            .expression_attribute_values(":provider", s(&payment.provider))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -265,6 +267,11 @@ impl Orders for DynamoStore {
         if order.amount_minor != payment.amount_minor || order.currency != payment.currency {
             return Err(Error::Conflict(
                 "payment amount or currency does not match the order".into(),
+            ));
+        }
+        if order.payment_provider != payment.provider {
+            return Err(Error::Conflict(
+                "payment is not from the order's payment provider".into(),
             ));
         }
         match order.status {
