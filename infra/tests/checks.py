@@ -183,12 +183,9 @@ def statements(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
 # --- checks ------------------------------------------------------------------------------------
 
 
-def check_table(t: Template) -> list[str]:
+def protection_problems(t: Template, name: str, res: dict) -> list[str]:
+    """PITR, SSE with a key of this template, deletion protection, Retain, on-demand billing."""
     problems = []
-    tables = list(resources(t, "AWS::DynamoDB::Table"))
-    if len(tables) != 1:
-        return [f"expected exactly one DynamoDB table, found {len(tables)}"]
-    name, res = tables[0]
     p = props(res)
     if p.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled") is not True:
         problems.append(f"{name}: point-in-time recovery is not enabled")
@@ -201,6 +198,25 @@ def check_table(t: Template) -> list[str]:
         problems.append(f"{name}: deletion protection is off")
     if res.get("DeletionPolicy") != "Retain":
         problems.append(f"{name}: DeletionPolicy is not Retain")
+    return problems
+
+
+def check_table(t: Template) -> list[str]:
+    problems = []
+    tables = dict(resources(t, "AWS::DynamoDB::Table"))
+    if set(tables) != {"Table", "ErasureLogTable"}:
+        return [f"expected the tables Table and ErasureLogTable, found {sorted(tables)}"]
+    # The erasure log: the same protection, its own pk/sk, no TTL (an erasure is never forgotten).
+    log = props(tables["ErasureLogTable"])
+    for problem in protection_problems(t, "ErasureLogTable", tables["ErasureLogTable"]):
+        problems.append(problem)
+    if {k["KeyType"]: k["AttributeName"] for k in log.get("KeySchema", [])} != {"HASH": "pk", "RANGE": "sk"}:
+        problems.append("ErasureLogTable: key schema is not pk/sk")
+    if "TimeToLiveSpecification" in log:
+        problems.append("ErasureLogTable: has a TTL (erasures must be kept)")
+    name, res = "Table", tables["Table"]
+    problems.extend(protection_problems(t, name, res))
+    p = props(res)
     ttl = p.get("TimeToLiveSpecification", {})
     if ttl.get("AttributeName") != "ttl" or ttl.get("Enabled") is not True:
         problems.append(f"{name}: TTL on attribute 'ttl' is not enabled")

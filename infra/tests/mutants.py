@@ -89,7 +89,10 @@ MUTANTS = [
     Mutant(
         name="pitr-off",
         why="point-in-time recovery switched off on the table",
-        edits=[("PointInTimeRecoveryEnabled: true", "PointInTimeRecoveryEnabled: false")],
+        edits=[(
+            "        Enabled: true\n      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: true",
+            "        Enabled: true\n      PointInTimeRecoverySpecification:\n        PointInTimeRecoveryEnabled: false",
+        )],
         fails=frozenset({"checkov", "checks"}),
         checkov_ids=frozenset({"CKV_AWS_28"}),
     ),
@@ -98,11 +101,17 @@ MUTANTS = [
         why="the table encrypted with the AWS-owned key instead of the customer-managed key",
         edits=[
             (
+                # The TTL's `Enabled: true` just before: the main table's block, not the log's.
+                "        Enabled: true\n"
+                "      PointInTimeRecoverySpecification:\n"
+                "        PointInTimeRecoveryEnabled: true\n"
                 "      SSESpecification:\n"
                 "        SSEEnabled: true\n"
                 "        SSEType: KMS\n"
                 "        KMSMasterKeyId: !GetAtt TableKey.Arn\n",
-                "",
+                "        Enabled: true\n"
+                "      PointInTimeRecoverySpecification:\n"
+                "        PointInTimeRecoveryEnabled: true\n",
             )
         ],
         fails=frozenset({"checkov", "checks"}),

@@ -136,7 +136,7 @@ class TemplateTests(unittest.TestCase):
 
     def test_only_envelope_key_users_are_named_in_key_policies(self):
         expected = {
-            "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole"},
+            "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole"},
             "IssuerKey": {"MintRole", "TicketsRole"},
             "ConfigKey": {"CheckoutRole", "PaymentCallbackRole"},
         }

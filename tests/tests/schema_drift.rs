@@ -25,28 +25,49 @@ fn template() -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The `AWS::DynamoDB::Table` resource's lines (up to the next top-level resource).
-fn table_block(text: &str) -> Vec<&str> {
+/// The template's DynamoDB tables: the single table of the contract and the erasure log, which
+/// must stay apart from it (a restore of one never rolls back the other).
+const TABLES: [&str; 2] = ["Table", "ErasureLogTable"];
+
+/// The lines of the `AWS::DynamoDB::Table` resource named `name` (up to the next resource).
+fn table_block<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
     let lines: Vec<&str> = text.lines().collect();
+    let is_table = |l: &&str| l.trim() == "Type: AWS::DynamoDB::Table";
     let at = lines
         .iter()
-        .position(|l| l.trim() == "Type: AWS::DynamoDB::Table")
-        .expect("the template declares a DynamoDB table");
-    assert_eq!(
-        lines
+        .position(|l| l.trim_end() == format!("  {name}:"))
+        .unwrap_or_else(|| panic!("the template declares {name}"));
+    let type_line = at
+        + 1
+        + lines[at + 1..]
             .iter()
-            .filter(|l| l.trim() == "Type: AWS::DynamoDB::Table")
-            .count(),
-        1,
-        "one table (single-table design)"
-    );
+            .position(|l| l.trim().starts_with("Type:"))
+            .expect("a Type line");
+    assert!(is_table(&lines[type_line]), "{name} is a DynamoDB table");
     let indent = |l: &str| l.len() - l.trim_start().len();
-    let resource_indent = indent(lines[at]) - 2;
+    let resource_indent = indent(lines[at]);
     lines[at + 1..]
         .iter()
         .take_while(|l| l.trim().is_empty() || indent(l) > resource_indent)
         .copied()
         .collect()
+}
+
+/// The names of every `AWS::DynamoDB::Table` resource.
+fn declared_tables(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut names = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim() == "Type: AWS::DynamoDB::Table" {
+            let header = lines[..i]
+                .iter()
+                .rev()
+                .find(|h| h.len() - h.trim_start().len() == 2 && h.trim_end().ends_with(':'))
+                .expect("a resource header");
+            names.push(header.trim().trim_end_matches(':').to_owned());
+        }
+    }
+    names
 }
 
 /// `key: value` pairs in order, from block or flow style (`- { A: x, B: y }`).
@@ -65,8 +86,8 @@ fn pairs(block: &[&str]) -> Vec<(String, String)> {
     out
 }
 
-fn template_shape(text: &str) -> TableShape {
-    let p = pairs(&table_block(text));
+fn template_shape(text: &str, name: &str) -> TableShape {
+    let p = pairs(&table_block(text, name));
     let mut shape = TableShape::default();
     let mut in_ttl = false;
     for (i, (k, v)) in p.iter().enumerate() {
@@ -89,21 +110,12 @@ fn template_shape(text: &str) -> TableShape {
     shape
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_template_declares_the_table_the_functions_create() {
-    let text = template();
-    let declared = template_shape(&text);
-    assert!(
-        !declared.keys.is_empty() && !declared.attributes.is_empty(),
-        "could not read the table from infra/template.yaml: {declared:?}"
-    );
-
-    let env = TestEnv::new().await; // store::create_table on moto
+/// What DynamoDB reports for `table`.
+async fn described_shape(env: &TestEnv, table: &str) -> TableShape {
     let ddb = &env.clients.dynamodb;
-    let table = env.config.table_name.clone();
     let described = ddb
         .describe_table()
-        .table_name(&table)
+        .table_name(table)
         .send()
         .await
         .expect("DescribeTable");
@@ -140,7 +152,7 @@ async fn the_template_declares_the_table_the_functions_create() {
     }
     let ttl = ddb
         .describe_time_to_live()
-        .table_name(&table)
+        .table_name(table)
         .send()
         .await
         .expect("DescribeTimeToLive");
@@ -148,6 +160,32 @@ async fn the_template_declares_the_table_the_functions_create() {
         .time_to_live_description()
         .and_then(|d| d.attribute_name())
         .map(str::to_owned);
+    actual
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_template_declares_the_tables_the_functions_create() {
+    let text = template();
+    assert_eq!(
+        declared_tables(&text),
+        TABLES,
+        "the template's DynamoDB tables"
+    );
+    let declared = template_shape(&text, "Table");
+    assert!(
+        !declared.keys.is_empty() && !declared.attributes.is_empty(),
+        "could not read the table from infra/template.yaml: {declared:?}"
+    );
+
+    // store::create_table and store::create_erasure_log_table on moto.
+    let env = TestEnv::new().await;
+    let actual = described_shape(&env, &env.config.table_name).await;
+    let log = env.config.erasure_log_table.clone().expect("erasure log");
+    assert_eq!(
+        template_shape(&text, "ErasureLogTable"),
+        described_shape(&env, &log).await,
+        "infra/template.yaml vs store::create_erasure_log_table"
+    );
     assert_eq!(
         declared, actual,
         "infra/template.yaml vs store::create_table"
@@ -161,7 +199,7 @@ async fn the_template_declares_the_table_the_functions_create() {
     ] {
         if text.contains(from) {
             assert_ne!(
-                template_shape(&text.replace(from, to)),
+                template_shape(&text.replace(from, to), "Table"),
                 actual,
                 "{from} -> {to}"
             );
@@ -195,7 +233,7 @@ fn every_queue_redrives_after_the_harness_receive_count() {
 #[test]
 fn the_reader_understands_block_and_flow_style() {
     let text = "Resources:\n  T:\n    Type: AWS::DynamoDB::Table\n    Properties:\n      AttributeDefinitions:\n        - AttributeName: pk\n          AttributeType: S\n      KeySchema:\n        - { AttributeName: pk, KeyType: HASH } # partition\n      GlobalSecondaryIndexes:\n        - IndexName: g\n          Projection: { ProjectionType: ALL }\n      TimeToLiveSpecification:\n        AttributeName: ttl\n        Enabled: true\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      AttributeName: nope\n";
-    let s = template_shape(text);
+    let s = template_shape(text, "T");
     assert_eq!(
         s.attributes,
         BTreeSet::from([("pk".to_owned(), "S".to_owned())])
