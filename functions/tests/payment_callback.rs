@@ -991,3 +991,49 @@ async fn a_mint_lost_after_the_claim_is_queued_again_by_a_later_retry() {
         assert_eq!(f.mint_messages().await, mints, "{later} s after payment");
     }
 }
+
+/// Pays `order_id` through `provider` with a genuine notification and mints its tickets.
+async fn pay_and_mint(f: &Fixture, provider: Provider, order_id: &str) {
+    assert!(f.stub.set_status(order_id, PaymentStatus::Paid));
+    let good = signed_webhook(
+        provider,
+        &test_secrets(),
+        &paid_via(provider, order_id, &format!("evt-pay-{order_id}")),
+        f.clock_now(),
+    );
+    let (status, body) = f.deliver(&good).await;
+    assert_eq!(status, StatusCode::OK, "{provider}: {body}");
+    let minter = functions::mint::Minter::new(f.deps.clone());
+    minter
+        .mint_order(&functions::ports::MintMessage {
+            order_id: order_id.to_owned(),
+            event_id: "fest".into(),
+        })
+        .await
+        .expect("mint");
+    assert_eq!(f.stored_order(order_id).await.status, OrderStatus::Minted);
+}
+
+/// The attack of issue "Money and personal data" item 5: buy, get tickets, refund, still get
+/// in. A verified full refund of a minted order must mark it refunded (so its tickets are
+/// revoked), not be acknowledged and dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_refund_of_a_minted_order_is_not_dropped() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Stripe), 40).await;
+    pay_and_mint(&f, Provider::Stripe, &order_id).await;
+    let refund = signed_webhook(
+        Provider::Stripe,
+        &test_secrets(),
+        &paid(&order_id, "evt-refund-40").with_status(PaymentStatus::Refunded),
+        f.clock_now(),
+    );
+    let (status, body) = f.deliver(&refund).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"].as_str(), Some("refunded"), "{body}");
+    assert_eq!(
+        f.stored_order(&order_id).await.status.as_str(),
+        "REFUNDED",
+        "a refunded order keeps its tickets valid"
+    );
+}
