@@ -16,6 +16,7 @@ pub mod config;
 pub mod door;
 mod http;
 pub mod offline;
+pub mod revoker;
 mod routes;
 pub mod sig;
 

@@ -616,11 +616,36 @@ struct RevokeRequest {
     not_issued_before: Option<u64>,
 }
 
+/// Who may revoke: an admin of the event (staff JWT), or the back end's revoke function
+/// (`KarcisRevoker`, [`crate::revoker`]), which may only revoke whole tickets.
+enum Revoker {
+    Admin(std::result::Result<Staff, AuthError>),
+    Machine(std::result::Result<(), crate::revoker::RevokerError>),
+}
+
 async fn revoke(ctx: &Ctx, req: Request) -> Result<Response> {
-    let admin = authenticate(ctx, &req).await;
+    let header = req.headers().get("authorization").ok().flatten();
+    let machine = crate::revoker::is_revoker(header.as_deref());
+    let admin = if machine {
+        None
+    } else {
+        Some(authenticate(ctx, &req).await)
+    };
     let body = match body(req, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(p) => return problem(&p),
+    };
+    let caller = match (admin, header) {
+        (Some(admin), _) => Revoker::Admin(admin),
+        (None, header) => {
+            let key = ctx.env.secret("REVOKER_KEY").ok().map(|s| s.to_string());
+            Revoker::Machine(crate::revoker::verify(
+                header.as_deref().unwrap_or(""),
+                key.as_deref(),
+                &body,
+                ctx.now(),
+            ))
+        }
     };
     let Ok(r) = serde_json::from_slice::<RevokeRequest>(&body) else {
         return problem(&Problem::bad_input(InputError::Body));
@@ -637,19 +662,34 @@ async fn revoke(ctx: &Ctx, req: Request) -> Result<Response> {
             "event_id, ticket_id (32 hex) and reason (an id) are required",
         ));
     }
-    let admin = match admin {
-        Ok(staff) if staff.role == Role::Admin && staff.may_act_for(&r.event_id) => staff,
-        Ok(_) => {
+    let by = match caller {
+        Revoker::Admin(Ok(staff))
+            if staff.role == Role::Admin && staff.may_act_for(&r.event_id) =>
+        {
+            staff.id
+        }
+        Revoker::Admin(Ok(_)) => {
             return problem(&Problem::forbidden(
                 "an admin token for this event is required",
             ))
         }
-        Err(e) => return problem(&auth_problem(e)),
+        Revoker::Admin(Err(e)) => return problem(&auth_problem(e)),
+        // The machine credential revokes whole tickets only (no re-issue retirements).
+        Revoker::Machine(Ok(())) if r.not_issued_before.is_none() => "revoker".to_owned(),
+        Revoker::Machine(Ok(())) => {
+            return problem(&Problem::forbidden(
+                "the revoker credential revokes whole tickets only",
+            ))
+        }
+        Revoker::Machine(Err(e)) => {
+            worker::console_warn!("revoker credential refused: {e:?}");
+            return problem(&auth_problem(AuthError::BadSignature));
+        }
     };
     let ticket_hex = r.ticket_id.to_ascii_lowercase();
     // A retirement of older credentials lives at the door only (KV says "revoked" or nothing).
     if r.not_issued_before.is_none() {
-        let record = serde_json::json!({"event_id": r.event_id, "reason": reason, "at_ms": ctx.now_ms, "by": admin.id});
+        let record = serde_json::json!({"event_id": r.event_id, "reason": reason, "at_ms": ctx.now_ms, "by": by});
         ctx.env
             .kv("REVOKED")?
             .put(

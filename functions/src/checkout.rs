@@ -477,6 +477,7 @@ impl Checkout {
             paid: None,
             refund_due: None,
             minted_at: None,
+            reversal: None,
         };
         Ok((order, token))
     }

@@ -31,6 +31,8 @@ pub struct Config {
     pub mint_queue_url: Option<String>,
     /// `NOTIFY_QUEUE_URL`.
     pub notify_queue_url: Option<String>,
+    /// `REVOKE_QUEUE_URL`: refunded and disputed orders whose tickets the door must refuse.
+    pub revoke_queue_url: Option<String>,
     /// `RESERVATION_TTL_SECS` (default 900).
     pub reservation_ttl_secs: u64,
     /// `MAX_BODY_BYTES` (default 16 KiB).
@@ -96,6 +98,7 @@ impl Config {
             config_key_id: get("CONFIG_KEY_ID"),
             mint_queue_url: get("MINT_QUEUE_URL"),
             notify_queue_url: get("NOTIFY_QUEUE_URL"),
+            revoke_queue_url: get("REVOKE_QUEUE_URL"),
             reservation_ttl_secs,
             max_body_bytes,
             privacy_policy_versions: list("PRIVACY_POLICY_VERSIONS", &["2026-01"]),

@@ -96,6 +96,11 @@ impl Minter {
         }
         let outcome = match order.status {
             OrderStatus::Minted => MintOutcome::AlreadyMinted,
+            OrderStatus::Refunded | OrderStatus::Disputed => {
+                // Refunded or disputed before its mint: no tickets, nothing to retry.
+                tracing::info!(order_id = %order.order_id, status = order.status.as_str(), "mint skipped");
+                return Ok(MintOutcome::Reversed);
+            }
             OrderStatus::Paid => {
                 let event = d
                     .events

@@ -40,6 +40,10 @@ pub enum OrderStatus {
     Minted,
     Expired,
     Cancelled,
+    /// Paid (or minted), then refunded in full by the gateway: its tickets are revoked.
+    Refunded,
+    /// Paid (or minted), then disputed / charged back: its tickets are revoked.
+    Disputed,
 }
 
 impl OrderStatus {
@@ -50,6 +54,8 @@ impl OrderStatus {
             Self::Minted => "MINTED",
             Self::Expired => "EXPIRED",
             Self::Cancelled => "CANCELLED",
+            Self::Refunded => "REFUNDED",
+            Self::Disputed => "DISPUTED",
         }
     }
 
@@ -60,6 +66,8 @@ impl OrderStatus {
             "MINTED" => Self::Minted,
             "EXPIRED" => Self::Expired,
             "CANCELLED" => Self::Cancelled,
+            "REFUNDED" => Self::Refunded,
+            "DISPUTED" => Self::Disputed,
             other => return Err(Error::internal(format!("unknown order status {other}"))),
         })
     }
@@ -132,6 +140,24 @@ pub struct PaymentRecord {
     pub amount_minor: u64,
     pub currency: String,
     pub paid_at: u64,
+    /// The gateway's id of the underlying payment when it differs from `provider_ref` (Stripe:
+    /// the PaymentIntent of the Checkout Session), which refunds and disputes name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+}
+
+/// A refund or dispute the gateway reported for an order's payment. Money in minor units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reversal {
+    /// `refunded`, `partially_refunded` or `disputed`.
+    pub kind: String,
+    pub provider: String,
+    /// The gateway's reference the notification named (payment, charge or dispute id).
+    pub provider_ref: String,
+    /// Refunded (cumulative, as the gateway reports it) or disputed amount.
+    pub amount_minor: u64,
+    pub currency: String,
+    pub at: u64,
 }
 
 /// An order. Stored as `ORDER#<id>/ORDER`.
@@ -162,6 +188,9 @@ pub struct Order {
     /// A payment that arrived after the order expired or was cancelled: owed back.
     pub refund_due: Option<PaymentRecord>,
     pub minted_at: Option<u64>,
+    /// A full refund or a dispute (status `Refunded` / `Disputed`), or the latest partial
+    /// refund (status unchanged).
+    pub reversal: Option<Reversal>,
 }
 
 #[cfg(any(test, feature = "testing"))]
@@ -195,6 +224,7 @@ impl Order {
             paid: None,
             refund_due: None,
             minted_at: None,
+            reversal: None,
         }
     }
 }

@@ -52,10 +52,10 @@ use crate::error::{Error, Result};
 use crate::gateway::{
     self, GatewaySecrets, PaymentNotification, PaymentStatus, Provider, WebhookEvent,
 };
-use crate::model::{Order, PaymentRecord};
+use crate::model::{Order, OrderStatus, PaymentRecord, Reversal};
 use crate::ports::{
     Clock, Dedup, KeyPurpose, Keys, MintMessage, Orders, PaidOutcome, PaymentStatusApi, Queue,
-    Topic,
+    ReversedOutcome, RevokeMessage, Topic,
 };
 
 /// How long a processed webhook event id is remembered (gateways retry for up to 3 days).
@@ -120,6 +120,15 @@ pub enum Outcome {
     Acknowledged,
     /// An authentic event of a type karcis does not act on.
     Ignored,
+    /// The order was refunded in full: its tickets' revocation is queued.
+    Refunded,
+    /// The order's payment was disputed (chargeback): its tickets' revocation is queued.
+    Disputed,
+    /// Part of the order was refunded: recorded, the tickets stay valid.
+    PartiallyRefunded,
+    /// The order was refunded or disputed before: its revocation is queued again (the consumer
+    /// is idempotent).
+    AlreadyReversed,
 }
 
 /// The payment-callback handler over its ports.
@@ -224,6 +233,23 @@ impl PaymentCallback {
     }
 
     async fn apply(&self, n: &PaymentNotification, now: u64) -> Result<Outcome> {
+        // A Stripe dispute names only the PaymentIntent: the order is the one it paid.
+        let resolved;
+        let n = if n.order_id.is_empty() {
+            let payment_id = n.payment_id.as_deref().ok_or(Error::NotFound)?;
+            let order_id = self
+                .orders
+                .order_of_payment(n.provider.as_str(), payment_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            resolved = PaymentNotification {
+                order_id,
+                ..n.clone()
+            };
+            &resolved
+        } else {
+            n
+        };
         // Strongly consistent: the provider and the checkout reference are written before any
         // payment can be made and never change.
         let order = self
@@ -252,9 +278,16 @@ impl PaymentCallback {
             );
             outcome
         };
+        if n.status.is_reversal() {
+            let outcome = self
+                .apply_reversal(&order, n, now)
+                .await
+                .map_err(|e| refuse(e, "reversal"))?;
+            return Ok(log(outcome));
+        }
         if n.status != PaymentStatus::Paid {
-            // Pending / failed / expired / refunded: the order's state is driven by `paid`
-            // (and by the sweeper for expiry); nothing to write.
+            // Pending / failed / expired: the order's state is driven by `paid` (and by the
+            // sweeper for expiry); nothing to write.
             return Ok(log(Outcome::Acknowledged));
         }
         check_reference(&order, n).map_err(|e| refuse(e, "payment reference"))?;
@@ -270,6 +303,7 @@ impl PaymentCallback {
                 amount_minor: n.amount,
                 currency: n.currency.clone(),
                 paid_at: now,
+                payment_id: n.payment_id.clone(),
             };
             (record, n.provider_event_id.clone())
         };
@@ -335,8 +369,150 @@ impl PaymentCallback {
         })
     }
 
+    /// A verified refund, partial refund or dispute of `order`'s payment.
+    ///
+    /// It must be of the payment that paid the order: Stripe names the PaymentIntent (stored
+    /// from the paid Checkout Session); Midtrans' status is unsigned, so the Get Status API must
+    /// answer the same reversal for the transaction that paid; DOKU signs the whole body and
+    /// names the payment by the order id. Then the notification is claimed (replays and
+    /// concurrent copies do nothing), and one conditional write moves a paid or minted order
+    /// to `Refunded` (a refund of the whole amount) or `Disputed` and records it; a partial
+    /// refund is recorded and changes nothing else. A reversed order's revocation is queued.
+    async fn apply_reversal(
+        &self,
+        order: &Order,
+        n: &PaymentNotification,
+        now: u64,
+    ) -> Result<Outcome> {
+        let paid = order.paid.as_ref().ok_or_else(|| {
+            Error::Conflict("the order has no payment to refund or dispute".into())
+        })?;
+        let same_payment = match n.provider {
+            Provider::Stripe => paid.payment_id.is_some() && paid.payment_id == n.payment_id,
+            Provider::Midtrans => paid.provider_ref == n.provider_reference,
+            Provider::Doku => true,
+            Provider::Xendit => false,
+        };
+        if paid.provider != n.provider.as_str() || !same_payment {
+            return Err(Error::Conflict(
+                "the refund or dispute is not of the payment that paid this order".into(),
+            ));
+        }
+        let event_id = if n.provider.confirms_with_status_api() {
+            let state = self.confirm_reversal(order, paid, n).await?;
+            format!("{}:{}", state.reference, state.status.as_str())
+        } else {
+            n.provider_event_id.clone()
+        };
+        let status = match n.status {
+            PaymentStatus::Disputed => OrderStatus::Disputed,
+            PaymentStatus::Refunded if n.amount == order.amount_minor => OrderStatus::Refunded,
+            // A refund of less than the whole order: recorded, the tickets stay valid.
+            _ => order.status,
+        };
+        let kind = match status {
+            OrderStatus::Disputed => "disputed",
+            OrderStatus::Refunded => "refunded",
+            _ => "partially_refunded",
+        };
+        let reversal = Reversal {
+            kind: kind.to_owned(),
+            provider: n.provider.as_str().to_owned(),
+            provider_ref: n.provider_reference.clone(),
+            amount_minor: n.amount,
+            currency: n.currency.clone(),
+            at: now,
+        };
+        let claim_key = format!("webhook#{}#{event_id}", n.provider.as_str());
+        if !self
+            .dedup
+            .claim(&claim_key, now + EVENT_RETENTION_SECS)
+            .await?
+        {
+            return Ok(Outcome::Duplicate);
+        }
+        let result = async {
+            Ok(
+                match self
+                    .orders
+                    .mark_reversed(&order.order_id, paid, status, &reversal)
+                    .await?
+                {
+                    ReversedOutcome::Reversed(o) => {
+                        self.enqueue_revocation(&o).await?;
+                        if o.status == OrderStatus::Disputed {
+                            Outcome::Disputed
+                        } else {
+                            Outcome::Refunded
+                        }
+                    }
+                    ReversedOutcome::Already(o) => {
+                        // Another notification of the reversal, or the retry of a delivery
+                        // that died before queueing: queue again (the consumer is idempotent).
+                        self.enqueue_revocation(&o).await?;
+                        Outcome::AlreadyReversed
+                    }
+                    ReversedOutcome::PartialRecorded(_) => Outcome::PartiallyRefunded,
+                },
+            )
+        }
+        .await;
+        if result.is_err() {
+            // Give the claim back so the provider's retry redoes the work.
+            self.dedup.release_claim(&claim_key).await.ok();
+        }
+        result
+    }
+
+    /// Midtrans: the Get Status API must answer the notification's reversal, for this order,
+    /// for the transaction that paid it, for the order's amount and currency.
+    async fn confirm_reversal(
+        &self,
+        order: &Order,
+        paid: &PaymentRecord,
+        n: &PaymentNotification,
+    ) -> Result<crate::gateway::PaymentState> {
+        let state = self
+            .statuses
+            .payment_state(n.provider, &order.order_id, &paid.provider_ref)
+            .await?;
+        state
+            .filter(|s| {
+                s.status == n.status
+                    && s.provider == n.provider
+                    && s.order_id == order.order_id
+                    && s.reference == paid.provider_ref
+                    && s.amount == order.amount_minor
+                    && s.currency == order.currency
+            })
+            .ok_or_else(|| {
+                Error::Conflict("the payment gateway does not confirm this refund".into())
+            })
+    }
+
+    async fn enqueue_revocation(&self, order: &Order) -> Result<()> {
+        let reason = if order.status == OrderStatus::Disputed {
+            "disputed"
+        } else {
+            "refunded"
+        };
+        let message = RevokeMessage {
+            order_id: order.order_id.clone(),
+            event_id: order.event_id.clone(),
+            reason: reason.to_owned(),
+        };
+        let body = serde_json::to_string(&message).map_err(Error::internal)?;
+        self.queue.send(Topic::Revoke, &body).await
+    }
+
     /// The state change of a claimed `paid` notification.
     async fn apply_claimed(&self, order_id: &str, record: &PaymentRecord) -> Result<Outcome> {
+        if let Some(payment_id) = &record.payment_id {
+            // So that a dispute, which names only the payment, finds the order.
+            self.orders
+                .link_payment(&record.provider, payment_id, order_id)
+                .await?;
+        }
         Ok(match self.orders.mark_paid(order_id, record).await? {
             PaidOutcome::Paid(order) => {
                 self.enqueue_mint(&order).await?;
@@ -346,7 +522,7 @@ impl PaymentCallback {
                 // Another notification of the same payment (e.g. Xendit PAID then SETTLED), or a
                 // retry of a delivery that died before queueing the mint: make sure it is queued
                 // (the consumer dedupes by order).
-                if order.status == crate::model::OrderStatus::Paid {
+                if order.status == OrderStatus::Paid {
                     self.enqueue_mint(&order).await?;
                 }
                 Outcome::AlreadyPaid
@@ -370,7 +546,7 @@ impl PaymentCallback {
         record: &PaymentRecord,
         now: u64,
     ) -> Result<()> {
-        let lost = order.status == crate::model::OrderStatus::Paid
+        let lost = order.status == OrderStatus::Paid
             && order.paid.as_ref().is_some_and(|p| {
                 p.provider == record.provider
                     && p.provider_ref == record.provider_ref
@@ -429,6 +605,7 @@ fn record_of(state: &crate::gateway::PaymentState, now: u64) -> PaymentRecord {
         amount_minor: state.amount,
         currency: state.currency.clone(),
         paid_at: now,
+        payment_id: None,
     }
 }
 
@@ -438,7 +615,7 @@ fn check_matches(order: &Order, n: &PaymentNotification) -> Result<()> {
     if n.currency != order.currency {
         return Err(Error::invalid("currency", "does not match the order"));
     }
-    let ok = if n.status == PaymentStatus::Refunded {
+    let ok = if n.status.is_reversal() {
         n.amount <= order.amount_minor
     } else {
         n.amount == order.amount_minor
@@ -508,7 +685,7 @@ pub fn router(handler: PaymentCallback) -> Router {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::model::{Consent, OrderStatus, PaymentReference};
+    use crate::model::{Consent, PaymentReference};
 
     fn order(amount: u64, currency: &str) -> Order {
         Order {
@@ -536,6 +713,7 @@ mod tests {
             paid: None,
             refund_due: None,
             minted_at: None,
+            reversal: None,
         }
     }
 
@@ -548,6 +726,7 @@ mod tests {
             amount,
             currency: currency.into(),
             status,
+            payment_id: None,
         }
     }
 

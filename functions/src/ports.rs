@@ -92,6 +92,8 @@ pub enum KeyPurpose {
     TicketIssuer { event_id: String, kid: u32 },
     /// `CONFIG_KEY_ID`, context `{"purpose":"gateway-secrets"}`.
     GatewaySecrets,
+    /// `CONFIG_KEY_ID`, context `{"purpose":"revoker-key"}`: the edge revocation credential.
+    RevokerKey,
 }
 
 /// A fresh data key: the plaintext (use, then drop: zeroized) and the KMS-wrapped copy (store).
@@ -128,6 +130,8 @@ pub enum Topic {
     Mint,
     /// `NOTIFY_QUEUE_URL`: body [`NotifyMessage`].
     Notify,
+    /// `REVOKE_QUEUE_URL`: body [`RevokeMessage`].
+    Revoke,
 }
 
 /// Send a message (JSON text). Never put personal data in a body.
@@ -142,6 +146,16 @@ pub trait Queue: Send + Sync {
 pub struct MintMessage {
     pub order_id: String,
     pub event_id: String,
+}
+
+/// payment-callback -> revoke: revoke every ticket of a refunded or disputed order at the door.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeMessage {
+    pub order_id: String,
+    pub event_id: String,
+    /// `refunded` or `disputed` (the door records it as the revocation's reason).
+    pub reason: String,
 }
 
 /// -> notify. Names the customer and the template, never personal data. `dedupe_id` makes
@@ -249,6 +263,17 @@ pub enum PaidOutcome {
     RefundDue(Order),
 }
 
+/// Result of [`Orders::mark_reversed`].
+#[derive(Debug, Clone)]
+pub enum ReversedOutcome {
+    /// This call moved the order to `Refunded` / `Disputed`.
+    Reversed(Order),
+    /// The order was already refunded or disputed (a replay or a second notification).
+    Already(Order),
+    /// A partial refund: recorded on the order, its status unchanged.
+    PartialRecorded(Order),
+}
+
 /// Orders and their state machine.
 #[async_trait]
 pub trait Orders: Send + Sync {
@@ -268,6 +293,22 @@ pub trait Orders: Send + Sync {
     /// `Reserved -> Paid` if amount, currency and the order's payment provider match the
     /// payment (else `Conflict`, nothing written); see [`PaidOutcome`].
     async fn mark_paid(&self, order_id: &str, payment: &PaymentRecord) -> Result<PaidOutcome>;
+    /// `Paid | Minted -> Refunded | Disputed` (`status`), one conditional write that also
+    /// requires the order's payment to be exactly `paid` as read (provider, reference, amount)
+    /// and records `reversal`. A `PartiallyRefunded` reversal is recorded without a status
+    /// change. `Conflict` if the order is in no state to be reversed.
+    async fn mark_reversed(
+        &self,
+        order_id: &str,
+        paid: &PaymentRecord,
+        status: crate::model::OrderStatus,
+        reversal: &crate::model::Reversal,
+    ) -> Result<ReversedOutcome>;
+    /// Remembers which order a gateway payment id (Stripe PaymentIntent) paid, so a dispute,
+    /// which names only the payment, finds it. Idempotent.
+    async fn link_payment(&self, provider: &str, payment_id: &str, order_id: &str) -> Result<()>;
+    /// The order a gateway payment id paid, if linked.
+    async fn order_of_payment(&self, provider: &str, payment_id: &str) -> Result<Option<String>>;
     /// Reservations with `expires_at <= now`, oldest first, at most `limit`.
     async fn expired_reservations(&self, now: u64, limit: u32) -> Result<Vec<ExpiredReservation>>;
     /// `Reserved -> Expired` and the stock and buyer counter returned, in one transaction
@@ -331,6 +372,8 @@ pub enum MintOutcome {
     Minted,
     /// The order was already minted (redelivery): nothing written.
     AlreadyMinted,
+    /// The order was refunded or disputed before it was minted: nothing written.
+    Reversed,
 }
 
 /// Tickets.
@@ -426,6 +469,15 @@ pub trait PaymentStatusApi: Send + Sync {
         order_id: &str,
         reference: &str,
     ) -> Result<Option<crate::gateway::PaymentState>>;
+}
+
+/// The door's revocation list (the edge worker's `POST /v1/revocations`), as a machine caller
+/// scoped to revocations.
+#[async_trait]
+pub trait DoorRevocations: Send + Sync {
+    /// Revokes one ticket of one event; idempotent (revoking a revoked ticket again is `Ok`).
+    /// `Unavailable` when the edge cannot be reached or answers 5xx: retry later.
+    async fn revoke(&self, event_id: &str, ticket_id: &str, reason: &str) -> Result<()>;
 }
 
 /// A notification to send. `recipient` is personal data: the sender must not log it.

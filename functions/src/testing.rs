@@ -341,6 +341,7 @@ pub struct TestEnv {
     pub config: Config,
     pub mint: QueuePair,
     pub notify: QueuePair,
+    pub revoke: QueuePair,
 }
 
 /// Receives before a message goes to its DLQ (the contract says 5).
@@ -384,8 +385,10 @@ impl TestEnv {
         };
         let mint = queue("mint").await.expect("mint queue");
         let notify = queue("notify").await.expect("notify queue");
+        let revoke = queue("revoke").await.expect("revoke queue");
         vars.insert("MINT_QUEUE_URL", mint.url.clone());
         vars.insert("NOTIFY_QUEUE_URL", notify.url.clone());
+        vars.insert("REVOKE_QUEUE_URL", revoke.url.clone());
         let mut config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration");
         adjust(&mut config);
         Self {
@@ -394,6 +397,7 @@ impl TestEnv {
             config,
             mint,
             notify,
+            revoke,
         }
     }
 
@@ -447,6 +451,8 @@ impl TestEnv {
             &self.mint.dlq_url,
             &self.notify.url,
             &self.notify.dlq_url,
+            &self.revoke.url,
+            &self.revoke.dlq_url,
         ] {
             let mut receipts = Vec::new();
             // Bounded: at most 20 receives per queue.

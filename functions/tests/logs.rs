@@ -103,6 +103,7 @@ async fn no_personal_data_in_logs() {
                 amount_minor: created.order.total.amount_minor,
                 currency: "IDR".into(),
                 paid_at: NOW,
+                payment_id: None,
             },
         )
         .await

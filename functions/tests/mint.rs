@@ -69,6 +69,7 @@ async fn paid_order(w: &World, n: u32, quantity: u32) -> CheckoutResponse {
                 amount_minor: o.total.amount_minor,
                 currency: o.total.currency.clone(),
                 paid_at: NOW + 5,
+                payment_id: None,
             },
         )
         .await

@@ -176,6 +176,20 @@ impl Fixture {
         depths
     }
 
+    /// The bodies on the revocation queue (received and left there).
+    async fn revoke_messages(&self) -> Vec<Value> {
+        let got = functions::aws::provision::receive_hidden(
+            &self.env.clients.sqs,
+            &self.env.revoke.url,
+            0,
+        )
+        .await
+        .expect("receive");
+        got.iter()
+            .map(|m| serde_json::from_str(&m.body).expect("json"))
+            .collect()
+    }
+
     /// Messages on the mint queue (each test has one order).
     async fn mint_messages(&self) -> u64 {
         functions::aws::provision::depth(&self.env.clients.sqs, &self.env.mint.url)
@@ -452,22 +466,22 @@ async fn scenario(provider: Provider) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stripe_webhooks() {
-    scenario(Provider::Stripe).await;
+    Box::pin(scenario(Provider::Stripe)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn midtrans_webhooks() {
-    scenario(Provider::Midtrans).await;
+    Box::pin(scenario(Provider::Midtrans)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xendit_webhooks() {
-    scenario(Provider::Xendit).await;
+    Box::pin(scenario(Provider::Xendit)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doku_webhooks() {
-    scenario(Provider::Doku).await;
+    Box::pin(scenario(Provider::Doku)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -966,6 +980,7 @@ async fn a_mint_lost_after_the_claim_is_queued_again_by_a_later_retry() {
         amount_minor: PRICE,
         currency: "IDR".into(),
         paid_at: NOW,
+        payment_id: None,
     };
     f.deps
         .orders
@@ -990,4 +1005,211 @@ async fn a_mint_lost_after_the_claim_is_queued_again_by_a_later_retry() {
         );
         assert_eq!(f.mint_messages().await, mints, "{later} s after payment");
     }
+}
+
+/// Pays `order_id` through `provider` with a genuine notification and mints its tickets.
+async fn pay_and_mint(f: &Fixture, provider: Provider, order_id: &str) {
+    assert!(f.stub.set_status(order_id, PaymentStatus::Paid));
+    let good = signed_webhook(
+        provider,
+        &test_secrets(),
+        &paid_via(provider, order_id, &format!("evt-pay-{order_id}")),
+        f.clock_now(),
+    );
+    let (status, body) = f.deliver(&good).await;
+    assert_eq!(status, StatusCode::OK, "{provider}: {body}");
+    let minter = functions::mint::Minter::new(f.deps.clone());
+    minter
+        .mint_order(&functions::ports::MintMessage {
+            order_id: order_id.to_owned(),
+            event_id: "fest".into(),
+        })
+        .await
+        .expect("mint");
+    assert_eq!(f.stored_order(order_id).await.status, OrderStatus::Minted);
+}
+
+/// The attack of issue "Money and personal data" item 5: buy, get tickets, refund, still get
+/// in. A verified full refund of a minted order must mark it refunded (so its tickets are
+/// revoked), not be acknowledged and dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_refund_of_a_minted_order_is_not_dropped() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Stripe), 40).await;
+    pay_and_mint(&f, Provider::Stripe, &order_id).await;
+    let refund = signed_webhook(
+        Provider::Stripe,
+        &test_secrets(),
+        &paid(&order_id, "evt-refund-40").with_status(PaymentStatus::Refunded),
+        f.clock_now(),
+    );
+    let (status, body) = f.deliver(&refund).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"].as_str(), Some("refunded"), "{body}");
+    let order = f.stored_order(&order_id).await;
+    assert_eq!(
+        order.status,
+        OrderStatus::Refunded,
+        "a refunded order keeps its tickets valid"
+    );
+    let reversal = order.reversal.expect("recorded");
+    assert_eq!(
+        (
+            reversal.kind.as_str(),
+            reversal.amount_minor,
+            reversal.currency.as_str()
+        ),
+        ("refunded", PRICE, "IDR")
+    );
+    assert_eq!(
+        f.revoke_messages().await,
+        vec![serde_json::json!({"order_id": order_id, "event_id": "fest", "reason": "refunded"})]
+    );
+}
+
+/// The same verified refund fired 10 times at once: one state change, one revocation message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_identical_refunds_queue_one_revocation() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Stripe), 41).await;
+    pay_and_mint(&f, Provider::Stripe, &order_id).await;
+    let refund = signed_webhook(
+        Provider::Stripe,
+        &test_secrets(),
+        &paid(&order_id, "evt-refund-41").with_status(PaymentStatus::Refunded),
+        f.clock_now(),
+    );
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        set.spawn(deliver_to(f.app.clone(), refund.clone()));
+    }
+    let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
+    while let Some(joined) = set.join_next().await {
+        let (status, body) = joined.expect("task");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        *outcomes
+            .entry(body["outcome"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+    let expected: std::collections::BTreeMap<String, u32> =
+        [("duplicate".to_owned(), 9), ("refunded".to_owned(), 1)].into();
+    assert_eq!(outcomes, expected);
+    assert_eq!(
+        f.stored_order(&order_id).await.status,
+        OrderStatus::Refunded
+    );
+    assert_eq!(f.revoke_messages().await.len(), 1);
+}
+
+/// A partial refund is recorded and revokes nothing; a dispute (which names only the
+/// PaymentIntent) finds the order and revokes; a refund of another payment is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_refunds_are_recorded_disputes_revoke_other_payments_are_refused() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Stripe), 42).await;
+    pay_and_mint(&f, Provider::Stripe, &order_id).await;
+    let secrets = test_secrets();
+    let partial = signed_webhook(
+        Provider::Stripe,
+        &secrets,
+        &TestPayment::paid(&order_id, 50_000, "IDR")
+            .with_event_id("evt-partial-42")
+            .with_status(PaymentStatus::PartiallyRefunded),
+        f.clock_now(),
+    );
+    let (status, body) = f.deliver(&partial).await;
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::OK, Some("partially_refunded")),
+        "{body}"
+    );
+    let order = f.stored_order(&order_id).await;
+    assert_eq!(order.status, OrderStatus::Minted);
+    assert_eq!(order.reversal.expect("recorded").amount_minor, 50_000);
+    assert!(f.revoke_messages().await.is_empty());
+
+    // A "full" refund of a payment the order was not paid with (another PaymentIntent).
+    let mut other = String::from_utf8(
+        signed_webhook(
+            Provider::Stripe,
+            &secrets,
+            &paid(&order_id, "evt-other-42").with_status(PaymentStatus::Refunded),
+            f.clock_now(),
+        )
+        .body,
+    )
+    .expect("utf8");
+    other = other.replace(&format!("pi_test_{order_id}"), "pi_test_someone_else");
+    let w = functions::gateway::testing::SignedWebhook {
+        provider: Provider::Stripe,
+        headers: vec![(
+            "Stripe-Signature".into(),
+            stripe_signature_header(
+                &["whsec_karcis_test_endpoint_secret"],
+                f.clock_now(),
+                other.as_bytes(),
+            ),
+        )],
+        body: other.into_bytes(),
+        path: "/v1/webhooks/stripe".into(),
+    };
+    let (status, body) = f.deliver(&w).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(f.stored_order(&order_id).await.status, OrderStatus::Minted);
+
+    let dispute = signed_webhook(
+        Provider::Stripe,
+        &secrets,
+        &paid(&order_id, "evt-dispute-42").with_status(PaymentStatus::Disputed),
+        f.clock_now(),
+    );
+    let (status, body) = f.deliver(&dispute).await;
+    assert_eq!(
+        (status, body["outcome"].as_str()),
+        (StatusCode::OK, Some("disputed")),
+        "{body}"
+    );
+    assert_eq!(
+        f.stored_order(&order_id).await.status,
+        OrderStatus::Disputed
+    );
+    assert_eq!(
+        f.revoke_messages().await,
+        vec![serde_json::json!({"order_id": order_id, "event_id": "fest", "reason": "disputed"})]
+    );
+}
+
+/// Midtrans: `transaction_status` is unsigned, so a refund counts only once the status API
+/// says so; an edited `settlement -> refund` changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn midtrans_refund_counts_only_when_the_status_api_confirms_it() {
+    let f = Fixture::new().await;
+    let order_id = f.order_via(Some(Provider::Midtrans), 43).await;
+    pay_and_mint(&f, Provider::Midtrans, &order_id).await;
+    let refund = signed_webhook(
+        Provider::Midtrans,
+        &test_secrets(),
+        &paid(&order_id, &format!("tx-{order_id}")).with_status(PaymentStatus::Refunded),
+        f.clock_now(),
+    );
+    // The gateway still says settlement: refused, nothing changed.
+    let (status, body) = f.deliver(&refund).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(f.stored_order(&order_id).await.status, OrderStatus::Minted);
+    assert!(f.revoke_messages().await.is_empty());
+    // Refunded at the gateway: the retry applies it once.
+    assert!(f.stub.set_status(&order_id, PaymentStatus::Refunded));
+    for expected in ["refunded", "duplicate"] {
+        let (status, body) = f.deliver(&refund).await;
+        assert_eq!(
+            (status, body["outcome"].as_str()),
+            (StatusCode::OK, Some(expected)),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        f.stored_order(&order_id).await.status,
+        OrderStatus::Refunded
+    );
+    assert_eq!(f.revoke_messages().await.len(), 1);
 }

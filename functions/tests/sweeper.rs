@@ -53,6 +53,7 @@ async fn expired_reservations_return_stock_exactly_once_even_with_concurrent_swe
                 amount_minor: paid.amount_minor,
                 currency: paid.currency.clone(),
                 paid_at: NOW + 10,
+                payment_id: None,
             },
         )
         .await
@@ -108,6 +109,7 @@ async fn expired_reservations_return_stock_exactly_once_even_with_concurrent_swe
                 amount_minor: late.amount_minor,
                 currency: late.currency.clone(),
                 paid_at: NOW + 700,
+                payment_id: None,
             },
         )
         .await

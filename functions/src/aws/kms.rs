@@ -49,7 +49,9 @@ impl KmsKeys {
         let (value, name) = match purpose {
             KeyPurpose::CustomerPii { .. } => (&self.pii_key_id, "PII_KEY_ID"),
             KeyPurpose::TicketIssuer { .. } => (&self.issuer_key_id, "ISSUER_KEY_ID"),
-            KeyPurpose::GatewaySecrets => (&self.config_key_id, "CONFIG_KEY_ID"),
+            KeyPurpose::GatewaySecrets | KeyPurpose::RevokerKey => {
+                (&self.config_key_id, "CONFIG_KEY_ID")
+            }
         };
         crate::config::Config::require(value, name)
     }
@@ -68,6 +70,7 @@ pub fn encryption_context(purpose: &KeyPurpose) -> Vec<(&'static str, String)> {
             ("kid", kid.to_string()),
         ],
         KeyPurpose::GatewaySecrets => vec![("purpose", "gateway-secrets".to_owned())],
+        KeyPurpose::RevokerKey => vec![("purpose", "revoker-key".to_owned())],
     }
 }
 

@@ -12,6 +12,7 @@ pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     mint_queue_url: Option<String>,
     notify_queue_url: Option<String>,
+    revoke_queue_url: Option<String>,
 }
 
 impl SqsQueue {
@@ -24,7 +25,15 @@ impl SqsQueue {
             client,
             mint_queue_url,
             notify_queue_url,
+            revoke_queue_url: None,
         }
+    }
+
+    /// Also sends to the revocation queue.
+    #[must_use]
+    pub fn with_revoke_queue(mut self, url: Option<String>) -> Self {
+        self.revoke_queue_url = url;
+        self
     }
 
     pub fn from_config(client: aws_sdk_sqs::Client, config: &crate::config::Config) -> Self {
@@ -33,6 +42,7 @@ impl SqsQueue {
             config.mint_queue_url.clone(),
             config.notify_queue_url.clone(),
         )
+        .with_revoke_queue(config.revoke_queue_url.clone())
     }
 }
 
@@ -42,6 +52,7 @@ impl Queue for SqsQueue {
         let (url, name) = match topic {
             Topic::Mint => (&self.mint_queue_url, "MINT_QUEUE_URL"),
             Topic::Notify => (&self.notify_queue_url, "NOTIFY_QUEUE_URL"),
+            Topic::Revoke => (&self.revoke_queue_url, "REVOKE_QUEUE_URL"),
         };
         let url = crate::config::Config::require(url, name)?;
         self.client

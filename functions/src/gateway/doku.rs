@@ -162,6 +162,7 @@ pub fn parse_notification(request_id: &str, body: &[u8]) -> Result<WebhookEvent,
         amount: json_number_amount(amount, exponent)?,
         currency,
         status,
+        payment_id: None,
     }))
 }
 

@@ -9,7 +9,9 @@
 //! (<https://docs.midtrans.com/docs/https-notification-webhooks>): `capture` with
 //! `fraud_status=accept` and `settlement` are paid, and only with the signed `status_code` 200;
 //! `capture` with `challenge`, `pending` and `authorize` wait; `deny`, `cancel`, `failure` fail;
-//! `expire` expires; `refund`, `partial_refund`, `chargeback`, `partial_chargeback` are refunds.
+//! `expire` expires; `refund` is a full refund, `partial_refund` a partial one, `chargeback` and
+//! `partial_chargeback` disputes. Like `paid`, a refund or chargeback is believed only once the
+//! Get Status API answers the same status for the same transaction.
 //!
 //! `transaction_status`, `fraud_status` and `transaction_id` are *not* signed: a captured
 //! `pending` (201) edited to `settlement` is refused here for its status code, but a genuine
@@ -120,6 +122,7 @@ pub fn verify(
         amount: parse_decimal(gross_amount, exponent)?,
         currency,
         status,
+        payment_id: None,
     }))
 }
 
@@ -144,9 +147,9 @@ fn classify(
         ("capture" | "pending" | "authorize", _) => PaymentStatus::Pending,
         ("deny" | "cancel" | "failure", _) => PaymentStatus::Failed,
         ("expire", _) => PaymentStatus::Expired,
-        ("refund" | "partial_refund" | "chargeback" | "partial_chargeback", _) => {
-            PaymentStatus::Refunded
-        }
+        ("refund", _) => PaymentStatus::Refunded,
+        ("partial_refund", _) => PaymentStatus::PartiallyRefunded,
+        ("chargeback" | "partial_chargeback", _) => PaymentStatus::Disputed,
         _ => return Ok(None),
     };
     if status == PaymentStatus::Paid && status_code != "200" {

@@ -25,7 +25,7 @@ pub mod stripe;
 pub mod transport;
 pub mod xendit;
 
-mod crypto;
+pub(crate) mod crypto;
 mod secrets;
 
 #[cfg(any(test, feature = "testing"))]
@@ -123,8 +123,12 @@ pub enum PaymentStatus {
     Failed,
     /// The hosted payment page expired without payment.
     Expired,
-    /// The gateway refunded the payment (fully or partly).
+    /// The gateway refunded the payment in full.
     Refunded,
+    /// The gateway refunded part of the payment (the order stands; the refund is recorded).
+    PartiallyRefunded,
+    /// The buyer disputed the payment with their bank (chargeback).
+    Disputed,
 }
 
 impl PaymentStatus {
@@ -135,6 +139,8 @@ impl PaymentStatus {
             PaymentStatus::Failed => "failed",
             PaymentStatus::Expired => "expired",
             PaymentStatus::Refunded => "refunded",
+            PaymentStatus::PartiallyRefunded => "partially_refunded",
+            PaymentStatus::Disputed => "disputed",
         }
     }
 }
@@ -156,6 +162,19 @@ pub struct PaymentNotification {
     /// Upper-case ISO 4217 code.
     pub currency: String,
     pub status: PaymentStatus,
+    /// The gateway's id of the underlying payment when the notification names one besides
+    /// `provider_reference` (Stripe: the PaymentIntent of a Checkout Session or a charge).
+    pub payment_id: Option<String>,
+}
+
+impl PaymentStatus {
+    /// A refund or dispute of a payment (as opposed to the payment's own progress).
+    pub const fn is_reversal(self) -> bool {
+        matches!(
+            self,
+            PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded | PaymentStatus::Disputed
+        )
+    }
 }
 
 /// What a provider's status API says about a payment. Asked with karcis' own API key over TLS,

@@ -132,7 +132,19 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, GatewayError> {
         "checkout.session.async_payment_succeeded" => PaymentStatus::Paid,
         "checkout.session.async_payment_failed" => PaymentStatus::Failed,
         "checkout.session.expired" => PaymentStatus::Expired,
-        "charge.refunded" => PaymentStatus::Refunded,
+        // `refunded`: "whether the charge has been fully refunded"; `amount_refunded` is the
+        // cumulative amount refunded so far (<https://docs.stripe.com/api/charges/object>).
+        "charge.refunded" => {
+            if object.get("refunded").and_then(Value::as_bool) == Some(true) {
+                PaymentStatus::Refunded
+            } else {
+                PaymentStatus::PartiallyRefunded
+            }
+        }
+        // A Dispute object (<https://docs.stripe.com/api/disputes/object>): `charge`,
+        // `payment_intent`, `amount`, `currency`; it carries no metadata of the payment, so the
+        // order is found by its PaymentIntent (the callback handler's lookup).
+        "charge.dispute.created" => PaymentStatus::Disputed,
         other => {
             return Ok(WebhookEvent::Ignored {
                 provider: Provider::Stripe,
@@ -144,13 +156,24 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, GatewayError> {
 
     let currency = normalize_currency(event_str(object, "/currency")?)?;
     let exponent = karcis_exponent(&currency).ok_or(GatewayError::UnsupportedCurrency)?;
-    let (order_id, reference, stripe_amount) = if status == PaymentStatus::Refunded {
+    let payment_id = object
+        .get("payment_intent")
+        .and_then(Value::as_str)
+        .map(|pi| bounded_id(pi, "payment_intent"))
+        .transpose()?;
+    let (order_id, reference, stripe_amount) = if status == PaymentStatus::Disputed {
+        // No order id in a dispute: the handler resolves it from the PaymentIntent.
+        if payment_id.is_none() {
+            return Err(GatewayError::MalformedPayload("/payment_intent"));
+        }
+        ("", event_str(object, "/id")?, event_u64(object, "/amount")?)
+    } else if status.is_reversal() {
         let order_id = event_str(object, "/metadata/order_id")?;
-        let reference = object
-            .get("payment_intent")
-            .and_then(Value::as_str)
-            .map_or_else(|| event_str(object, "/id"), Ok)?;
-        (order_id, reference, event_u64(object, "/amount_refunded")?)
+        (
+            order_id,
+            event_str(object, "/id")?,
+            event_u64(object, "/amount_refunded")?,
+        )
     } else {
         let order_id = match object.get("client_reference_id").and_then(Value::as_str) {
             Some(id) => id,
@@ -162,7 +185,9 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, GatewayError> {
             event_u64(object, "/amount_total")?,
         )
     };
-    validate_order_id(order_id)?;
+    if status != PaymentStatus::Disputed {
+        validate_order_id(order_id)?;
+    }
     let amount = rescale(stripe_amount, stripe_exponent(&currency), exponent)?;
     Ok(WebhookEvent::Payment(PaymentNotification {
         provider: Provider::Stripe,
@@ -172,6 +197,7 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, GatewayError> {
         amount,
         currency,
         status,
+        payment_id,
     }))
 }
 

@@ -411,6 +411,8 @@ fn midtrans_status(s: &StubState, order_id: &str, headers: &HeaderMap) -> Respon
         PaymentStatus::Failed => ("202", "deny"),
         PaymentStatus::Expired => ("407", "expire"),
         PaymentStatus::Refunded => ("200", "refund"),
+        PaymentStatus::PartiallyRefunded => ("200", "partial_refund"),
+        PaymentStatus::Disputed => ("200", "chargeback"),
     };
     Json(json!({
         "status_code": status_code,
@@ -450,7 +452,10 @@ fn xendit_get_invoice(s: &StubState, invoice_id: &str, headers: &HeaderMap) -> R
     let status = match p.status {
         PaymentStatus::Paid => "PAID",
         PaymentStatus::Expired | PaymentStatus::Failed => "EXPIRED",
-        PaymentStatus::Pending | PaymentStatus::Refunded => "PENDING",
+        PaymentStatus::Pending
+        | PaymentStatus::Refunded
+        | PaymentStatus::PartiallyRefunded
+        | PaymentStatus::Disputed => "PENDING",
     };
     let mut invoice = json!({
         "id": p.reference, "external_id": order, "status": status,

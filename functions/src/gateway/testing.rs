@@ -128,13 +128,23 @@ pub fn stripe_event_body(p: &TestPayment, created: u64) -> Vec<u8> {
         PaymentStatus::Pending => ("checkout.session.completed", session("unpaid")),
         PaymentStatus::Failed => ("checkout.session.async_payment_failed", session("unpaid")),
         PaymentStatus::Expired => ("checkout.session.expired", session("unpaid")),
-        PaymentStatus::Refunded => (
+        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => (
             "charge.refunded",
             json!({
                 "id": format!("ch_test_{}", p.order_id), "object": "charge",
                 "amount": stripe_amount(p), "amount_refunded": stripe_amount(p), "currency": currency,
                 "payment_intent": format!("pi_test_{}", p.order_id), "metadata": { "order_id": p.order_id },
-                "refunded": true,
+                "refunded": p.status == PaymentStatus::Refunded,
+            }),
+        ),
+        PaymentStatus::Disputed => (
+            "charge.dispute.created",
+            json!({
+                "id": format!("dp_test_{}", p.order_id), "object": "dispute",
+                "amount": stripe_amount(p), "currency": currency,
+                "charge": format!("ch_test_{}", p.order_id),
+                "payment_intent": format!("pi_test_{}", p.order_id),
+                "reason": "fraudulent", "status": "needs_response", "metadata": {},
             }),
         ),
     };
@@ -165,6 +175,8 @@ pub fn midtrans_notification_body(server_key: &str, p: &TestPayment) -> Vec<u8> 
         PaymentStatus::Failed => ("deny", "202", "deny"),
         PaymentStatus::Expired => ("expire", "407", "accept"),
         PaymentStatus::Refunded => ("refund", "200", "accept"),
+        PaymentStatus::PartiallyRefunded => ("partial_refund", "200", "accept"),
+        PaymentStatus::Disputed => ("chargeback", "200", "accept"),
     };
     let gross_amount = midtrans_gross_amount(p);
     let signature_key =
@@ -194,7 +206,8 @@ pub fn xendit_invoice_body(p: &TestPayment) -> Vec<u8> {
         PaymentStatus::Pending => "PENDING",
         PaymentStatus::Expired => "EXPIRED",
         PaymentStatus::Failed => "FAILED",
-        PaymentStatus::Refunded => "REFUNDED",
+        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => "REFUNDED",
+        PaymentStatus::Disputed => "DISPUTED",
     };
     let exp = karcis_exponent(&p.currency).unwrap_or(2);
     let amount: Value = serde_json::from_str(&format_decimal(p.amount, exp)).expect("number");
@@ -220,7 +233,8 @@ pub fn doku_notification_body(p: &TestPayment) -> Vec<u8> {
         PaymentStatus::Pending => "PENDING",
         PaymentStatus::Failed => "FAILED",
         PaymentStatus::Expired => "EXPIRED",
-        PaymentStatus::Refunded => "REFUNDED",
+        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => "REFUNDED",
+        PaymentStatus::Disputed => "CHARGEBACK",
     };
     let exp = karcis_exponent(&p.currency).unwrap_or(2);
     let amount: Value = serde_json::from_str(&format_decimal(p.amount, exp)).expect("number");

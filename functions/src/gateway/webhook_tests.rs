@@ -55,17 +55,37 @@ fn every_status_maps_for_every_provider() {
         PaymentStatus::Failed,
         PaymentStatus::Expired,
         PaymentStatus::Refunded,
+        PaymentStatus::PartiallyRefunded,
+        PaymentStatus::Disputed,
     ];
     for provider in Provider::ALL {
         for status in statuses {
             let p = TestPayment::paid("ord-9", 75_000, "IDR").with_status(status);
             let w = signed_webhook(provider, &test_secrets(), &p, NOW);
             match verify(&w, NOW).expect("authentic") {
-                WebhookEvent::Payment(n) => assert_eq!(n.status, status, "{provider}"),
-                // Xendit invoices have no failed or refunded status: authentic but not acted on.
+                // DOKU's notification says REFUNDED, full or not: the amount decides.
+                WebhookEvent::Payment(n)
+                    if provider == Provider::Doku && status == PaymentStatus::PartiallyRefunded =>
+                {
+                    assert_eq!(n.status, PaymentStatus::Refunded);
+                }
+                WebhookEvent::Payment(n) => {
+                    assert_eq!(n.status, status, "{provider}");
+                    // Stripe names the PaymentIntent of sessions, charges and disputes.
+                    assert_eq!(n.payment_id.is_some(), provider == Provider::Stripe);
+                }
+                // Xendit invoices have no failed, refunded or disputed status, and DOKU's
+                // non-SNAP notification no chargeback: authentic but not acted on.
                 WebhookEvent::Ignored { .. } => assert!(
-                    provider == Provider::Xendit
-                        && matches!(status, PaymentStatus::Failed | PaymentStatus::Refunded),
+                    (provider == Provider::Xendit
+                        && matches!(
+                            status,
+                            PaymentStatus::Failed
+                                | PaymentStatus::Refunded
+                                | PaymentStatus::PartiallyRefunded
+                                | PaymentStatus::Disputed
+                        ))
+                        || (provider == Provider::Doku && status == PaymentStatus::Disputed),
                     "{provider} {status:?}"
                 ),
             }

@@ -91,6 +91,7 @@ pub fn parse_invoice_callback(body: &[u8]) -> Result<WebhookEvent, GatewayError>
         amount: json_number_amount(amount_field, exponent)?,
         currency,
         status,
+        payment_id: None,
     }))
 }
 

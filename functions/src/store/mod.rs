@@ -49,6 +49,10 @@ pub mod keys {
         format!("ORDER#{order_id}")
     }
     pub const ORDER_SK: &str = "ORDER";
+    /// `PAYMENT#<provider>#<payment id>`: which order a gateway payment paid.
+    pub fn payment(provider: &str, payment_id: &str) -> String {
+        format!("PAYMENT#{provider}#{payment_id}")
+    }
     pub fn ticket(ticket_id: &str) -> String {
         format!("TICKET#{ticket_id}")
     }

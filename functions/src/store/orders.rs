@@ -8,7 +8,9 @@ use super::{keys, unless_condition_failed, DynamoStore, TxError};
 use crate::aws::describe;
 use crate::error::{Error, Result};
 use crate::model::{Order, OrderStatus, PaymentRecord, PaymentReference};
-use crate::ports::{ExpiredReservation, Orders, PaidOutcome, Reservation, ReserveOutcome};
+use crate::ports::{
+    ExpiredReservation, Orders, PaidOutcome, Reservation, ReserveOutcome, ReversedOutcome,
+};
 
 pub(crate) fn order_item(o: &Order) -> Result<Item> {
     let mut i = item_key(&keys::order(&o.order_id), keys::ORDER_SK);
@@ -40,6 +42,9 @@ pub(crate) fn order_item(o: &Order) -> Result<Item> {
     }
     if let Some(t) = o.minted_at {
         i.insert("minted_at".into(), n(t));
+    }
+    if let Some(r) = &o.reversal {
+        i.insert("reversal".into(), json(r)?);
     }
     if o.status == OrderStatus::Reserved {
         i.insert("gsi1pk".into(), s(keys::RESERVED));
@@ -74,6 +79,7 @@ pub(crate) fn order_from(i: &Item) -> Result<Order> {
         paid: get_json_opt(i, "paid")?,
         refund_due: get_json_opt(i, "refund_due")?,
         minted_at: get_n_opt(i, "minted_at"),
+        reversal: get_json_opt(i, "reversal")?,
     })
 }
 
@@ -275,7 +281,10 @@ impl Orders for DynamoStore {
             ));
         }
         match order.status {
-            OrderStatus::Paid | OrderStatus::Minted
+            OrderStatus::Paid
+            | OrderStatus::Minted
+            | OrderStatus::Refunded
+            | OrderStatus::Disputed
                 if order.paid.as_ref().is_some_and(|p| {
                     p.provider == payment.provider && p.provider_ref == payment.provider_ref
                 }) =>
@@ -286,6 +295,8 @@ impl Orders for DynamoStore {
             // order: owed back. Recorded once.
             OrderStatus::Paid
             | OrderStatus::Minted
+            | OrderStatus::Refunded
+            | OrderStatus::Disputed
             | OrderStatus::Expired
             | OrderStatus::Cancelled => {
                 let res = self
@@ -305,6 +316,99 @@ impl Orders for DynamoStore {
             }
             OrderStatus::Reserved => Err(Error::unavailable("order changed during payment; retry")),
         }
+    }
+
+    async fn mark_reversed(
+        &self,
+        order_id: &str,
+        paid: &PaymentRecord,
+        status: OrderStatus,
+        reversal: &crate::model::Reversal,
+    ) -> Result<ReversedOutcome> {
+        let partial = !matches!(status, OrderStatus::Refunded | OrderStatus::Disputed);
+        // The paid record is compared whole (provider, reference, amount, currency, time): the
+        // reversal applies to exactly the payment the handler checked.
+        let (expression, condition) = if partial {
+            (
+                "SET reversal = :rev",
+                "#st IN (:paid, :minted) AND paid = :rec AND payment_provider = :provider \
+                 AND currency = :currency AND amount_minor >= :amount",
+            )
+        } else {
+            (
+                "SET #st = :new, reversal = :rev",
+                "#st IN (:paid, :minted) AND paid = :rec AND payment_provider = :provider \
+                 AND currency = :currency AND amount_minor >= :amount",
+            )
+        };
+        let mut req = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(item_key(&keys::order(order_id), keys::ORDER_SK)))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_values(":paid", s(OrderStatus::Paid.as_str()))
+            .expression_attribute_values(":minted", s(OrderStatus::Minted.as_str()))
+            .expression_attribute_values(":rec", json(paid)?)
+            .expression_attribute_values(":rev", json(reversal)?)
+            .expression_attribute_values(":provider", s(&reversal.provider))
+            .expression_attribute_values(":currency", s(&reversal.currency))
+            .expression_attribute_values(":amount", n(reversal.amount_minor))
+            .return_values(ReturnValue::AllNew);
+        if !partial {
+            req = req.expression_attribute_values(":new", s(status.as_str()));
+        }
+        if let Some(out) = unless_condition_failed("UpdateItem", req.send().await)? {
+            let item = out
+                .attributes
+                .ok_or_else(|| Error::internal("UpdateItem returned no attributes"))?;
+            let order = order_from(&item)?;
+            return Ok(if partial {
+                ReversedOutcome::PartialRecorded(order)
+            } else {
+                ReversedOutcome::Reversed(order)
+            });
+        }
+        let order = self.get_order(order_id).await?.ok_or(Error::NotFound)?;
+        match order.status {
+            OrderStatus::Refunded | OrderStatus::Disputed => Ok(ReversedOutcome::Already(order)),
+            OrderStatus::Paid | OrderStatus::Minted => Err(Error::Conflict(
+                "the reversal does not match the order's payment".into(),
+            )),
+            other => Err(Error::Conflict(format!(
+                "order is {} and cannot be refunded or disputed",
+                other.as_str()
+            ))),
+        }
+    }
+
+    async fn link_payment(&self, provider: &str, payment_id: &str, order_id: &str) -> Result<()> {
+        let mut item = item_key(&keys::payment(provider, payment_id), "PAYMENT");
+        item.insert("type".into(), s("payment_link"));
+        item.insert("order_id".into(), s(order_id));
+        let res = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            // Never repoint a payment at another order.
+            .condition_expression("attribute_not_exists(pk) OR order_id = :o")
+            .expression_attribute_values(":o", s(order_id))
+            .send()
+            .await;
+        if unless_condition_failed("PutItem", res)?.is_none() {
+            return Err(Error::Conflict("payment is linked to another order".into()));
+        }
+        Ok(())
+    }
+
+    async fn order_of_payment(&self, provider: &str, payment_id: &str) -> Result<Option<String>> {
+        self.get_item(&keys::payment(provider, payment_id), "PAYMENT")
+            .await?
+            .map(|i| get_s(&i, "order_id"))
+            .transpose()
     }
 
     async fn expired_reservations(&self, now: u64, limit: u32) -> Result<Vec<ExpiredReservation>> {

@@ -1,0 +1,137 @@
+//! The back end's machine credential for `POST /v1/revocations`, and for nothing else.
+//!
+//! `Authorization: KarcisRevoker t=<unix seconds>,v1=<hex>` where `v1` is HMAC-SHA256 under the
+//! worker secret `REVOKER_KEY` (hex, at least 32 bytes) of `"karcis-revoke.v1\n" + t + "\n" +
+//! raw body`. The time must be within [`WINDOW_SECS`] of now and the MAC is compared in constant
+//! time. Only the revocations route looks at this scheme; every other route takes a staff JWT
+//! (`Bearer`), so the credential cannot scan, sync, read the audit or download bundles. It names
+//! no event: it may revoke any event's ticket (its holder, the revoke function, serves all
+//! events), but only by revoking, which is what a refund or chargeback asks of the door.
+
+use sha2::{Digest, Sha256};
+
+pub const SCHEME: &str = "KarcisRevoker ";
+const LABEL: &[u8] = b"karcis-revoke.v1";
+pub const WINDOW_SECS: u64 = 300;
+const MIN_KEY_BYTES: usize = 32;
+
+/// HMAC-SHA256 (RFC 2104) over the concatenation of `parts`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut block = [0u8; 64];
+    if key.len() > 64 {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    for p in parts {
+        inner.update(p);
+    }
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Why a revoker credential was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokerError {
+    /// `REVOKER_KEY` is not bound (or too short): the scheme is off.
+    NotConfigured,
+    Malformed,
+    BadMac,
+    Stale,
+}
+
+/// Whether `header` is this scheme at all.
+pub fn is_revoker(header: Option<&str>) -> bool {
+    header.is_some_and(|h| h.starts_with(SCHEME))
+}
+
+/// Checks a `KarcisRevoker` header against the raw body at `now` (unix seconds).
+pub fn verify(
+    header: &str,
+    key_hex: Option<&str>,
+    body: &[u8],
+    now: u64,
+) -> Result<(), RevokerError> {
+    let key = key_hex
+        .and_then(|k| hex::decode(k.trim()).ok())
+        .filter(|k| k.len() >= MIN_KEY_BYTES)
+        .ok_or(RevokerError::NotConfigured)?;
+    let rest = header.strip_prefix(SCHEME).ok_or(RevokerError::Malformed)?;
+    let (t_part, v_part) = rest.split_once(',').ok_or(RevokerError::Malformed)?;
+    let t = t_part.strip_prefix("t=").ok_or(RevokerError::Malformed)?;
+    let v1 = v_part.strip_prefix("v1=").ok_or(RevokerError::Malformed)?;
+    if t.is_empty() || t.len() > 12 || !t.bytes().all(|b| b.is_ascii_digit()) || v1.len() != 64 {
+        return Err(RevokerError::Malformed);
+    }
+    let expected = hex::encode(hmac_sha256(
+        &key,
+        &[LABEL, b"\n", t.as_bytes(), b"\n", body],
+    ));
+    if !ct_eq(expected.as_bytes(), v1.as_bytes()) {
+        return Err(RevokerError::BadMac);
+    }
+    let t: u64 = t.parse().map_err(|_| RevokerError::Malformed)?;
+    if now.abs_diff(t) > WINDOW_SECS {
+        return Err(RevokerError::Stale);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    fn header(t: u64, body: &[u8]) -> String {
+        let key = hex::decode(KEY).unwrap();
+        let mac = hmac_sha256(&key, &[LABEL, b"\n", t.to_string().as_bytes(), b"\n", body]);
+        format!("{SCHEME}t={t},v1={}", hex::encode(mac))
+    }
+
+    #[test]
+    fn rfc4231_case_2() {
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                b"Jefe",
+                &[b"what do ya want ", b"for nothing?"]
+            )),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn accepts_its_body_in_the_window_only() {
+        let body = br#"{"event_id":"e","ticket_id":"00","reason":"refunded"}"#;
+        let h = header(1000, body);
+        assert_eq!(verify(&h, Some(KEY), body, 1000), Ok(()));
+        assert_eq!(verify(&h, Some(KEY), body, 1300), Ok(()));
+        assert_eq!(verify(&h, Some(KEY), body, 1301), Err(RevokerError::Stale));
+        assert_eq!(
+            verify(&h, Some(KEY), b"{}", 1000),
+            Err(RevokerError::BadMac)
+        );
+        assert_eq!(
+            verify(&h, None, body, 1000),
+            Err(RevokerError::NotConfigured)
+        );
+        assert_eq!(
+            verify(&h, Some("abcd"), body, 1000),
+            Err(RevokerError::NotConfigured)
+        );
+        assert_eq!(
+            verify("KarcisRevoker t=1000", Some(KEY), body, 1000),
+            Err(RevokerError::Malformed)
+        );
+        assert!(is_revoker(Some(&h)) && !is_revoker(Some("Bearer x")));
+    }
+}
