@@ -51,6 +51,8 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     "sweeper": {"schedule": "rate(1 minute)", "env": set()},
     "retention": {"schedule": "rate(1 day)", "env": {"RETENTION_DAYS"}},
     "notify": {"queue": "NotifyQueue", "env": {"PII_KEY_ID"}},
+    # Refunds and chargebacks: revokes the order's tickets at the edge (machine credential).
+    "revoke": {"queue": "RevokeQueue", "env": {"CONFIG_KEY_ID", "EDGE_URL", "REVOKER_KEY"}},
     # Staff tokens and the door audit (contract, H3b). Their routes are public at the API on
     # purpose: the HTTP API's JWT authorizer accepts only RSA-signed tokens, the staff tokens are
     # ES256 from KMS, so the functions verify them (and the worker's bearer token) in code.
@@ -558,7 +560,12 @@ def check_contract(t: Template) -> list[str]:
 def check_envelope_keys(t: Template) -> list[str]:
     """The PII, issuer and config keys: every use is bound to its encryption-context purpose."""
     problems = []
-    purposes = {"PiiKey": "customer-pii", "IssuerKey": "ticket-issuer", "ConfigKey": "gateway-secrets"}
+    # The config key wraps two configuration secrets, each under its own purpose.
+    purposes = {
+        "PiiKey": {"customer-pii"},
+        "IssuerKey": {"ticket-issuer"},
+        "ConfigKey": {"gateway-secrets", "revoker-key"},
+    }
     use = {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
     for key, purpose in purposes.items():
         res = t.get("Resources", {}).get(key)
@@ -570,8 +577,8 @@ def check_envelope_keys(t: Template) -> list[str]:
             if not acts & use:
                 continue
             cond = st.get("Condition", {}).get("StringEquals", {})
-            if cond.get("kms:EncryptionContext:purpose") != purpose:
-                problems.append(f"{key}/{st.get('Sid')}: use of the key without encryption context purpose={purpose}")
+            if cond.get("kms:EncryptionContext:purpose") not in purpose:
+                problems.append(f"{key}/{st.get('Sid')}: use of the key without encryption context purpose in {sorted(purpose)}")
     return problems
 
 

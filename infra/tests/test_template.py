@@ -39,7 +39,7 @@ class TemplateTests(unittest.TestCase):
     def test_every_queue_has_a_dlq_and_a_cmk(self):
         self.assertNoProblems(checks.check_queues)
         # and the DLQs are exactly the three the design names
-        self.assertEqual(checks.dead_letter_queues(self.t), {"MintDlq", "NotifyDlq", "ScheduledDlq"})
+        self.assertEqual(checks.dead_letter_queues(self.t), {"MintDlq", "NotifyDlq", "RevokeDlq", "ScheduledDlq"})
 
     def test_no_wildcard_actions_no_unjustified_star_resources(self):
         self.assertNoProblems(checks.check_policies)
@@ -111,7 +111,7 @@ class TemplateTests(unittest.TestCase):
 
     def test_sqs_mappings_report_batch_item_failures(self):
         self.assertNoProblems(checks.check_event_sources)
-        self.assertEqual(len(list(checks.resources(self.t, "AWS::Lambda::EventSourceMapping"))), 2)
+        self.assertEqual(len(list(checks.resources(self.t, "AWS::Lambda::EventSourceMapping"))), 3)
 
     def test_alarms_on_dlqs_errors_throttles(self):
         self.assertNoProblems(checks.check_alarms)
@@ -138,7 +138,7 @@ class TemplateTests(unittest.TestCase):
         expected = {
             "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole"},
             "IssuerKey": {"MintRole", "TicketsRole"},
-            "ConfigKey": {"CheckoutRole", "PaymentCallbackRole"},
+            "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole"},
         }
         for key, roles in expected.items():
             named = set()
