@@ -38,6 +38,7 @@ impl Write for Captured {
 
 // current_thread: every task runs on this thread, under the capturing subscriber.
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one flow, in order, under one capture
 async fn no_personal_data_in_logs() {
     let logs = Captured::default();
     let writer = logs.clone();
