@@ -105,6 +105,17 @@ impl<T: HttpTransport + Send + Sync> DoorRevocations for EdgeRevocations<T> {
 mod tests {
     use super::*;
 
+    /// The vector shared with the worker's verifier (edge-worker/src/revoker.rs) and computed
+    /// independently with Node's crypto: both sides speak the same credential.
+    #[test]
+    fn matches_the_shared_vector() {
+        let body = br#"{"event_id":"evt-a","ticket_id":"00112233445566778899aabbccddeeff","reason":"refund"}"#;
+        assert_eq!(
+            authorization(&[0x0b; 32], 1_800_000_000, body),
+            "KarcisRevoker t=1800000000,v1=45c0a80a495f18da4813bd2ad30adf84e4a5fcaba302c4dead3a1ffe54b1012b"
+        );
+    }
+
     #[test]
     fn mac_covers_time_and_body() {
         let a = authorization(b"k", 1, b"{}");
