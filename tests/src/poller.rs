@@ -18,6 +18,7 @@ use functions::notify::Notifier;
 pub enum Consumer {
     Mint(Arc<Minter>),
     Notify(Arc<Notifier>),
+    Revoke(Arc<functions::revoke::Revoker>),
 }
 
 /// Counters of one mapping.
@@ -79,6 +80,7 @@ impl Poller {
                         let response = match &consumer {
                             Consumer::Mint(m) => m.handle(event).await,
                             Consumer::Notify(n) => n.handle(event).await,
+                            Consumer::Revoke(r) => r.handle(event).await,
                         };
                         if let Ok(mut l) = stats.batch_latency.lock() {
                             l.push(started.elapsed());

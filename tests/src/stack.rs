@@ -116,6 +116,11 @@ pub struct DevStack {
     pub deps: Deps,
     pub mint: QueuePair,
     pub notify: QueuePair,
+    /// Refunded and disputed orders, consumed by the revoke function once the edge is up.
+    pub revoke: QueuePair,
+    /// The machine credential shared by the revoke function and the worker (`REVOKER_KEY`).
+    revoker_key: zeroize::Zeroizing<Vec<u8>>,
+    pub revoke_poller: Option<Poller>,
     pub api: Option<LocalApi>,
     pub gateway: Option<GatewayStub>,
     /// The secrets the gateways sign webhooks with (test values).
@@ -189,6 +194,15 @@ impl DevStack {
         .await
         .map_err(|e| e.to_string())?;
         vars.insert("TABLE_NAME", table.clone());
+        let revoke = provision::create_queue_with_dlq(
+            &clients.sqs,
+            &unique_name("revoke"),
+            MAX_RECEIVE_COUNT,
+            LOCAL_VISIBILITY_SECS,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        vars.insert("REVOKE_QUEUE_URL", revoke.url.clone());
         vars.insert("MINT_QUEUE_URL", mint.url.clone());
         vars.insert("NOTIFY_QUEUE_URL", notify.url.clone());
         vars.insert("PAYMENT_PROVIDERS", "stripe,midtrans".to_owned());
@@ -282,6 +296,13 @@ impl DevStack {
             deps,
             mint,
             notify,
+            revoke,
+            revoker_key: {
+                let mut key = zeroize::Zeroizing::new(vec![0u8; 32]);
+                rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut key);
+                key
+            },
+            revoke_poller: None,
             api: Some(api),
             gateway: Some(gateway),
             gateway_secrets: secrets,
@@ -300,8 +321,31 @@ impl DevStack {
 
     /// Starts the edge worker with `event_keys` (`EVENT_KEYS` JSON) and this stack's staff keys.
     pub async fn start_edge(&mut self, event_keys: &str, quiet: bool) -> Result<String, String> {
-        let vars = serde_json::json!({"ACCEPT_STATIC": "false", "FRESHNESS_SECS": "30"});
+        let vars = serde_json::json!({
+            "ACCEPT_STATIC": "false",
+            "FRESHNESS_SECS": "30",
+            "REVOKER_KEY": hex::encode(&*self.revoker_key),
+        });
         let edge = EdgeWorker::start(&repo_root(), event_keys, &self.staff.jwks(), &vars).await?;
+        // The revoke function, as its event source mapping would run it, calling this worker.
+        let door = functions::edge_client::EdgeRevocations::new(
+            &edge.url,
+            self.revoker_key.clone(),
+            functions::gateway::transport::HyperTransport::new(
+                functions::gateway::transport::DEFAULT_TIMEOUT,
+            )
+            .map_err(|e| e.to_string())?,
+            self.deps.clock.clone(),
+        );
+        self.revoke_poller = Some(Poller::start(
+            &self.clients,
+            &self.revoke.url,
+            &Consumer::Revoke(Arc::new(functions::revoke::Revoker::new(
+                &self.deps,
+                Arc::new(door),
+            ))),
+            1,
+        ));
         if !quiet {
             step(&format!(
                 "edge worker (release .wasm) in workerd on {}: SQLite Durable Object, REVOKED KV",
@@ -313,10 +357,41 @@ impl DevStack {
         Ok(url)
     }
 
+    /// Waits (bounded by `limit`, polling every 100 ms) until the revoke function has handled
+    /// `messages` messages without a failure and its queue is empty.
+    pub async fn revocations_done(&self, messages: u64, limit: Duration) -> bool {
+        let Some(poller) = &self.revoke_poller else {
+            return false;
+        };
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            let handled = poller
+                .stats
+                .messages
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let failed = poller
+                .stats
+                .failures
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let waiting = provision::depth(&self.clients.sqs, &self.revoke.url)
+                .await
+                .unwrap_or(1);
+            if handled >= messages && failed == 0 && waiting == 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     /// Messages left in the dead-letter queues.
     pub async fn dead_letters(&self) -> u64 {
         let mut n = 0;
-        for url in [&self.mint.dlq_url, &self.notify.dlq_url] {
+        for url in [
+            &self.mint.dlq_url,
+            &self.notify.dlq_url,
+            &self.revoke.dlq_url,
+        ] {
             n += provision::depth(&self.clients.sqs, url).await.unwrap_or(0);
         }
         n
@@ -328,6 +403,9 @@ impl DevStack {
             p.stop(Duration::from_secs(5)).await;
         }
         if let Some(p) = self.notify_poller.take() {
+            p.stop(Duration::from_secs(5)).await;
+        }
+        if let Some(p) = self.revoke_poller.take() {
             p.stop(Duration::from_secs(5)).await;
         }
         if let Some(edge) = self.edge.take() {
