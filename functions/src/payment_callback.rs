@@ -685,35 +685,14 @@ pub fn router(handler: PaymentCallback) -> Router {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::model::{Consent, PaymentReference};
+    use crate::model::PaymentReference;
 
     fn order(amount: u64, currency: &str) -> Order {
         Order {
-            order_id: "ord_1".into(),
-            event_id: "fest".into(),
-            tier_id: "ga".into(),
-            quantity: 1,
             unit_price_minor: amount,
             amount_minor: amount,
             currency: currency.into(),
-            status: OrderStatus::Reserved,
-            customer_id: "cus_1".into(),
-            created_at: 0,
-            expires_at: 900,
-            buyer_sealed: vec![],
-            access_token_hash: vec![],
-            access_token_sealed: vec![],
-            consent: Consent {
-                privacy_policy_version: "2026-01".into(),
-                accepted_at: 0,
-                marketing: false,
-            },
-            payment_provider: "stripe".into(),
-            payment: None,
-            paid: None,
-            refund_due: None,
-            minted_at: None,
-            reversal: None,
+            ..Order::sample("ord_1", OrderStatus::Reserved)
         }
     }
 
