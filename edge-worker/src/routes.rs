@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::door::{Attempt, AuditQuery, Decision, Revoke, Tamper};
 use crate::http::{json, problem};
 use crate::offline;
+use crate::revocations;
 use crate::sig::{self, Backend};
 
 /// Verified staff tokens kept per isolate (by SHA-256 of the token), up to this many.
@@ -83,6 +84,13 @@ impl Ctx {
     fn audience(&self) -> String {
         self.var("STAFF_TOKEN_AUDIENCE")
             .unwrap_or_else(|| "karcis-door".into())
+    }
+
+    /// The `iss` staff tokens must carry (the back end's `STAFF_TOKEN_ISSUER`).
+    fn issuer(&self) -> String {
+        self.var("STAFF_TOKEN_ISSUER")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "karcis".into())
     }
 
     pub fn policy(&self, event_id: &str, gate_id: Option<&str>) -> Policy {
@@ -161,6 +169,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         (Method::Post, "/v1/revocations") => revoke(&ctx, req).await,
         (Method::Get, "/v1/offline-bundle") => offline::bundle(&ctx, &req).await,
         (Method::Post, "/v1/sync") => offline::sync(&ctx, req).await,
+        (Method::Post, "/v1/staff-revocations") => revocations::revoke_staff(&ctx, req).await,
         (Method::Get, "/v1/health") => json(
             200,
             &serde_json::json!({
@@ -177,7 +186,12 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         }
         (
             _,
-            "/v1/scan" | "/v1/audit" | "/v1/revocations" | "/v1/sync" | "/v1/offline-bundle"
+            "/v1/scan"
+            | "/v1/audit"
+            | "/v1/revocations"
+            | "/v1/staff-revocations"
+            | "/v1/sync"
+            | "/v1/offline-bundle"
             | "/v1/health",
         ) => problem(&Problem::new(
             405,
@@ -223,11 +237,19 @@ pub(crate) async fn body(mut req: Request, max: usize) -> std::result::Result<Ve
     Ok(bytes)
 }
 
-/// Verifies the bearer token (cached per isolate once verified).
+/// Verifies the bearer token (cached per isolate once verified), then checks it against the
+/// staff deny-list (see `revocations.rs`): every authenticated route goes through here.
 pub(crate) async fn authenticate(
     ctx: &Ctx,
     req: &Request,
 ) -> std::result::Result<Staff, AuthError> {
+    let staff = verified_token(ctx, req).await?;
+    revocations::check(ctx, &staff).await?;
+    Ok(staff)
+}
+
+/// The bearer token's claims once its signature and claims check (no deny-list).
+async fn verified_token(ctx: &Ctx, req: &Request) -> std::result::Result<Staff, AuthError> {
     let header = req.headers().get("authorization").ok().flatten();
     let token = auth::bearer(header.as_deref())?;
     let now = ctx.now();
@@ -246,7 +268,7 @@ pub(crate) async fn authenticate(
         .first()
         .copied()
         .unwrap_or(false);
-    let staff = unverified.decide(valid, now, &ctx.audience())?;
+    let staff = unverified.decide(valid, now, &ctx.audience(), &ctx.issuer())?;
     TOKENS.with(|t| {
         let mut cache = t.borrow_mut();
         if cache.len() >= TOKEN_CACHE_LIMIT {
@@ -258,6 +280,14 @@ pub(crate) async fn authenticate(
 }
 
 pub(crate) fn auth_problem(e: AuthError) -> Problem {
+    if e == AuthError::RevocationsUnavailable {
+        return Problem::new(
+            503,
+            "revocations_unavailable",
+            "Revocations unavailable",
+            "the staff deny-list cannot be read; retry",
+        );
+    }
     Problem::unauthorised(format!("staff token refused: {}", e.code()))
 }
 
@@ -769,7 +799,7 @@ async fn bench_verify(ctx: &Ctx, req: Request) -> Result<Response> {
                 None => true,
             };
             unverified
-                .decide(valid, now, &ctx.audience())
+                .decide(valid, now, &ctx.audience(), &ctx.issuer())
                 .map_err(|e| worker::Error::RustError(e.code().into()))?;
         }
         let Ok(opened) = ticket::open(&b.qr, &ctx.cfg.ring) else {
