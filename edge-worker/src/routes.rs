@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures_util::future::join;
+use futures_util::StreamExt as _;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use ticket::{
@@ -208,7 +209,9 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     }
 }
 
-/// Reads a body of at most `max` bytes (declared or actual), else 413.
+/// Reads a body of at most `max` bytes, else 413: refused on a larger `Content-Length` before
+/// anything is read, and otherwise read as it streams in and cut as soon as it passes `max`
+/// (a chunked body with no length is never held whole, nor waited for to its end).
 pub(crate) async fn body(mut req: Request, max: usize) -> std::result::Result<Vec<u8>, Problem> {
     let declared = req
         .headers()
@@ -227,14 +230,25 @@ pub(crate) async fn body(mut req: Request, max: usize) -> std::result::Result<Ve
     if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| Problem::bad_input(InputError::Body))?;
-    if bytes.len() > max {
-        return Err(too_large());
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
     }
-    Ok(bytes)
+    let mut stream = req
+        .stream()
+        .map_err(|_| Problem::bad_input(InputError::Body))?;
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(max));
+    // Bounded: at most `max + 1` chunks (a body of more, empty ones included, is too large).
+    for _ in 0..=max {
+        let Some(chunk) = stream.next().await else {
+            return Ok(bytes);
+        };
+        let chunk = chunk.map_err(|_| Problem::bad_input(InputError::Body))?;
+        if bytes.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Err(too_large())
 }
 
 /// Verifies the bearer token (cached per isolate once verified), then checks it against the
