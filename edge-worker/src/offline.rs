@@ -42,6 +42,8 @@ const MAX_OFFLINE_AGE_MS: i64 = 24 * 3600 * 1000;
 const SCAN_CLOCK_LEEWAY_SECS: u64 = 60;
 /// The refusal of a synced scan claimed at a time none of its staff member's bundles covers.
 pub const NO_BUNDLE_DETAIL: &str = "no_offline_bundle_at_scan_time";
+/// A refusal the scanner made offline, synced for the audit trail.
+pub const REFUSED_OFFLINE_DETAIL: &str = "refused_offline";
 
 /// True when `at` (unix seconds) falls in one of the windows, give or take the clock leeway.
 pub fn covered(windows: &[BundleWindow], at: u64) -> bool {
@@ -381,6 +383,13 @@ pub(crate) async fn sync(ctx: &Ctx, req: Request) -> Result<Response> {
             checked.decision = Decision::Refuse {
                 result: ScanResult::Invalid,
                 detail: Some(NO_BUNDLE_DETAIL.to_owned()),
+            };
+        } else if fields.local_result != ScanResult::Admitted {
+            // The scanner turned this code away: recorded as it happened, never admitted here.
+            checked.issued_at = None;
+            checked.decision = Decision::Refuse {
+                result: fields.local_result,
+                detail: Some(REFUSED_OFFLINE_DETAIL.to_owned()),
             };
         }
         let attempt = Attempt {

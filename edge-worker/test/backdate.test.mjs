@@ -61,4 +61,20 @@ describe("a synced scan is bounded by the offline bundles its scanner held", () 
     const other = await syncOne("staff", "flip", 5, "back-4");
     assert.equal(other.json.results[0].detail, "no_offline_bundle_at_scan_time", other.text);
   });
+
+  test("a refusal made offline is synced into the audit trail as that refusal, and admits nothing", async () => {
+    const qr = fx.present("gps", 5);
+    const body = { event_id: "evt-a", scans: [{ scan_id: "back-5", qr, gate_id: "A", scanned_at_ms: Date.now() - 5000, local_result: "stale" }] };
+    const r = await call("POST", "/v1/sync", { token: tok("staff2"), body });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.results[0].result, "stale", r.text);
+    assert.equal(r.json.results[0].detail, "refused_offline");
+    assert.equal(r.json.conflicts.length, 0);
+    const audit = await call("GET", "/v1/audit?event_id=evt-a", { token: tok("admin") });
+    const entry = audit.json.entries.find((e) => e.entry.scan_id === "back-5").entry;
+    assert.deepEqual([entry.result, entry.detail, entry.offline, entry.staff_id], ["stale", "refused_offline", true, "staff-9"]);
+    // Whoever was turned away at the door was not let in by the sync: online the ticket admits.
+    const online = await call("POST", "/v1/scan", { token: tok("staff"), body: { qr: fx.present("gps"), gate_id: "A", scan_id: "back-online-5" } });
+    assert.equal(online.json.result, "admitted", online.text);
+  });
 });

@@ -163,9 +163,10 @@ async function checkOffline(scan) {
     if (!(e instanceof tf.Rejection)) throw e;
     answer = { result: tf.resultForRejection(e.code), message: e.code.replace(/_/g, " ") };
   }
-  // Only provisional admissions are queued: the door must learn that this ticket is in. A code
-  // refused here let nobody in, so replaying it could only record an entry that never happened.
-  if (answer.result === "admitted") await db.put("queue", scan.scan_id, { ...scan, scanned_at_ms: now, local_result: "admitted" });
+  // Every decided scan is queued: a provisional admission so that the door learns the ticket is
+  // in, a refusal so that the audit trail has it too (the door records it as refused offline and
+  // never admits on it).
+  await db.put("queue", scan.scan_id, { ...scan, scanned_at_ms: now, local_result: answer.result });
   return answer;
 }
 
@@ -318,7 +319,7 @@ async function startScanning(eventId, gate, gps) {
 async function signOut() {
   if (state.eventId) await sync();
   const unsynced = (await db.all("queue")).length;
-  if (unsynced && !confirm(`${unsynced} admission${unsynced === 1 ? "" : "s"} made offline ${unsynced === 1 ? "has" : "have"} not reached the door yet. Sign out and delete them from this device?`)) return;
+  if (unsynced && !confirm(`${unsynced} scan${unsynced === 1 ? "" : "s"} made offline ${unsynced === 1 ? "has" : "have"} not reached the door yet. Sign out and delete ${unsynced === 1 ? "it" : "them"} from this device?`)) return;
   for (const store of ["state", "bundles", "queue", "admitted", "conflicts"]) await db.clear(store);
   if (state.watch != null) navigator.geolocation.clearWatch(state.watch);
   Object.assign(state, { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, bundleProblem: null });

@@ -113,7 +113,9 @@ describe("scanner against the edge", { skip: missing.length ? `needs ${missing.j
     const r3 = await scanManually(bad);
     assert.equal(r3.result, "stale");
     await next();
-    assert.equal(await page.textContent("#queue"), "queue: 2", "only the two provisional admissions are queued");
+    // Every decided offline scan is queued: two provisional admissions, the device's own
+    // "already admitted" and the stale refusal (for the audit trail).
+    assert.equal(await page.textContent("#queue"), "queue: 4");
 
     // Meanwhile another gate admits the conflicting ticket online.
     const res = await fetch(`${edge.url}/v1/scan`, { method: "POST",
@@ -146,7 +148,7 @@ describe("scanner against the edge", { skip: missing.length ? `needs ${missing.j
     assert.equal(await page.textContent("#queue"), "queue: 1");
     await page.click("#change");
     await page.waitForSelector("#setup:not([hidden])");
-    // An unsynced provisional admission: the scanner says so before deleting it.
+    // An unsynced offline scan: the scanner says so before deleting it.
     let onDialog;
     const dialog = Promise.race([
       new Promise((resolve) => { onDialog = (d) => { resolve(d.message()); d.accept(); }; page.once("dialog", onDialog); }),
@@ -155,7 +157,7 @@ describe("scanner against the edge", { skip: missing.length ? `needs ${missing.j
     await page.click("#signout");
     const message = await dialog;
     page.off("dialog", onDialog);
-    assert.match(message, /1 admission/);
+    assert.match(message, /1 scan made offline/);
     await page.waitForSelector("#signin:not([hidden])");
     const left = await page.evaluate(() => new Promise((resolve, reject) => {
       const req = indexedDB.open("karcis-scanner");
