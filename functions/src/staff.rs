@@ -768,6 +768,14 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
+/// True when `after` takes something away from `before`: another role, or an event or gate
+/// `before` had (a `*` counts as one grant: replacing it with a list narrows).
+fn narrows(before: &Member, after: &MemberSpec) -> bool {
+    before.role != after.role
+        || before.events.iter().any(|e| !after.events.contains(e))
+        || before.gates.iter().any(|g| !after.gates.contains(g))
+}
+
 /// `POST /v1/staff/members/{staff_id}/revocations` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevocationDone {
@@ -849,9 +857,10 @@ impl StaffService {
         self
     }
 
-    /// A deactivated member's door tokens, all of them, refused at the door. `not_before` is
-    /// the next second: an inactive member is issued no token (see [`plan_token`]), so nothing
-    /// legitimate is caught, and a token issued in this very second is.
+    /// A deactivated (or narrowed) member's door tokens, all of them so far, refused at the
+    /// door. `not_before` is the next second: an inactive member is issued no token (see
+    /// [`plan_token`]), so nothing legitimate is caught, and a token issued in this very second
+    /// is.
     async fn revoke_at_door(&self, staff_id: &str, reason: &str) -> Result<u64> {
         let not_before = self.clock.now() + 1;
         if let Some(door) = &self.door {
@@ -949,6 +958,16 @@ impl StaffService {
                     }
                     return Ok(b.clone());
                 }
+            }
+            // Narrowed while staying active (a role, event or gate taken away): the tokens issued
+            // so far still carry the old grants, so the door refuses them first; nothing is
+            // stored if it cannot be told, and a retry does both.
+            if spec.active
+                && before
+                    .as_ref()
+                    .is_some_and(|b| b.active && narrows(b, spec))
+            {
+                self.revoke_at_door(staff_id, "narrowed").await?;
             }
             let member = Member {
                 staff_id: staff_id.to_owned(),

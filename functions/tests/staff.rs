@@ -917,6 +917,34 @@ async fn deactivation_and_revocation_reach_the_doors_deny_list() {
     assert_eq!(status, StatusCode::OK, "{done}");
     assert!(denied(&other));
 
+    // Narrowed while active (a gate taken away): earlier tokens refused, later ones work; a
+    // widening revokes nothing.
+    w.clock.advance(10);
+    admin_puts(
+        &w,
+        "staff-d2",
+        r#"{"role":"staff","events":["evt-a"],"gates":["A","B"]}"#,
+    )
+    .await;
+    let wide = cli_token(&w, "staff-d2", Purpose::Door).await;
+    admin_puts(
+        &w,
+        "staff-d2",
+        r#"{"role":"staff","events":["evt-a"],"gates":["A","B","C"]}"#,
+    )
+    .await;
+    assert!(!denied(&wide), "a widening revokes nothing");
+    w.clock.advance(10);
+    admin_puts(
+        &w,
+        "staff-d2",
+        r#"{"role":"staff","events":["evt-a"],"gates":["A"]}"#,
+    )
+    .await;
+    assert!(denied(&wide), "gate B was taken away");
+    w.clock.advance(10);
+    assert!(!denied(&cli_token(&w, "staff-d2", Purpose::Door).await));
+
     // Only an admin managing the member; a bad jti or body is a 4xx and calls nothing.
     let calls = edge.calls.lock().unwrap().len();
     admin_puts(
