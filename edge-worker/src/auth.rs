@@ -31,7 +31,13 @@ pub enum AuthError {
     Expired,
     NotYetValid,
     WrongAudience,
+    WrongIssuer,
     LifetimeTooLong,
+    /// The token's `jti`, or every token of its holder issued before a line, is on the
+    /// staff deny-list (see `revocations.rs`).
+    Revoked,
+    /// The deny-list could not be read: refused, never waved through.
+    RevocationsUnavailable,
 }
 
 impl AuthError {
@@ -45,6 +51,9 @@ impl AuthError {
             Self::Expired => "expired_token",
             Self::NotYetValid => "token_not_yet_valid",
             Self::WrongAudience => "wrong_audience",
+            Self::WrongIssuer => "wrong_issuer",
+            Self::Revoked => "revoked_token",
+            Self::RevocationsUnavailable => "revocations_unavailable",
             Self::LifetimeTooLong => "token_lifetime_too_long",
         }
     }
@@ -95,6 +104,8 @@ struct RawClaims {
     #[serde(default)]
     gates: Vec<String>,
     aud: Audience,
+    iss: String,
+    jti: String,
     exp: u64,
     iat: u64,
     #[serde(default)]
@@ -111,6 +122,9 @@ pub struct Staff {
     /// Gates the bearer may scan at; `*` = every gate.
     pub gates: Vec<String>,
     pub expires_at: u64,
+    pub issued_at: u64,
+    /// The token's id: what a single-token revocation names.
+    pub jti: String,
 }
 
 impl Staff {
@@ -128,6 +142,25 @@ impl Staff {
             [one] if one != "*" => Some(one),
             _ => None,
         }
+    }
+}
+
+/// The staff deny-list as every isolate caches it: revoked token ids, and per staff id the line
+/// before which its tokens are revoked (a token with `iat < line` is refused; one issued at or
+/// after the line, for a re-activated member, is not).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct DenyList {
+    pub jti: std::collections::BTreeSet<String>,
+    pub sub: BTreeMap<String, u64>,
+}
+
+impl DenyList {
+    pub fn denies(&self, staff: &Staff) -> bool {
+        self.jti.contains(&staff.jti)
+            || self
+                .sub
+                .get(&staff.id)
+                .is_some_and(|line| staff.issued_at < *line)
     }
 }
 
@@ -277,11 +310,15 @@ impl UnverifiedToken {
         signature_valid: bool,
         now: u64,
         audience: &str,
+        issuer: &str,
     ) -> Result<Staff, AuthError> {
         if !signature_valid {
             return Err(AuthError::BadSignature);
         }
         let c = self.claims;
+        if c.iss != issuer {
+            return Err(AuthError::WrongIssuer);
+        }
         let audience_ok = match &c.aud {
             Audience::One(a) => a == audience,
             Audience::Many(list) => list.iter().any(|a| a == audience),
@@ -302,6 +339,7 @@ impl UnverifiedToken {
             return Err(AuthError::LifetimeTooLong);
         }
         let ids_ok = valid_id(&c.sub, MAX_SCAN_ID_LEN)
+            && valid_id(&c.jti, MAX_SCAN_ID_LEN)
             && c.events.len() <= 64
             && c.gates.len() <= 64
             && c.events.iter().all(|e| e == "*" || valid_id(e, MAX_ID_LEN))
@@ -315,6 +353,8 @@ impl UnverifiedToken {
             events: c.events,
             gates: c.gates,
             expires_at: c.exp,
+            issued_at: c.iat,
+            jti: c.jti,
         })
     }
 }
@@ -353,7 +393,7 @@ mod tests {
 
     fn claims(role: &str, aud: &str, iat: u64, exp: u64) -> String {
         format!(
-            r#"{{"sub":"staff-7","role":"{role}","events":["evt-1"],"gates":["A"],"aud":"{aud}","iat":{iat},"exp":{exp}}}"#
+            r#"{{"sub":"staff-7","role":"{role}","events":["evt-1"],"gates":["A"],"aud":"{aud}","iss":"karcis","jti":"j-1","iat":{iat},"exp":{exp}}}"#
         )
     }
 
@@ -361,8 +401,10 @@ mod tests {
         let keys = StaffKeys::from_jwks(&jwks("k1", &key())).unwrap();
         let unverified = parse(token, &keys)?;
         let valid = unverified.check.verify_with_p256();
-        unverified.decide(valid, NOW, AUD)
+        unverified.decide(valid, NOW, AUD, ISS)
     }
+
+    const ISS: &str = "karcis";
 
     const ES256: &str = r#"{"alg":"ES256","typ":"JWT","kid":"k1"}"#;
 
@@ -416,6 +458,28 @@ mod tests {
             )),
             Err(AuthError::NotYetValid)
         );
+        // Signed by the right key for the right audience, but another issuer's, or none.
+        assert_eq!(
+            check(&token(
+                ES256,
+                &good.replace(r#""iss":"karcis""#, r#""iss":"someone-else""#),
+                &key()
+            )),
+            Err(AuthError::WrongIssuer)
+        );
+        assert_eq!(
+            check(&token(
+                ES256,
+                &good.replace(r#""iss":"karcis","#, ""),
+                &key()
+            )),
+            Err(AuthError::Malformed)
+        );
+        // No jti: nothing to revoke it by, so not accepted.
+        assert_eq!(
+            check(&token(ES256, &good.replace(r#""jti":"j-1","#, ""), &key())),
+            Err(AuthError::Malformed)
+        );
         let other_key = SigningKey::from_slice(&[9u8; 32]).unwrap();
         assert_eq!(
             check(&token(ES256, &good, &other_key)),
@@ -455,6 +519,33 @@ mod tests {
         ))
         .unwrap();
         assert!(!finance.role.may_scan());
+    }
+
+    #[test]
+    fn the_deny_list_names_tokens_and_lines() {
+        let staff = check(&token(
+            ES256,
+            &claims("staff", AUD, NOW - 60, NOW + 600),
+            &key(),
+        ))
+        .unwrap();
+        let mut deny = DenyList::default();
+        assert!(!deny.denies(&staff));
+        deny.jti.insert("j-2".into());
+        assert!(!deny.denies(&staff));
+        deny.jti.insert("j-1".into());
+        assert!(deny.denies(&staff));
+        let mut by_sub = DenyList::default();
+        by_sub.sub.insert("staff-7".into(), NOW - 60);
+        assert!(
+            !by_sub.denies(&staff),
+            "issued at the line: a re-activated member"
+        );
+        by_sub.sub.insert("staff-7".into(), NOW - 59);
+        assert!(by_sub.denies(&staff));
+        by_sub.sub.insert("staff-8".into(), NOW);
+        by_sub.sub.remove("staff-7");
+        assert!(!by_sub.denies(&staff));
     }
 
     #[test]

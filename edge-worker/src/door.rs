@@ -121,7 +121,32 @@ CREATE TABLE IF NOT EXISTS retired (
     ticket_id TEXT PRIMARY KEY,
     not_issued_before INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS bundles (
+    staff_id TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (staff_id, issued_at)
+);
 ";
+
+/// An offline bundle handed to a staff member: synced scans must fall in one of these windows.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct BundleWindow {
+    pub issued_at: u64,
+    pub expires_at: u64,
+}
+
+/// `POST /bundle-issued`: the worker records each bundle it hands out.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleIssued {
+    pub staff_id: String,
+    pub issued_at: u64,
+    pub expires_at: u64,
+}
+
+/// Windows are kept this long after they end (a sync accepts scans up to 24 h old).
+const BUNDLE_KEEP_SECS: u64 = 25 * 3600;
 
 #[durable_object]
 pub struct EventDoor {
@@ -266,6 +291,42 @@ impl DurableObject for EventDoor {
                     ],
                 )?;
                 json(200, &serde_json::json!({"revoked": true}))
+            }
+            (Method::Post, "/bundle-issued") => {
+                let b: BundleIssued = req.json().await?;
+                self.sql.exec(
+                    "DELETE FROM bundles WHERE expires_at < ?",
+                    vec![int(b.issued_at.saturating_sub(BUNDLE_KEEP_SECS))],
+                )?;
+                self.sql.exec(
+                    "INSERT INTO bundles (staff_id, issued_at, expires_at) VALUES (?, ?, ?) \
+                     ON CONFLICT (staff_id, issued_at) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)",
+                    vec![b.staff_id.into(), int(b.issued_at), int(b.expires_at)],
+                )?;
+                json(200, &serde_json::json!({"recorded": true}))
+            }
+            (Method::Get, "/bundle-windows") => {
+                #[derive(Deserialize)]
+                struct Row {
+                    issued_at: i64,
+                    expires_at: i64,
+                }
+                let staff_id = req.headers().get("x-karcis-staff")?.unwrap_or_default();
+                let rows: Vec<Row> = self
+                    .sql
+                    .exec(
+                        "SELECT issued_at, expires_at FROM bundles WHERE staff_id = ? ORDER BY issued_at",
+                        vec![staff_id.into()],
+                    )?
+                    .to_array()?;
+                let windows: Vec<BundleWindow> = rows
+                    .into_iter()
+                    .map(|r| BundleWindow {
+                        issued_at: u64::try_from(r.issued_at).unwrap_or(0),
+                        expires_at: u64::try_from(r.expires_at).unwrap_or(0),
+                    })
+                    .collect();
+                json(200, &windows)
             }
             (Method::Get, "/revoked") => {
                 let rows: Vec<serde_json::Value> = self

@@ -7,7 +7,11 @@
 //! short-lived and signed by the worker's own bundle key (`BUNDLE_SIGNING_KEY`), so a scanner
 //! detects an altered bundle (a revocation list edited on the device, say). Admission offline is
 //! provisional: `/v1/sync` replays each scan through the event's door, and every one that the
-//! door refuses (admitted elsewhere meanwhile, revoked...) comes back as a conflict.
+//! door refuses (admitted elsewhere meanwhile, revoked...) comes back as a conflict. The code
+//! is judged at the scan's claimed time, which must fall inside an offline bundle the edge handed
+//! to the same staff member for the same event (recorded in the event's door when handed out;
+//! 60 s of clock leeway): a scan claimed at any other time (backdated) is refused with
+//! `no_offline_bundle_at_scan_time`, recorded in the audit trail as such and reported.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -19,7 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::api::{parse_scan, valid_id, InputError, Problem, ScanResult, ValidScan, MAX_ID_LEN};
 use crate::auth::Staff;
-use crate::door::{Attempt, ScanOutcome};
+use crate::door::{Attempt, BundleIssued, BundleWindow, Decision, ScanOutcome};
 use crate::http::{json, problem};
 use crate::routes::{
     auth_problem, authenticate, body, check_ticket, door_attempt, door_request, fingerprint,
@@ -34,6 +38,48 @@ pub const MAX_SYNC_SCANS: usize = 200;
 const MAX_SYNC_BODY: usize = 512 * 1024;
 /// How old an offline scan may be when it is synced.
 const MAX_OFFLINE_AGE_MS: i64 = 24 * 3600 * 1000;
+/// Clock difference tolerated between a scanner and the edge on a scan's claimed time.
+const SCAN_CLOCK_LEEWAY_SECS: u64 = 60;
+/// The refusal of a synced scan claimed at a time none of its staff member's bundles covers.
+pub const NO_BUNDLE_DETAIL: &str = "no_offline_bundle_at_scan_time";
+/// A refusal the scanner made offline, synced for the audit trail.
+pub const REFUSED_OFFLINE_DETAIL: &str = "refused_offline";
+
+/// True when `at` (unix seconds) falls in one of the windows, give or take the clock leeway.
+pub fn covered(windows: &[BundleWindow], at: u64) -> bool {
+    windows.iter().any(|w| {
+        w.issued_at.saturating_sub(SCAN_CLOCK_LEEWAY_SECS) <= at
+            && at <= w.expires_at.saturating_add(SCAN_CLOCK_LEEWAY_SECS)
+    })
+}
+
+/// Records a bundle in the event's door; false when the door did not take it.
+async fn record_bundle(ctx: &Ctx, event_id: &str, issued: &BundleIssued) -> Result<bool> {
+    let recorded = door_request(
+        &ctx.env,
+        event_id,
+        "https://door/bundle-issued",
+        Method::Post,
+        Some(serde_json::to_string(issued)?),
+        None,
+    )
+    .await?;
+    Ok(recorded.status_code() == 200)
+}
+
+/// The windows of the bundles handed to `staff_id` for `event_id`.
+async fn bundle_windows(ctx: &Ctx, event_id: &str, staff_id: &str) -> Result<Vec<BundleWindow>> {
+    let mut answer = door_request(
+        &ctx.env,
+        event_id,
+        "https://door/bundle-windows",
+        Method::Get,
+        None,
+        Some(("x-karcis-staff", staff_id)),
+    )
+    .await?;
+    answer.json().await
+}
 
 #[derive(Debug, Serialize)]
 struct BundleKey {
@@ -142,6 +188,20 @@ pub(crate) async fn bundle(ctx: &Ctx, req: &Request) -> Result<Response> {
         keys,
         revoked,
     };
+    // Recorded before it is handed out: a synced scan must fall in a bundle of its staff member.
+    let issued = BundleIssued {
+        staff_id: staff.id.clone(),
+        issued_at: bundle.issued_at,
+        expires_at: bundle.expires_at,
+    };
+    if !record_bundle(ctx, &params.event_id, &issued).await? {
+        return problem(&Problem::new(
+            503,
+            "offline_unavailable",
+            "Offline bundle unavailable",
+            "the bundle could not be recorded; retry",
+        ));
+    }
     let text = Zeroizing::new(serde_json::to_string(&bundle)?);
     let signature: Signature = key.sign(text.as_bytes());
     let public = key.verifying_key().to_encoded_point(false);
@@ -307,6 +367,7 @@ pub(crate) async fn sync(ctx: &Ctx, req: Request) -> Result<Response> {
     let mut results: Vec<ScanOutcome> = Vec::with_capacity(scans.len());
     let mut conflicts = Vec::new();
     let event_policy = ctx.policy(&event_id, None);
+    let windows = bundle_windows(ctx, &event_id, &staff.id).await?;
     for (scan, fields) in scans {
         let policy = Policy {
             gate: Some(scan.gate_id.clone()),
@@ -314,7 +375,23 @@ pub(crate) async fn sync(ctx: &Ctx, req: Request) -> Result<Response> {
         };
         // The code is judged at the time it was scanned (its device proof was fresh then).
         let scanned_at = u64::try_from(fields.scanned_at_ms / 1000).unwrap_or(0);
-        let checked = check_ticket(ctx, &scan.qr, &policy, scanned_at, true).await?;
+        let mut checked = check_ticket(ctx, &scan.qr, &policy, scanned_at, true).await?;
+        // ... but only at a time when this staff member held a bundle of this event: a claimed
+        // time outside every bundle (a backdated scan) is refused and audited as such.
+        if !covered(&windows, scanned_at) {
+            checked.issued_at = None;
+            checked.decision = Decision::Refuse {
+                result: ScanResult::Invalid,
+                detail: Some(NO_BUNDLE_DETAIL.to_owned()),
+            };
+        } else if fields.local_result != ScanResult::Admitted {
+            // The scanner turned this code away: recorded as it happened, never admitted here.
+            checked.issued_at = None;
+            checked.decision = Decision::Refuse {
+                result: fields.local_result,
+                detail: Some(REFUSED_OFFLINE_DETAIL.to_owned()),
+            };
+        }
         let attempt = Attempt {
             fingerprint: fingerprint(&scan, &event_id),
             event_id: event_id.clone(),
@@ -358,4 +435,29 @@ pub(crate) async fn sync(ctx: &Ctx, req: Request) -> Result<Response> {
         200,
         &serde_json::json!({"event_id": event_id, "results": results, "conflicts": conflicts}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scan_time_must_fall_in_a_bundle_window() {
+        let windows = [
+            BundleWindow {
+                issued_at: 1000,
+                expires_at: 2000,
+            },
+            BundleWindow {
+                issued_at: 5000,
+                expires_at: 6000,
+            },
+        ];
+        assert!(!covered(&[], 1500));
+        assert!(covered(&windows, 1500) && covered(&windows, 5500));
+        // 60 s of clock leeway either side, no more.
+        assert!(covered(&windows, 940) && covered(&windows, 2060));
+        assert!(!covered(&windows, 939) && !covered(&windows, 2061));
+        assert!(!covered(&windows, 3000), "between two bundles");
+    }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use futures_util::future::join;
+use futures_util::StreamExt as _;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use ticket::{
@@ -23,6 +24,7 @@ use crate::config::Config;
 use crate::door::{Attempt, AuditQuery, Decision, Revoke, Tamper};
 use crate::http::{json, problem};
 use crate::offline;
+use crate::revocations;
 use crate::sig::{self, Backend};
 
 /// Verified staff tokens kept per isolate (by SHA-256 of the token), up to this many.
@@ -83,6 +85,13 @@ impl Ctx {
     fn audience(&self) -> String {
         self.var("STAFF_TOKEN_AUDIENCE")
             .unwrap_or_else(|| "karcis-door".into())
+    }
+
+    /// The `iss` staff tokens must carry (the back end's `STAFF_TOKEN_ISSUER`).
+    fn issuer(&self) -> String {
+        self.var("STAFF_TOKEN_ISSUER")
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "karcis".into())
     }
 
     pub fn policy(&self, event_id: &str, gate_id: Option<&str>) -> Policy {
@@ -161,6 +170,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         (Method::Post, "/v1/revocations") => revoke(&ctx, req).await,
         (Method::Get, "/v1/offline-bundle") => offline::bundle(&ctx, &req).await,
         (Method::Post, "/v1/sync") => offline::sync(&ctx, req).await,
+        (Method::Post, "/v1/staff-revocations") => revocations::revoke_staff(&ctx, req).await,
         (Method::Get, "/v1/health") => json(
             200,
             &serde_json::json!({
@@ -177,7 +187,12 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         }
         (
             _,
-            "/v1/scan" | "/v1/audit" | "/v1/revocations" | "/v1/sync" | "/v1/offline-bundle"
+            "/v1/scan"
+            | "/v1/audit"
+            | "/v1/revocations"
+            | "/v1/staff-revocations"
+            | "/v1/sync"
+            | "/v1/offline-bundle"
             | "/v1/health",
         ) => problem(&Problem::new(
             405,
@@ -194,7 +209,9 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     }
 }
 
-/// Reads a body of at most `max` bytes (declared or actual), else 413.
+/// Reads a body of at most `max` bytes, else 413: refused on a larger `Content-Length` before
+/// anything is read, and otherwise read as it streams in and cut as soon as it passes `max`
+/// (a chunked body with no length is never held whole, nor waited for to its end).
 pub(crate) async fn body(mut req: Request, max: usize) -> std::result::Result<Vec<u8>, Problem> {
     let declared = req
         .headers()
@@ -213,21 +230,40 @@ pub(crate) async fn body(mut req: Request, max: usize) -> std::result::Result<Ve
     if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| Problem::bad_input(InputError::Body))?;
-    if bytes.len() > max {
-        return Err(too_large());
+    if req.inner().body().is_none() {
+        return Ok(Vec::new());
     }
-    Ok(bytes)
+    let mut stream = req
+        .stream()
+        .map_err(|_| Problem::bad_input(InputError::Body))?;
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(max));
+    // Bounded: at most `max + 1` chunks (a body of more, empty ones included, is too large).
+    for _ in 0..=max {
+        let Some(chunk) = stream.next().await else {
+            return Ok(bytes);
+        };
+        let chunk = chunk.map_err(|_| Problem::bad_input(InputError::Body))?;
+        if bytes.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Err(too_large())
 }
 
-/// Verifies the bearer token (cached per isolate once verified).
+/// Verifies the bearer token (cached per isolate once verified), then checks it against the
+/// staff deny-list (see `revocations.rs`): every authenticated route goes through here.
 pub(crate) async fn authenticate(
     ctx: &Ctx,
     req: &Request,
 ) -> std::result::Result<Staff, AuthError> {
+    let staff = verified_token(ctx, req).await?;
+    revocations::check(ctx, &staff).await?;
+    Ok(staff)
+}
+
+/// The bearer token's claims once its signature and claims check (no deny-list).
+async fn verified_token(ctx: &Ctx, req: &Request) -> std::result::Result<Staff, AuthError> {
     let header = req.headers().get("authorization").ok().flatten();
     let token = auth::bearer(header.as_deref())?;
     let now = ctx.now();
@@ -246,7 +282,7 @@ pub(crate) async fn authenticate(
         .first()
         .copied()
         .unwrap_or(false);
-    let staff = unverified.decide(valid, now, &ctx.audience())?;
+    let staff = unverified.decide(valid, now, &ctx.audience(), &ctx.issuer())?;
     TOKENS.with(|t| {
         let mut cache = t.borrow_mut();
         if cache.len() >= TOKEN_CACHE_LIMIT {
@@ -258,6 +294,14 @@ pub(crate) async fn authenticate(
 }
 
 pub(crate) fn auth_problem(e: AuthError) -> Problem {
+    if e == AuthError::RevocationsUnavailable {
+        return Problem::new(
+            503,
+            "revocations_unavailable",
+            "Revocations unavailable",
+            "the staff deny-list cannot be read; retry",
+        );
+    }
     Problem::unauthorised(format!("staff token refused: {}", e.code()))
 }
 
@@ -809,7 +853,7 @@ async fn bench_verify(ctx: &Ctx, req: Request) -> Result<Response> {
                 None => true,
             };
             unverified
-                .decide(valid, now, &ctx.audience())
+                .decide(valid, now, &ctx.audience(), &ctx.issuer())
                 .map_err(|e| worker::Error::RustError(e.code().into()))?;
         }
         let Ok(opened) = ticket::open(&b.qr, &ctx.cfg.ring) else {

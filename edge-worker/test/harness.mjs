@@ -60,7 +60,10 @@ export async function startWorker(fixture, vars = {}, { kvPersist } = {}) {
     scriptPath: path.join(root, "build/index.js"),
     modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
     compatibilityDate: COMPATIBILITY_DATE,
-    durableObjects: { EVENT_DOOR: { className: "EventDoor", useSQLite: true } },
+    durableObjects: {
+      EVENT_DOOR: { className: "EventDoor", useSQLite: true },
+      STAFF_REVOCATIONS: { className: "StaffRevocations", useSQLite: true },
+    },
     // The namespace id of wrangler.toml, so that wrangler's local state (kvPersist) matches.
     kvNamespaces: { REVOKED: "00000000000000000000000000000000" },
     ...(kvPersist ? { kvPersist } : {}),

@@ -247,8 +247,10 @@ describe("offline scanning", () => {
     // Admitted online at gate B while the offline scanner admitted it provisionally too.
     const online = await scan({ qr: fx.present("offline_conflict"), gate: "B", tokenName: "staff2", staffId: "staff-9" });
     assert.equal(online.json.result, "admitted");
-    const scannedAt = Date.now() - 60_000;
-    const [c1, c2, c3] = fx.presentMany(["offline_1", "offline_2", "offline_conflict"], 60);
+    // The scanner held a bundle when it scanned (a synced scan must fall inside one).
+    assert.equal((await call("GET", "/v1/offline-bundle?event_id=evt-a", { tokenName: "staff" })).status, 200);
+    const scannedAt = Date.now() - 20_000;
+    const [c1, c2, c3] = fx.presentMany(["offline_1", "offline_2", "offline_conflict"], 20);
     const body = {
       event_id: "evt-a",
       scans: [

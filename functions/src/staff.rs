@@ -28,8 +28,16 @@
 //! put-member`, `staff issue-token`): IAM is the root of trust, and those actions are audited.
 //!
 //! Routes: `GET /v1/staff/jwks` (public), `GET`/`PUT /v1/staff/members/{staff_id}`,
-//! `POST /v1/staff/members/{staff_id}/tokens`, `GET /v1/staff/log?after=&limit=` (the staff log
-//! with its links checked; admins of every event).
+//! `POST /v1/staff/members/{staff_id}/tokens`, `POST /v1/staff/members/{staff_id}/revocations`
+//! (`{"jti"}` one door token, `{}` all of them), `GET /v1/staff/log?after=&limit=` (the staff
+//! log with its links checked; admins of every event).
+//!
+//! Door tokens are checked by the edge worker, so deactivating a member or revoking a token is
+//! sent to the door's deny-list through [`DoorRevocations`] ([`EdgeRevocations`]: the worker's
+//! `POST /v1/staff-revocations`, authenticated with a 60-second door token of this service,
+//! `sub` [`REVOKER_ID`], admin of every event, signed by the same KMS key). A deactivation is
+//! stored first, then sent; if the door cannot be told the caller gets 503 and a retry of the
+//! same request sends it again.
 //!
 //! Every role change and every issued token is a record in the backend's hash-chained staff log
 //! (`crate::audit_ingest`, stream `STAFFAUDIT`): a member change is written in the same
@@ -588,12 +596,17 @@ pub enum RecordDetail {
         kid: String,
         role: Role,
     },
+    /// Door tokens revoked: one (`jti`), or all issued before `not_before`.
+    Revocation {
+        jti: Option<String>,
+        not_before: Option<u64>,
+    },
 }
 
 /// One staff log record: its canonical text is this, compact, keys alphabetical.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffRecord {
-    /// `member_changed` or `token_issued`.
+    /// `member_changed`, `token_issued` or `tokens_revoked`.
     pub action: String,
     /// Who did it: the admin's staff id, or `cli:<operator>`.
     pub actor: String,
@@ -627,6 +640,17 @@ pub trait StaffDirectory: Send + Sync {
         record: &Link,
         now: u64,
     ) -> Result<bool>;
+}
+
+/// The door's staff deny-list (the edge worker's `POST /v1/staff-revocations`). A door token is
+/// checked by the worker, not by this service: deactivating a member or revoking a token only
+/// reaches the door through this port.
+#[async_trait]
+pub trait DoorRevocations: Send + Sync {
+    /// Every door token of `staff_id` issued before `not_before` (unix seconds) is refused.
+    async fn revoke_member(&self, staff_id: &str, not_before: u64, reason: &str) -> Result<()>;
+    /// The door token `jti` is refused.
+    async fn revoke_token(&self, jti: &str, reason: &str) -> Result<()>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -744,6 +768,31 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
+/// True when `after` takes something away from `before`: another role, or an event or gate
+/// `before` had (a `*` counts as one grant: replacing it with a list narrows).
+fn narrows(before: &Member, after: &MemberSpec) -> bool {
+    before.role != after.role
+        || before.events.iter().any(|e| !after.events.contains(e))
+        || before.gates.iter().any(|g| !after.gates.contains(g))
+}
+
+/// `POST /v1/staff/members/{staff_id}/revocations` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationDone {
+    pub staff_id: String,
+    pub jti: Option<String>,
+    pub not_before: Option<u64>,
+    pub audit_seq: u64,
+}
+
+/// `POST /v1/staff/members/{staff_id}/revocations` body: `{"jti"}` for one token, `{}` for all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevocationRequest {
+    #[serde(default)]
+    pub jti: Option<String>,
+}
+
 /// The staff service: members, tokens, JWKS.
 #[derive(Clone)]
 pub struct StaffService {
@@ -756,6 +805,9 @@ pub struct StaffService {
     pub clock: Arc<dyn Clock>,
     pub rng: Arc<dyn Rng>,
     pub console: Arc<Console>,
+    /// The door's deny-list; `None` = not configured (deactivation then cannot reach the door,
+    /// which is logged; an explicit revocation answers 503).
+    pub door: Option<Arc<dyn DoorRevocations>>,
 }
 
 impl std::fmt::Debug for StaffService {
@@ -794,6 +846,85 @@ impl StaffService {
             clock,
             rng,
             console,
+            door: None,
+        })
+    }
+
+    /// Tells the door about deactivations and revocations through `door`.
+    #[must_use]
+    pub fn with_door(mut self, door: Arc<dyn DoorRevocations>) -> Self {
+        self.door = Some(door);
+        self
+    }
+
+    /// A deactivated (or narrowed) member's door tokens, all of them so far, refused at the
+    /// door. `not_before` is the next second: an inactive member is issued no token (see
+    /// [`plan_token`]), so nothing legitimate is caught, and a token issued in this very second
+    /// is.
+    async fn revoke_at_door(&self, staff_id: &str, reason: &str) -> Result<u64> {
+        let not_before = self.clock.now() + 1;
+        if let Some(door) = &self.door {
+            door.revoke_member(staff_id, not_before, reason).await?;
+        } else {
+            tracing::warn!(
+                staff_id,
+                "no door revocation adapter: this member's door tokens stay valid until they expire"
+            );
+        }
+        Ok(not_before)
+    }
+
+    /// Revokes one door token (`jti`) or every door token of `staff_id` issued so far, at the
+    /// door first, then in the staff log.
+    pub async fn revoke_tokens(
+        &self,
+        actor: &str,
+        staff_id: &str,
+        jti: Option<&str>,
+    ) -> Result<RevocationDone> {
+        if jti.is_some_and(|j| !valid_staff_id(j, MAX_STAFF_ID_LEN)) {
+            return Err(Error::invalid("jti", "a token id"));
+        }
+        let door = self
+            .door
+            .as_ref()
+            .ok_or_else(|| Error::unavailable("door revocations are not configured"))?;
+        let now = self.clock.now();
+        let not_before = if let Some(jti) = jti {
+            door.revoke_token(jti, "revoked").await?;
+            None
+        } else {
+            door.revoke_member(staff_id, now + 1, "revoked").await?;
+            Some(now + 1)
+        };
+        let detail = RecordDetail::Revocation {
+            jti: jti.map(str::to_owned),
+            not_before,
+        };
+        let link = audit_ingest::append_record(self.log.as_ref(), &Stream::Staff, now, |seq| {
+            StaffRecord {
+                action: "tokens_revoked".into(),
+                actor: actor.to_owned(),
+                at: now,
+                detail: detail.clone(),
+                seq,
+                subject: staff_id.to_owned(),
+            }
+            .canonical()
+        })
+        .await?;
+        tracing::info!(
+            staff_id,
+            jti,
+            actor,
+            audit_seq = link.seq,
+            "door tokens revoked"
+        );
+        Ok(RevocationDone {
+            staff_id: staff_id.to_owned(),
+            jti: jti.map(str::to_owned),
+            not_before,
+            audit_seq: link.seq,
         })
     }
 
@@ -821,8 +952,22 @@ impl StaffService {
             };
             if let Some(b) = &before {
                 if MemberView::from(b) == after_view {
+                    // A retry of a deactivation whose door call failed reaches the door now.
+                    if !b.active {
+                        self.revoke_at_door(staff_id, "deactivated").await?;
+                    }
                     return Ok(b.clone());
                 }
+            }
+            // Narrowed while staying active (a role, event or gate taken away): the tokens issued
+            // so far still carry the old grants, so the door refuses them first; nothing is
+            // stored if it cannot be told, and a retry does both.
+            if spec.active
+                && before
+                    .as_ref()
+                    .is_some_and(|b| b.active && narrows(b, spec))
+            {
+                self.revoke_at_door(staff_id, "narrowed").await?;
             }
             let member = Member {
                 staff_id: staff_id.to_owned(),
@@ -862,6 +1007,11 @@ impl StaffService {
                     audit_seq = seq,
                     "staff member changed"
                 );
+                // Deactivated (or created inactive): the door refuses its tokens from now. If
+                // the door cannot be told, the caller gets the error and retries the same PUT.
+                if !member.active {
+                    self.revoke_at_door(staff_id, "deactivated").await?;
+                }
                 return Ok(member);
             }
         }
@@ -1018,6 +1168,36 @@ async fn post_token(
     )
 }
 
+async fn post_revocation(
+    State(s): State<Arc<StaffService>>,
+    Path(staff_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        StatusCode::OK,
+        async {
+            let caller = s.admin(&headers).await?;
+            if caller.role != Role::Admin {
+                return Err(Error::Forbidden("admins only".into()));
+            }
+            let req: RevocationRequest = read_json(&headers, body, 4 * 1024).await?;
+            if !valid_staff_id(&staff_id, MAX_STAFF_ID_LEN) {
+                return Err(Error::NotFound);
+            }
+            let member = s
+                .directory
+                .get_member(&staff_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            caller.require_admin_for(&member.events)?;
+            s.revoke_tokens(&caller.staff_id, &staff_id, req.jti.as_deref())
+                .await
+        }
+        .await,
+    )
+}
+
 /// `GET /v1/staff/log` query.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1065,6 +1245,10 @@ pub fn router(service: StaffService) -> Router {
             get(get_member).put(put_member),
         )
         .route("/v1/staff/members/{staff_id}/tokens", post(post_token))
+        .route(
+            "/v1/staff/members/{staff_id}/revocations",
+            post(post_revocation),
+        )
         .fallback(crate::http::not_found)
         .method_not_allowed_fallback(crate::http::method_not_allowed)
         .with_state(Arc::new(service))
@@ -1317,6 +1501,114 @@ mod adapters {
             ];
             crate::audit_ingest::transact(self.log.client(), items).await
         }
+    }
+}
+
+/// The staff id of this service's own door tokens (the ones that call the worker's deny-list).
+pub const REVOKER_ID: &str = "svc:staff-revocations";
+/// Lifetime of such a token: one call.
+const REVOKER_TTL_SECS: u64 = 60;
+
+/// [`DoorRevocations`] over HTTP: `POST {edge}/v1/staff-revocations`, authenticated with a
+/// door token minted for the call (admin of every event, 60 s, its own `jti`). The edge URL is
+/// HTTPS, or plain HTTP to a loopback address (local stacks and tests).
+pub struct EdgeRevocations<T = crate::gateway::transport::HyperTransport> {
+    base_url: String,
+    signer: Arc<dyn TokenSigner>,
+    settings: Settings,
+    clock: Arc<dyn Clock>,
+    rng: Arc<dyn Rng>,
+    transport: T,
+}
+
+impl<T> std::fmt::Debug for EdgeRevocations<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeRevocations")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EdgeRevocations {
+    /// Env: the edge worker's base URL (`https://door.example.org`).
+    pub const URL_ENV: &'static str = "EDGE_BASE_URL";
+
+    pub fn new(
+        base_url: &str,
+        signer: Arc<dyn TokenSigner>,
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+        rng: Arc<dyn Rng>,
+    ) -> Result<Self> {
+        let transport = crate::gateway::transport::HyperTransport::new(
+            crate::gateway::transport::DEFAULT_TIMEOUT,
+        )
+        .map_err(Error::internal)?;
+        Ok(Self {
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            signer,
+            settings,
+            clock,
+            rng,
+            transport,
+        })
+    }
+}
+
+impl<T: crate::gateway::hosted::HttpTransport + Send + Sync> EdgeRevocations<T> {
+    async fn post(&self, body: serde_json::Value) -> Result<()> {
+        let now = self.clock.now();
+        let mut id = [0u8; 16];
+        self.rng.fill(&mut id);
+        let claims = TokenClaims {
+            aud: self.settings.door_audience.clone(),
+            events: vec!["*".into()],
+            exp: now + REVOKER_TTL_SECS,
+            gates: vec!["*".into()],
+            iat: now,
+            iss: self.settings.issuer.clone(),
+            jti: hex::encode(id),
+            nbf: now,
+            role: Role::Admin,
+            sub: REVOKER_ID.into(),
+        };
+        let token = encode_token(&claims, self.signer.as_ref()).await?;
+        let request = crate::gateway::hosted::HttpRequest {
+            method: "POST",
+            url: format!("{}/v1/staff-revocations", self.base_url),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("authorization".into(), format!("Bearer {token}")),
+            ],
+            body: body.to_string().into_bytes(),
+        };
+        let response = self
+            .transport
+            .send(request)
+            .await
+            .map_err(|e| Error::unavailable(format!("door revocations: {e}")))?;
+        if response.status != 200 {
+            return Err(Error::unavailable(format!(
+                "door revocations: the edge answered {}",
+                response.status
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<T: crate::gateway::hosted::HttpTransport + Send + Sync> DoorRevocations
+    for EdgeRevocations<T>
+{
+    async fn revoke_member(&self, staff_id: &str, not_before: u64, reason: &str) -> Result<()> {
+        self.post(serde_json::json!({"sub": staff_id, "not_before": not_before, "reason": reason}))
+            .await
+    }
+
+    async fn revoke_token(&self, jti: &str, reason: &str) -> Result<()> {
+        self.post(serde_json::json!({"jti": jti, "reason": reason}))
+            .await
     }
 }
 

@@ -164,7 +164,7 @@ fn worker_check(
     let keys = auth::StaffKeys::from_jwks(jwks).unwrap();
     let unverified = auth::parse(token, &keys)?;
     let valid = unverified.check.verify_with_p256();
-    unverified.decide(valid, now, audience)
+    unverified.decide(valid, now, audience, "karcis")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -761,4 +761,213 @@ async fn the_event_fixtures_are_accepted() {
         .unwrap()
         .unwrap();
     assert_eq!(member.gates, vec!["A".to_owned(), "B".to_owned()]);
+}
+
+/// A stand-in for the edge worker's `POST /v1/staff-revocations` on 127.0.0.1: it checks the
+/// caller's token with the worker's own code (an admin of every event, for the door audience
+/// and issuer), then keeps the deny-list as the worker does. `down` makes it answer 503.
+struct StubEdge {
+    url: String,
+    deny: Arc<std::sync::Mutex<auth::DenyList>>,
+    calls: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    down: Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn stub_edge(jwks: String, clock: Arc<TestClock>) -> StubEdge {
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    use functions::ports::Clock as _;
+    type Shared = (
+        String,
+        Arc<TestClock>,
+        Arc<std::sync::Mutex<auth::DenyList>>,
+        Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+        Arc<std::sync::atomic::AtomicBool>,
+    );
+    async fn revoke(
+        State((jwks, clock, deny, calls, down)): State<Shared>,
+        headers: HeaderMap,
+        body: String,
+    ) -> StatusCode {
+        if down.load(std::sync::atomic::Ordering::SeqCst) {
+            return StatusCode::SERVICE_UNAVAILABLE;
+        }
+        let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+        let Ok(token) = auth::bearer(header) else {
+            return StatusCode::UNAUTHORIZED;
+        };
+        let Ok(caller) = worker_check(token, &jwks, DOOR, clock.now()) else {
+            return StatusCode::UNAUTHORIZED;
+        };
+        if caller.role != auth::Role::Admin || caller.events != ["*"] {
+            return StatusCode::FORBIDDEN;
+        }
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let mut list = deny.lock().unwrap();
+        if let Some(jti) = value["jti"].as_str() {
+            list.jti.insert(jti.to_owned());
+        }
+        if let (Some(sub), Some(line)) = (value["sub"].as_str(), value["not_before"].as_u64()) {
+            let entry = list.sub.entry(sub.to_owned()).or_insert(0);
+            *entry = (*entry).max(line);
+        }
+        calls.lock().unwrap().push(value);
+        StatusCode::OK
+    }
+    let deny = Arc::new(std::sync::Mutex::new(auth::DenyList::default()));
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = axum::Router::new()
+        .route("/v1/staff-revocations", axum::routing::post(revoke))
+        .with_state((jwks, clock, deny.clone(), calls.clone(), down.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    StubEdge {
+        url,
+        deny,
+        calls,
+        down,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivation_and_revocation_reach_the_doors_deny_list() {
+    use functions::staff::EdgeRevocations;
+    let mut w = world().await;
+    let jwks = serde_json::to_string(&w.service.jwks()).unwrap();
+    let edge = stub_edge(jwks.clone(), w.clock.clone()).await;
+    let door = EdgeRevocations::new(
+        &edge.url,
+        w.service.signer.clone(),
+        Settings::default(),
+        w.clock.clone(),
+        Arc::new(OsRng),
+    )
+    .unwrap();
+    w.service = w.service.clone().with_door(Arc::new(door));
+    let denied = |token: &str| {
+        let staff = worker_check(
+            token,
+            &jwks,
+            DOOR,
+            functions::ports::Clock::now(w.clock.as_ref()),
+        )
+        .unwrap();
+        edge.deny.lock().unwrap().denies(&staff)
+    };
+
+    let member = r#"{"role":"staff","events":["evt-a"],"gates":["A"]}"#;
+    admin_puts(&w, "staff-d1", member).await;
+    let lost = cli_token(&w, "staff-d1", Purpose::Door).await;
+    assert!(!denied(&lost));
+
+    // Deactivated while the door is unreachable: stored, but the admin is told (503) ...
+    let inactive = r#"{"role":"staff","events":["evt-a"],"gates":["A"],"active":false}"#;
+    edge.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let path = "/v1/staff/members/staff-d1";
+    let (status, _, body) =
+        call(&w, "PUT", path, Some(&w.admin_token), Some(inactive.into())).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let (_, _, stored) = call(&w, "GET", path, Some(&w.admin_token), None).await;
+    assert_eq!(stored["active"], false);
+    assert!(!denied(&lost), "the door was not told");
+    // ... and the same request again reaches the door: every earlier token is refused there.
+    edge.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (status, _, body) =
+        call(&w, "PUT", path, Some(&w.admin_token), Some(inactive.into())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(denied(&lost));
+    assert_eq!(
+        edge.calls.lock().unwrap().last().unwrap(),
+        &serde_json::json!({"sub": "staff-d1", "not_before": NOW + 1, "reason": "deactivated"})
+    );
+
+    // Re-activated later: a new token works at the door, the lost one stays refused.
+    w.clock.advance(10);
+    admin_puts(&w, "staff-d1", member).await;
+    let issued = w
+        .service
+        .issue_token("cli:ops", "staff-d1", &token_req(Purpose::Door))
+        .await
+        .unwrap();
+    assert!(!denied(&issued.token));
+    assert!(denied(&lost));
+
+    // An admin revokes that one token (a forwarded sign-in link): recorded in the staff log.
+    let log_before = staff_log_len(&w).await;
+    let revocations = "/v1/staff/members/staff-d1/revocations";
+    let body = serde_json::json!({"jti": issued.jti}).to_string();
+    let (status, _, done) = call(&w, "POST", revocations, Some(&w.admin_token), Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["jti"], issued.jti.as_str());
+    assert!(denied(&issued.token));
+    assert_eq!(staff_log_len(&w).await, log_before + 1);
+    let other = cli_token(&w, "staff-d1", Purpose::Door).await;
+    assert!(!denied(&other));
+    // All of the member's tokens so far.
+    let (status, _, done) = call(
+        &w,
+        "POST",
+        revocations,
+        Some(&w.admin_token),
+        Some("{}".into()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(denied(&other));
+
+    // Narrowed while active (a gate taken away): earlier tokens refused, later ones work; a
+    // widening revokes nothing.
+    w.clock.advance(10);
+    admin_puts(
+        &w,
+        "staff-d2",
+        r#"{"role":"staff","events":["evt-a"],"gates":["A","B"]}"#,
+    )
+    .await;
+    let wide = cli_token(&w, "staff-d2", Purpose::Door).await;
+    admin_puts(
+        &w,
+        "staff-d2",
+        r#"{"role":"staff","events":["evt-a"],"gates":["A","B","C"]}"#,
+    )
+    .await;
+    assert!(!denied(&wide), "a widening revokes nothing");
+    w.clock.advance(10);
+    admin_puts(
+        &w,
+        "staff-d2",
+        r#"{"role":"staff","events":["evt-a"],"gates":["A"]}"#,
+    )
+    .await;
+    assert!(denied(&wide), "gate B was taken away");
+    w.clock.advance(10);
+    assert!(!denied(&cli_token(&w, "staff-d2", Purpose::Door).await));
+
+    // Only an admin managing the member; a bad jti or body is a 4xx and calls nothing.
+    let calls = edge.calls.lock().unwrap().len();
+    admin_puts(
+        &w,
+        "admin-b",
+        r#"{"role":"admin","events":["evt-b"],"gates":["*"]}"#,
+    )
+    .await;
+    let admin_b = cli_token(&w, "admin-b", Purpose::Console).await;
+    let (status, _, _) = call(&w, "POST", revocations, Some(&admin_b), Some("{}".into())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = call(&w, "POST", revocations, None, Some("{}".into())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for bad in [r#"{"jti":"a b"}"#, r#"{"sub":"x"}"#, "nope"] {
+        let (status, _, body) = call(
+            &w,
+            "POST",
+            revocations,
+            Some(&w.admin_token),
+            Some(bad.into()),
+        )
+        .await;
+        assert!(status.is_client_error(), "{bad}: {status} {body}");
+    }
+    assert_eq!(edge.calls.lock().unwrap().len(), calls);
 }

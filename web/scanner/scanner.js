@@ -7,7 +7,7 @@ import { openDb } from "/shared/idb.js";
 import * as tf from "/shared/ticket-format.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, busy: false };
+const state = { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, bundleProblem: null, busy: false };
 let db;
 let cfg;
 
@@ -54,9 +54,11 @@ async function importBundleKey(hex) {
   return crypto.subtle.importKey("raw", tf.hexToBytes(hex), { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
 }
 
-/** Verifies a stored bundle response against the pinned key (config, else the first one seen). */
+/** Verifies a bundle response against the key in the scanner's configuration, never the key the
+ * response names (a key trusted on first use would be whichever answered first). */
 async function openBundle(resp) {
-  const pinned = cfg.bundleSigningKey || (await db.get("state", "bundleKey")) || resp.signing_public_key;
+  const pinned = cfg.bundleSigningKey;
+  if (!pinned) throw new Error("no bundle key configured");
   if (resp.alg !== "ES256" || pinned !== resp.signing_public_key) throw new Error("bundle signed by an unexpected key");
   const ok = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, await importBundleKey(pinned),
     tf.b64urlToBytes(resp.signature), new TextEncoder().encode(resp.bundle));
@@ -71,15 +73,32 @@ async function openBundle(resp) {
 }
 
 async function refreshBundle() {
+  if (!state.eventId || !state.token) return;
+  state.bundleProblem = null;
+  if (!cfg.bundleSigningKey) {
+    // Offline mode needs the bundle key in the configuration: nothing is fetched or kept.
+    state.bundleProblem = "off (no bundle key configured)";
+    state.bundle = null;
+    await db.delete("bundles", state.eventId);
+    renderStatus();
+    return;
+  }
   try {
     const resp = await call(cfg.edgeBase, `/v1/offline-bundle?event_id=${encodeURIComponent(state.eventId)}`, { token: state.token });
     const b = await openBundle(resp);
-    if (!cfg.bundleSigningKey && !(await db.get("state", "bundleKey"))) await db.put("state", "bundleKey", resp.signing_public_key);
     await db.put("bundles", state.eventId, resp);
     state.bundle = b;
   } catch (e) {
     if (!(e instanceof TypeError)) console.warn("offline bundle:", e.message);
-    const saved = await db.get("bundles", state.eventId);
+    if (e instanceof ApiError && e.status === 401) {
+      // The token is refused (expired, revoked, member deactivated): keep no bundle for it.
+      await db.delete("bundles", state.eventId);
+      state.bundle = null;
+      state.bundleProblem = "refused (sign in again)";
+    } else if (!(e instanceof TypeError) && !(e instanceof ApiError)) {
+      state.bundleProblem = "refused (not signed by the configured key)";
+    }
+    const saved = e instanceof ApiError && e.status === 401 ? null : await db.get("bundles", state.eventId);
     if (saved) state.bundle = await openBundle(saved).catch(() => null);
   }
   renderStatus();
@@ -144,9 +163,10 @@ async function checkOffline(scan) {
     if (!(e instanceof tf.Rejection)) throw e;
     answer = { result: tf.resultForRejection(e.code), message: e.code.replace(/_/g, " ") };
   }
-  // Only provisional admissions are queued: the door must learn that this ticket is in. A code
-  // refused here let nobody in, so replaying it could only record an entry that never happened.
-  if (answer.result === "admitted") await db.put("queue", scan.scan_id, { ...scan, scanned_at_ms: now, local_result: "admitted" });
+  // Every decided scan is queued: a provisional admission so that the door learns the ticket is
+  // in, a refusal so that the audit trail has it too (the door records it as refused offline and
+  // never admits on it).
+  await db.put("queue", scan.scan_id, { ...scan, scanned_at_ms: now, local_result: answer.result });
   return answer;
 }
 
@@ -212,7 +232,9 @@ function renderStatus() {
   net.textContent = navigator.onLine ? "online" : "OFFLINE";
   net.classList.toggle("offline", !navigator.onLine);
   const b = state.bundle;
-  $("bundle").textContent = b ? `offline bundle until ${new Date(b.expires_at * 1000).toLocaleTimeString()}` : "offline bundle: none";
+  $("bundle").textContent = b
+    ? `offline bundle until ${new Date(b.expires_at * 1000).toLocaleTimeString()}`
+    : `offline bundle: ${state.bundleProblem ?? "none"}`;
   db.all("queue").then((q) => {
     $("queue").textContent = `queue: ${q.filter((s) => s.event_id === state.eventId).length}`;
   });
@@ -291,6 +313,20 @@ async function startScanning(eventId, gate, gps) {
   $("manual").focus();
 }
 
+/** Signs out: whatever the device holds for this staff member goes (the token, the offline
+ * bundles with the events' QR keys, queued and remembered scans, conflicts), after one last sync.
+ * Scans not yet synced are lost with it, so the staff member is asked first. */
+async function signOut() {
+  if (state.eventId) await sync();
+  const unsynced = (await db.all("queue")).length;
+  if (unsynced && !confirm(`${unsynced} scan${unsynced === 1 ? "" : "s"} made offline ${unsynced === 1 ? "has" : "have"} not reached the door yet. Sign out and delete ${unsynced === 1 ? "it" : "them"} from this device?`)) return;
+  for (const store of ["state", "bundles", "queue", "admitted", "conflicts"]) await db.clear(store);
+  if (state.watch != null) navigator.geolocation.clearWatch(state.watch);
+  Object.assign(state, { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, bundleProblem: null });
+  $("token").value = "";
+  showOnly("signin");
+}
+
 async function main() {
   cfg = await config();
   db = await openDb("karcis-scanner", ["state", "bundles", "queue", "admitted", "conflicts"]);
@@ -304,10 +340,7 @@ async function main() {
     e.preventDefault();
     startScanning($("event").value, $("gate").value.trim(), $("gps").checked);
   });
-  $("signout").addEventListener("click", async () => {
-    await db.delete("state", "token");
-    location.reload();
-  });
+  $("signout").addEventListener("click", () => signOut().catch((err) => showError($("signin-error"), err)));
   $("change").addEventListener("click", () => showSetup());
   $("manual-form").addEventListener("submit", (e) => {
     e.preventDefault();

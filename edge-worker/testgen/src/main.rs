@@ -27,6 +27,7 @@ use ticket::{Claims, DevicePublicKey, IssuerKey, QrKey, SealedCredential, Ticket
 
 const AUDIENCE: &str = "karcis-door";
 const STAFF_KID: &str = "staff-2026-1";
+const ISSUER: &str = "karcis";
 
 #[derive(Serialize, Deserialize)]
 struct Fixture {
@@ -36,6 +37,12 @@ struct Fixture {
     events: Vec<String>,
     tickets: BTreeMap<String, TicketFixture>,
     tokens: BTreeMap<String, String>,
+    /// The `iss` every good token carries (the worker's `STAFF_TOKEN_ISSUER` default).
+    issuer: String,
+    /// The staff signer as a private JWK: tests sign tokens of their own (revocation tests).
+    staff_signer_jwk: serde_json::Value,
+    /// The public key of `BUNDLE_SIGNING_KEY` (SEC1 hex): the scanner's configured bundle key.
+    bundle_public_key: String,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -160,7 +167,9 @@ fn staff_claims(
     iat: u64,
     exp: u64,
 ) -> serde_json::Value {
-    serde_json::json!({"sub": sub, "role": role, "events": events, "gates": gates, "aud": aud, "iat": iat, "exp": exp})
+    let mut jti = [0u8; 16];
+    OsRng.fill_bytes(&mut jti);
+    serde_json::json!({"sub": sub, "role": role, "events": events, "gates": gates, "aud": aud, "iat": iat, "exp": exp, "iss": ISSUER, "jti": hex::encode(jti)})
 }
 
 /// Staff tokens, good and bad, signed by `signer` (public key `public_sec1`) at time `t`.
@@ -228,6 +237,17 @@ fn staff_tokens(staff_signer: &SigningKey, public_sec1: &[u8], t: u64) -> BTreeM
         &es256,
         staff_claims("staff-b", "staff", &["evt-b"], &["*"], AUDIENCE, iat, exp),
     );
+    add(
+        "admin_all",
+        &es256,
+        staff_claims("ops-1", "admin", &["*"], &["*"], AUDIENCE, iat, exp),
+    );
+    let mut other_issuer = door(AUDIENCE, iat, exp);
+    other_issuer["iss"] = "someone-else".into();
+    add("wrong_issuer", &es256, other_issuer);
+    let mut no_issuer = door(AUDIENCE, iat, exp);
+    no_issuer.as_object_mut().map(|c| c.remove("iss"));
+    add("no_issuer", &es256, no_issuer);
     add("expired", &es256, door(AUDIENCE, t - 7200, t - 3600));
     add("wrong_audience", &es256, door("karcis-other", iat, exp));
     add("too_long", &es256, door(AUDIENCE, iat, t + 7 * 86_400));
@@ -385,6 +405,13 @@ fn fixture() -> Result<Fixture, String> {
     door_attack_tickets(&mut tickets, &event_a, &event_b, valid, t)?;
 
     let tokens = staff_tokens(&staff_signer, point.as_bytes(), t);
+    let staff_signer_jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y), "d": b64(staff_signer.to_bytes())});
+    let bundle_public_key = hex::encode(
+        bundle_key
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes(),
+    );
 
     Ok(Fixture {
         secrets,
@@ -392,6 +419,9 @@ fn fixture() -> Result<Fixture, String> {
         events: vec!["evt-a".into(), "evt-b".into()],
         tickets,
         tokens,
+        issuer: ISSUER.into(),
+        staff_signer_jwk,
+        bundle_public_key,
     })
 }
 

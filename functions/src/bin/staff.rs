@@ -8,7 +8,8 @@
 //! staff put-member STAFF_ID < member.json      # {"role","events","gates","active"}
 //! staff issue-token STAFF_ID < request.json    # {"purpose":"door"|"console","events","gates","ttl_secs"}
 //! ```
-//! The subcommands record the actor as `cli:$KARCIS_OPERATOR` (required).
+//! The subcommands record the actor as `cli:$KARCIS_OPERATOR` (required). `EDGE_BASE_URL` (the
+//! edge worker) is where deactivations and token revocations are sent (without it they are not).
 
 use std::io::Read as _;
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use functions::aws::Clients;
 use functions::config::Config;
 use functions::ports::{OsRng, SystemClock};
 use functions::staff::{
-    previous_public_keys, router, DynamoDirectory, KmsSigner, MemberSpec, Settings, StaffService,
-    TokenRequest, SIGNING_KEY_ENV,
+    previous_public_keys, router, DynamoDirectory, EdgeRevocations, KmsSigner, MemberSpec,
+    Settings, StaffService, TokenRequest, SIGNING_KEY_ENV,
 };
 
 async fn service() -> Result<StaffService, Box<dyn std::error::Error + Send + Sync>> {
@@ -30,7 +31,7 @@ async fn service() -> Result<StaffService, Box<dyn std::error::Error + Send + Sy
         std::env::var(SIGNING_KEY_ENV).map_err(|_| format!("{SIGNING_KEY_ENV} is not set"))?;
     let signer = KmsSigner::load(clients.kms.clone(), &key_id).await?;
     let retired = previous_public_keys(&clients.kms).await?;
-    Ok(StaffService::new(
+    let service = StaffService::new(
         settings,
         Arc::new(signer),
         retired,
@@ -44,7 +45,27 @@ async fn service() -> Result<StaffService, Box<dyn std::error::Error + Send + Sy
         )),
         Arc::new(SystemClock),
         Arc::new(OsRng),
-    )?)
+    )?;
+    // Deactivations and revocations reach the door's deny-list through the edge worker.
+    match std::env::var(EdgeRevocations::URL_ENV) {
+        Ok(url) if !url.trim().is_empty() => {
+            let door = EdgeRevocations::new(
+                url.trim(),
+                service.signer.clone(),
+                service.settings.clone(),
+                Arc::new(SystemClock),
+                Arc::new(OsRng),
+            )?;
+            Ok(service.with_door(Arc::new(door)))
+        }
+        _ => {
+            tracing::warn!(
+                "{} is not set: deactivating a member does not revoke its door tokens",
+                EdgeRevocations::URL_ENV
+            );
+            Ok(service)
+        }
+    }
 }
 
 fn stdin_json<T: serde::de::DeserializeOwned>(

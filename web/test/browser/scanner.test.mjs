@@ -17,7 +17,8 @@ describe("scanner against the edge", { skip: missing.length ? `needs ${missing.j
 
   before(async () => {
     edge = await startEdge();
-    web = await startServer({ env: { KARCIS_EDGE_URL: edge.url } });
+    // The bundle key ships in the scanner's configuration (never trusted on first use).
+    web = await startServer({ env: { KARCIS_EDGE_URL: edge.url }, config: { bundleSigningKey: edge.fixture.data.bundle_public_key } });
     browser = await launch();
     page = await browser.context.newPage();
     page.setDefaultTimeout(10000);
@@ -112,7 +113,9 @@ describe("scanner against the edge", { skip: missing.length ? `needs ${missing.j
     const r3 = await scanManually(bad);
     assert.equal(r3.result, "stale");
     await next();
-    assert.equal(await page.textContent("#queue"), "queue: 2", "only the two provisional admissions are queued");
+    // Every decided offline scan is queued: two provisional admissions, the device's own
+    // "already admitted" and the stale refusal (for the audit trail).
+    assert.equal(await page.textContent("#queue"), "queue: 4");
 
     // Meanwhile another gate admits the conflicting ticket online.
     const res = await fetch(`${edge.url}/v1/scan`, { method: "POST",
@@ -133,6 +136,69 @@ describe("scanner against the edge", { skip: missing.length ? `needs ${missing.j
     const later = await scanManually(await rotating(t.offline_1));
     assert.equal(later.result, "already_admitted");
     await next();
+  });
+
+  test("sign-out deletes the offline bundle, the queued scans and the token from the device", async () => {
+    const t = edge.fixture.data.tickets;
+    await page.context().setOffline(true);
+    await page.waitForFunction(() => document.getElementById("net").textContent === "OFFLINE");
+    const r = await scanManually(await rotating(t.offline_2));
+    assert.equal(r.result, "admitted");
+    await next();
+    assert.equal(await page.textContent("#queue"), "queue: 1");
+    await page.click("#change");
+    await page.waitForSelector("#setup:not([hidden])");
+    // An unsynced offline scan: the scanner says so before deleting it.
+    let onDialog;
+    const dialog = Promise.race([
+      new Promise((resolve) => { onDialog = (d) => { resolve(d.message()); d.accept(); }; page.once("dialog", onDialog); }),
+      new Promise((resolve) => setTimeout(() => resolve("no dialog within 5 s"), 5000)),
+    ]);
+    await page.click("#signout");
+    const message = await dialog;
+    page.off("dialog", onDialog);
+    assert.match(message, /1 scan made offline/);
+    await page.waitForSelector("#signin:not([hidden])");
+    const left = await page.evaluate(() => new Promise((resolve, reject) => {
+      const req = indexedDB.open("karcis-scanner");
+      req.onerror = () => reject(req.error);
+      req.onsuccess = async () => {
+        const db = req.result;
+        const out = {};
+        for (const name of db.objectStoreNames) {
+          out[name] = await new Promise((res) => { const k = db.transaction(name).objectStore(name).getAllKeys(); k.onsuccess = () => res(k.result); });
+        }
+        resolve(out);
+      };
+    }));
+    assert.deepEqual(left, { admitted: [], bundles: [], conflicts: [], queue: [], state: [] });
+    await page.context().setOffline(false);
+  });
+
+  test("the bundle key comes from the configuration: none configured, or another key, means no offline mode", async () => {
+    for (const bundleSigningKey of ["", "04" + "ab".repeat(64)]) {
+      const other = await startServer({ env: { KARCIS_EDGE_URL: edge.url }, config: { bundleSigningKey } });
+      const p = await browser.context.newPage();
+      try {
+        p.setDefaultTimeout(10000);
+        await p.goto(`${other.url}/scanner/`);
+        await p.fill("#token", edge.fixture.data.tokens.staff);
+        await p.click("#signin-form button[type=submit]");
+        await p.waitForSelector("#setup:not([hidden])");
+        await p.fill("#gate", "A");
+        await p.click("#setup-form button[type=submit]");
+        await p.waitForSelector("#scan:not([hidden])");
+        await p.waitForFunction(() => /offline bundle: (off|refused)/.test(document.getElementById("bundle").textContent));
+        const stored = await p.evaluate(() => new Promise((resolve) => {
+          const req = indexedDB.open("karcis-scanner");
+          req.onsuccess = () => { const k = req.result.transaction("bundles").objectStore("bundles").getAllKeys(); k.onsuccess = () => resolve(k.result); };
+        }));
+        assert.deepEqual(stored, [], `key ${JSON.stringify(bundleSigningKey)}: no bundle kept`);
+      } finally {
+        await p.close();
+        await other.close();
+      }
+    }
   });
 
   test("no page errors", () => {
