@@ -64,7 +64,8 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
             "PUT /v1/staff/members/{staff_id}",
             "POST /v1/staff/members/{staff_id}/tokens",
         },
-        "env": STAFF_ENV,
+        # EDGE_BASE_URL: deactivations and revocations go to the door's deny-list.
+        "env": STAFF_ENV | {"EDGE_BASE_URL"},
     },
     "audit-ingest": {
         "routes": {"POST /v1/audit/batches", "GET /v1/audit/events/{event_id}/entries"},
