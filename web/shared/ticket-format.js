@@ -204,7 +204,8 @@ export async function presentRotating(
 export function parseQr(text) {
   if (typeof text !== "string" || text.length > MAX_QR_LEN) reject("malformed");
   if (!text.startsWith(QR_PREFIX)) {
-    if (/^KC[0-9]:/.test(text)) reject("unsupported_version");
+    // "KC", one digit, ":" and at least one character more: another format version.
+    if (text.length > QR_PREFIX.length && /^KC[0-9]:/.test(text)) reject("unsupported_version");
     reject("malformed");
   }
   let payload;
@@ -213,8 +214,10 @@ export function parseQr(text) {
   } catch {
     reject("malformed");
   }
-  if (payload.length < 2) reject("malformed");
+  // The version byte is read first: a payload of the single byte 0x02 is unsupported_version.
+  if (payload.length < 1) reject("malformed");
   if (payload[0] !== PAYLOAD_VERSION) reject("unsupported_version");
+  if (payload.length < 2) reject("malformed");
   const kind = payload[1];
   let at = 2;
   let timestamp = null;
@@ -228,7 +231,8 @@ export function parseQr(text) {
     reject("malformed");
   }
   const sealed = payload.slice(at);
-  if (sealed.length < 4 + 12 + 16) reject("malformed");
+  // kid, nonce, and a tag with at least one byte of plaintext before it.
+  if (sealed.length < 4 + 12 + 16 + 1) reject("malformed");
   const kid = new DataView(sealed.buffer, sealed.byteOffset, 4).getUint32(0);
   return { kind, timestamp, deviceSignature, sealed, kid };
 }
@@ -288,7 +292,7 @@ export function decodeClaims(c) {
     const raw = need(n);
     const s = String.fromCharCode(...raw);
     if (s === "*") {
-      if (g !== 1) reject("malformed");
+      // "*" may stand with other gates (and twice); it admits at any gate.
       gates.push(s);
     } else {
       gates.push(ascii(raw));
@@ -303,7 +307,10 @@ export function decodeClaims(c) {
   const issuedAt = u64();
   const flag = need(1)[0];
   let devicePublicKey = null;
-  if (flag === 1) devicePublicKey = need(33).slice();
+  if (flag === 1) {
+    devicePublicKey = need(33).slice();
+    decompressP256(devicePublicKey); // a point on the curve, or malformed (step 4)
+  }
   else if (flag !== 0) reject("malformed");
   if (at !== c.length || notBefore > notAfter) reject("malformed");
   return { kid, ticketId, eventId, gates, notBefore, notAfter, issuedAt, devicePublicKey };
@@ -366,7 +373,7 @@ export async function verifyQr(text, now, ring, policy, subtle = globalThis.cryp
   if (policy.revoked && policy.revoked.has(claims.ticketId)) reject("revoked");
   if (now < claims.notBefore) reject("not_yet_valid");
   if (now > claims.notAfter) reject("expired");
-  if (policy.gate && !claims.gates.includes("*") && !claims.gates.includes(policy.gate)) {
+  if (policy.gate != null && !claims.gates.includes("*") && !claims.gates.includes(policy.gate)) {
     reject("gate_not_allowed");
   }
   return { claims, proofTimestamp: q.timestamp };
