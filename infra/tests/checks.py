@@ -109,6 +109,47 @@ MANAGED_POLICIES = {
     }
 }
 
+# The partition keys of the single table each function may touch (IAM `StringLike` patterns of
+# `dynamodb:LeadingKeys`), from the Rust adapters (functions/src/store/mod.rs `keys`, the
+# function modules; the table is in infra/README.md). Every statement of a function's role on
+# the table must carry `ForAllValues:StringLike: {dynamodb:LeadingKeys: [...]}` and the union of
+# its lists must be exactly this set: a pattern outside it is excess privilege, a missing one an
+# AccessDenied in AWS that moto (which does not enforce IAM) never shows. TransactWriteItems is
+# authorised item by item, so every item of a transaction counts.
+TABLE_LEADING_KEYS = {
+    "checkout": {"ORDER#*", "IDEMPOTENCY#*", "EVENT#*", "CUSTOMER#*", "EMAIL#*", "CONFIG"},
+    "payment-callback": {"ORDER#*", "PAYMENT#*", "DEDUP#*"},
+    "mint": {"ORDER#*", "EVENT#*"},
+    "tickets": {"ORDER#*", "EVENT#*"},
+    "privacy": {"CUSTOMER#*", "EMAIL#*", "ORDER#*", "PRIVACY_CHALLENGE#*", "RATE#*", "CONFIG"},
+    "sweeper": {"ORDER#*", "EVENT#*", "CUSTOMER#*"},
+    "retention": {"CUSTOMER#*", "EMAIL#*", "EVENT#*", "CONFIG"},
+    "notify": {"CUSTOMER#*", "DEDUP#*"},
+    "revoke": {"ORDER#*"},
+    "staff": {"STAFF#*", "STAFFAUDIT"},
+    "audit-ingest": {"AUDIT#*", "STAFF#*"},
+}
+# The gsi1 partition keys (gsi1pk) each function may Query; a function not named has no gsi1.
+INDEX_LEADING_KEYS = {
+    "tickets": {"gsi1": {"TICKET#*"}},
+    "sweeper": {"gsi1": {"RESERVED"}},
+}
+# Actions that carry a partition key, so LeadingKeys bounds them.
+KEYED_ACTIONS = {
+    "dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+}
+# Table actions without a partition key (LeadingKeys cannot bound them: a ForAllValues condition
+# is vacuously true when the request has no key), per function, each with its reason. Such an
+# action must stand in its own statement, on the table only.
+UNKEYED_TABLE_ACTIONS = {
+    "retention": {
+        "dynamodb:Scan": "the daily scan of the CUSTOMER# order links (retention.rs): a Scan reads "
+        "every partition and names none; read only",
+    },
+}
+
 # --- helpers -----------------------------------------------------------------------------------
 
 
@@ -583,6 +624,82 @@ def check_envelope_keys(t: Template) -> list[str]:
     return problems
 
 
+def _table_resource(v: Any) -> str | None:
+    """"table", "index/<name>" for the single table (Table), None for anything else."""
+    if ref_target(v) == "Table":
+        return "table"
+    if isinstance(v, dict) and isinstance(v.get("Fn::Sub"), str) and v["Fn::Sub"].startswith("${Table.Arn}/index/"):
+        return v["Fn::Sub"][len("${Table.Arn}/"):]
+    if isinstance(v, dict) and "Table" in str(v) and "ErasureLogTable" not in str(v):
+        return "unknown"
+    return None
+
+
+def check_leading_keys(t: Template) -> list[str]:
+    """Every role's statement on the table is bounded by dynamodb:LeadingKeys to its allow-list."""
+    problems = []
+    role_of = {}
+    for binary, (_, res) in functions_by_binary(t).items():
+        role_of[ref_target(props(res).get("Role"))] = binary
+    for role, res in resources(t, "AWS::IAM::Role"):
+        binary = role_of.get(role)
+        granted: dict[str, set[str]] = {}
+        for pol in props(res).get("Policies", []) or []:
+            where = f"{role}/{pol.get('PolicyName')}"
+            for st in statements(pol.get("PolicyDocument", {})):
+                if st.get("Effect") != "Allow":
+                    continue
+                actions = {a for a in as_list(st.get("Action", [])) if isinstance(a, str)}
+                dyn = {a for a in actions if a.startswith("dynamodb:")}
+                if not dyn:
+                    continue
+                raw = as_list(st.get("Resource", []))
+                if "*" in raw:
+                    problems.append(f"{where}: DynamoDB actions on Resource '*' cannot be bounded to the table's keys")
+                    continue
+                targets = {r for r in (_table_resource(v) for v in raw) if r is not None}
+                if not targets:
+                    continue  # another table (the erasure log)
+                if binary is None:
+                    problems.append(f"{where}: a role that is no function's acts on the table")
+                    continue
+                if "unknown" in targets:
+                    problems.append(f"{where}: a resource of the table in an unrecognised form")
+                    continue
+                if len(targets) > 1 or len(raw) != 1:
+                    problems.append(f"{where}: table and index (or other resources) in one statement; give each its own LeadingKeys list")
+                    continue
+                (target,) = targets
+                unkeyed = UNKEYED_TABLE_ACTIONS.get(binary, {})
+                if target == "table" and dyn <= set(unkeyed) and dyn == actions:
+                    continue  # the justified exception: no key to bound
+                if target != "table" and not dyn <= {"dynamodb:Query"}:
+                    problems.append(f"{where}: only Query on {target}, not {sorted(dyn - {'dynamodb:Query'})}")
+                loose = sorted(dyn - KEYED_ACTIONS)
+                if loose:
+                    problems.append(f"{where}: {loose} name no partition key: LeadingKeys does not bound them")
+                cond = st.get("Condition", {}) or {}
+                keys = cond.get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+                if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+                    problems.append(f"{where}: {target} statement without a ForAllValues:StringLike dynamodb:LeadingKeys list")
+                    continue
+                others = [op for op, body in cond.items() if op != "ForAllValues:StringLike" and "dynamodb:LeadingKeys" in body]
+                if others:
+                    problems.append(f"{where}: dynamodb:LeadingKeys also under {others}")
+                granted.setdefault(target, set()).update(keys)
+        if binary is None:
+            continue
+        expected = {"table": TABLE_LEADING_KEYS.get(binary, set())}
+        expected.update({f"index/{i}": k for i, k in INDEX_LEADING_KEYS.get(binary, {}).items()})
+        for target in sorted(set(expected) | set(granted)):
+            want, got = expected.get(target, set()), granted.get(target, set())
+            if got - want:
+                problems.append(f"{role} ({binary}): {target} partition keys {sorted(got - want)} outside its allow-list")
+            if want - got:
+                problems.append(f"{role} ({binary}): {target} partition keys {sorted(want - got)} of its allow-list not granted (AccessDenied in AWS)")
+    return problems
+
+
 ALL_CHECKS = [
     check_table,
     check_queues,
@@ -597,6 +714,7 @@ ALL_CHECKS = [
     check_contract,
     check_envelope_keys,
     check_signing_key,
+    check_leading_keys,
 ]
 
 

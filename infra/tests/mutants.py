@@ -151,46 +151,11 @@ MUTANTS = [
         why="the sweeper's table permissions widened to Resource '*'",
         edits=[
             (
-                "                Action: [dynamodb:GetItem, dynamodb:Query, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:ConditionCheckItem]\n"
-                "                Resource: [!GetAtt Table.Arn, !Sub \"${Table.Arn}/index/gsi1\"]\n"
-                "              - Sid: DeadLetter\n"
-                "                Effect: Allow\n"
-                "                Action: sqs:SendMessage\n"
-                "                Resource: !GetAtt ScheduledDlq.Arn\n"
-                "              - Sid: TableKeyThroughDynamoDB\n"
-                "                Effect: Allow\n"
-                "                Action: [kms:Decrypt, kms:Encrypt, kms:GenerateDataKey, kms:DescribeKey]\n"
-                "                Resource: !GetAtt TableKey.Arn\n"
+                "                Resource: !GetAtt Table.Arn\n"
                 "                Condition:\n"
-                "                  StringEquals: { \"kms:ViaService\": !Sub \"dynamodb.${AWS::Region}.amazonaws.com\" }\n"
-                "              - Sid: QueueKeyProducerThroughSqs\n"
-                "                Effect: Allow\n"
-                "                Action: [kms:GenerateDataKey, kms:Decrypt]\n"
-                "                Resource: !GetAtt QueueKey.Arn\n"
-                "                Condition:\n"
-                "                  StringEquals: { \"kms:ViaService\": !Sub \"sqs.${AWS::Region}.amazonaws.com\" }\n"
-                "\n"
-                "  RetentionRole:",
-                "                Action: [dynamodb:GetItem, dynamodb:Query, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:ConditionCheckItem]\n"
-                "                Resource: \"*\"\n"
-                "              - Sid: DeadLetter\n"
-                "                Effect: Allow\n"
-                "                Action: sqs:SendMessage\n"
-                "                Resource: !GetAtt ScheduledDlq.Arn\n"
-                "              - Sid: TableKeyThroughDynamoDB\n"
-                "                Effect: Allow\n"
-                "                Action: [kms:Decrypt, kms:Encrypt, kms:GenerateDataKey, kms:DescribeKey]\n"
-                "                Resource: !GetAtt TableKey.Arn\n"
-                "                Condition:\n"
-                "                  StringEquals: { \"kms:ViaService\": !Sub \"dynamodb.${AWS::Region}.amazonaws.com\" }\n"
-                "              - Sid: QueueKeyProducerThroughSqs\n"
-                "                Effect: Allow\n"
-                "                Action: [kms:GenerateDataKey, kms:Decrypt]\n"
-                "                Resource: !GetAtt QueueKey.Arn\n"
-                "                Condition:\n"
-                "                  StringEquals: { \"kms:ViaService\": !Sub \"sqs.${AWS::Region}.amazonaws.com\" }\n"
-                "\n"
-                "  RetentionRole:",
+                "                  ForAllValues:StringLike:\n"
+                "                    dynamodb:LeadingKeys: [\"ORDER#*\", \"EVENT#*\", \"CUSTOMER#*\"]\n",
+                "                Resource: \"*\"\n",
             )
         ],
         fails=frozenset({"checks", "checkov"}),
@@ -299,6 +264,60 @@ MUTANTS = [
             (
                 "Path: /v1/audit/batches, Auth: { Authorizer: NONE } }",
                 "Path: /v1/audit/batches }",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="leading-keys-removed",
+        why="the revoke role's table statement without its dynamodb:LeadingKeys condition (all partitions)",
+        edits=[
+            (
+                "                Resource: !GetAtt Table.Arn\n"
+                "                Condition:\n"
+                "                  ForAllValues:StringLike:\n"
+                "                    dynamodb:LeadingKeys: [\"ORDER#*\"]\n",
+                "                Resource: !GetAtt Table.Arn\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="leading-keys-checkout-tickets",
+        why="checkout given TICKET#* partitions, outside its allow-list",
+        edits=[
+            (
+                "dynamodb:LeadingKeys: [\"ORDER#*\", \"IDEMPOTENCY#*\", \"EVENT#*\", \"CUSTOMER#*\", \"EMAIL#*\", \"CONFIG\"]\n",
+                "dynamodb:LeadingKeys: [\"ORDER#*\", \"IDEMPOTENCY#*\", \"EVENT#*\", \"CUSTOMER#*\", \"EMAIL#*\", \"CONFIG\", \"TICKET#*\"]\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="leading-keys-tickets-customers",
+        why="the tickets role given CUSTOMER#* (buyers' sealed personal data and keys)",
+        edits=[
+            (
+                "                    dynamodb:LeadingKeys: [\"ORDER#*\", \"EVENT#*\"]\n"
+                "              - Sid: TicketLookupOnGsi1\n",
+                "                    dynamodb:LeadingKeys: [\"ORDER#*\", \"EVENT#*\", \"CUSTOMER#*\"]\n"
+                "              - Sid: TicketLookupOnGsi1\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="scan-under-leading-keys",
+        why="dynamodb:Scan added to the sweeper's bounded statement: it names no key, so the "
+        "ForAllValues condition is vacuously true and the whole table is readable",
+        edits=[
+            (
+                "              - Sid: ReleaseExpiredReservations\n"
+                "                Effect: Allow\n"
+                "                Action: [dynamodb:GetItem, dynamodb:Query, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:ConditionCheckItem]\n",
+                "              - Sid: ReleaseExpiredReservations\n"
+                "                Effect: Allow\n"
+                "                Action: [dynamodb:GetItem, dynamodb:Query, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:ConditionCheckItem, dynamodb:Scan]\n",
             )
         ],
         fails=frozenset({"checks"}),

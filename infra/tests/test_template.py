@@ -90,6 +90,30 @@ class TemplateTests(unittest.TestCase):
                 self.assertFalse(any(a.startswith(("sqs:", "kms:Sign")) for a in checks.as_list(st["Action"])), role)
             self.assertEqual(actions, {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"}, role)
 
+    def test_every_role_bounded_by_leading_keys(self):
+        # Each role's table statements carry dynamodb:LeadingKeys lists whose union is exactly
+        # its function's allow-list (checks.TABLE_LEADING_KEYS / INDEX_LEADING_KEYS); the Scan of
+        # retention is the one unbounded, justified exception.
+        self.assertNoProblems(checks.check_leading_keys)
+        self.assertEqual(set(checks.TABLE_LEADING_KEYS), set(checks.FUNCTIONS))
+        self.assertEqual({b: set(a) for b, a in checks.UNKEYED_TABLE_ACTIONS.items()}, {"retention": {"dynamodb:Scan"}})
+
+    def test_leading_keys_are_keys_of_the_code(self):
+        # Every allow-listed pattern is a partition key the Rust code builds (a typo such as
+        # "ORDERS#*" would deny the real key in AWS while the offline tests stay green).
+        src = "".join(
+            f.read_text(encoding="utf-8") for f in (tools.INFRA.parent / "functions" / "src").rglob("*.rs")
+        )
+        patterns = set().union(*checks.TABLE_LEADING_KEYS.values())
+        for per_index in checks.INDEX_LEADING_KEYS.values():
+            patterns |= set().union(*per_index.values())
+        for pattern in sorted(patterns):
+            if pattern.endswith("#*"):
+                self.assertIn(f'"{pattern[:-1]}', src, pattern)
+            else:
+                self.assertNotIn("*", pattern)
+                self.assertIn(f'"{pattern}"', src, pattern)
+
     def test_staff_parameters(self):
         params = self.t["Parameters"]
         self.assertEqual(params["StaffTokenAudience"]["Default"], "karcis-door")
