@@ -145,6 +145,9 @@ describe("refusals", () => {
 
   test("a ticket revoked through the admin route is refused, even after admission elsewhere", async () => {
     const t = fx.data.tickets.revoked_admin;
+    // Admitted at gate B first; the revocation then refuses it at every gate.
+    const first = await scan({ qr: fx.present("revoked_admin"), gate: "B", staffId: "staff-7" });
+    assert.equal(first.json.result, "admitted", first.text);
     const body = { event_id: "evt-a", ticket_id: t.ticket_id, reason: "chargeback" };
     const denied = await call("POST", "/v1/revocations", { tokenName: "staff", body });
     assert.equal(denied.status, 403);
@@ -200,7 +203,22 @@ describe("staff tokens", () => {
 });
 
 describe("bad input changes nothing", () => {
-  test("bodies that are not a scan get a 400 problem", async () => {
+  /** Every page of evt-a's audit listing, as text (bounded walk). */
+  async function auditListing() {
+    const pages = [];
+    let after = 0;
+    for (let i = 0; i < 100; i++) {
+      const r = await call("GET", `/v1/audit?event_id=evt-a&after=${after}&limit=1000`, { tokenName: "admin" });
+      assert.equal(r.status, 200, r.text);
+      pages.push(r.text);
+      if (r.json.next_after == null) return pages;
+      after = r.json.next_after;
+    }
+    throw new Error("audit listing did not end");
+  }
+
+  test("bodies that are not a scan get a 400 problem, and neither the audit nor the door changes", async () => {
+    const before = await auditListing();
     for (const rawBody of ["not json", "{}", '{"qr":"x","gate_id":"A","scan_id":"s","x":1}', '{"qr":"x","gate_id":"A B","scan_id":"s"}']) {
       const r = await call("POST", "/v1/scan", { tokenName: "staff", rawBody });
       assert.equal(r.status, 400, rawBody);
@@ -217,6 +235,13 @@ describe("bad input changes nothing", () => {
     assert.equal(route.status, 404);
     const method = await call("GET", "/v1/scan");
     assert.equal(method.status, 405);
+    // A well-formed scan of a real code with a bad field (the gate) is refused before the door:
+    // nothing in the audit, and the ticket still admits once.
+    const badGate = await call("POST", "/v1/scan", { tokenName: "staff", body: { qr: fx.present("bench"), gate_id: "A B", scan_id: "bad-gate-1" } });
+    assert.equal(badGate.status, 400);
+    assert.deepEqual(await auditListing(), before);
+    const ok = await scan({ qr: fx.present("bench"), staffId: "staff-7" });
+    assert.equal(ok.json.result, "admitted", ok.text);
   });
 });
 
@@ -265,7 +290,9 @@ describe("offline scanning", () => {
     assert.equal(r.json.conflicts.length, 1);
     assert.equal(r.json.conflicts[0].scan_id, "off-3");
     assert.equal(r.json.conflicts[0].result, "already_admitted");
-    for (const s of body.scans) attempts.push({ scan_id: s.scan_id, gate: "A", staffId: "staff-7", offline: true });
+    body.scans.forEach((s, i) =>
+      attempts.push({ scan_id: s.scan_id, gate: "A", staffId: "staff-7", offline: true, result: r.json.results[i].result }),
+    );
 
     const again = await call("POST", "/v1/sync", { tokenName: "staff", body });
     assert.deepEqual(again.json.results.map((x) => [x.result, x.replayed]), [["admitted", true], ["admitted", true], ["already_admitted", true]]);
@@ -322,7 +349,8 @@ describe("audit trail", () => {
       }
       assert.equal(e.gate_id, a.gate);
       assert.equal(e.event_id, "evt-a");
-      if (a.result) assert.equal(e.result, a.result, `${a.scan_id}`);
+      assert.ok(a.result, `${a.scan_id}: the test recorded no expected result`);
+      assert.equal(e.result, a.result, `${a.scan_id}`);
       assert.ok(Math.abs(e.at_ms - Date.now()) < 10 * 60_000);
       if (a.offline) assert.equal(e.offline, true);
     }
