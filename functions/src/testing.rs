@@ -606,6 +606,8 @@ pub struct RecordingPayments {
     pub requests: Mutex<Vec<PaymentRequest>>,
     /// When set, `create_payment` fails with `Unavailable`.
     pub fail: std::sync::atomic::AtomicBool,
+    /// How long `create_payment` takes (milliseconds), as a slow gateway would.
+    pub latency_ms: AtomicU64,
 }
 
 #[async_trait]
@@ -618,6 +620,10 @@ impl HostedPayments for RecordingPayments {
             .lock()
             .map_err(|_| Error::internal("poisoned"))?
             .push(request.clone());
+        let latency = self.latency_ms.load(Ordering::SeqCst);
+        if latency > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+        }
         Ok(PaymentReference {
             provider: request.provider.clone(),
             reference: format!("pay_{}", request.order_id),

@@ -543,6 +543,10 @@ async fn kms_unwraps_the_index_key_once_per_cold_start_and_a_buyer_key_once_per_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simultaneous_first_requests_make_one_order_and_keys_belong_to_their_buyer() {
     let f = fixture(20).await;
+    // A gateway slow enough that the replays arrive while the first request is still at it.
+    f.payments
+        .latency_ms
+        .store(500, std::sync::atomic::Ordering::SeqCst);
     let body = sample_checkout_body("jakarta-fest-2026", 1, 1);
     let results = functions::testing::at_once(10, |_| {
         let app = f.app.clone();
