@@ -108,8 +108,10 @@ describe("revoking a door token", () => {
 
   test("a revocation written by another isolate is enforced here within the window", async () => {
     const t = mint({ sub: "staff-r4" });
-    // Warm this isolate's deny-list cache with a list that does not name the token.
+    // Warm this isolate's deny-list cache with a list that does not name the token. The cache
+    // was filled during this call, so it is stale at the latest WINDOW after it returned.
     assert.equal((await statuses(t.token)).scan, 200);
+    const warmEnd = Date.now();
     // Another isolate's write: straight to the staff Durable Object, not through this isolate.
     const ns = await worker.mf.getDurableObjectNamespace("STAFF_REVOCATIONS");
     const stub = ns.get(ns.idFromName("global"));
@@ -118,16 +120,20 @@ describe("revoking a door token", () => {
       body: JSON.stringify({ jti: t.jti, sub: null, not_before: null, reason: "lost_phone", by: "test", at_ms: Date.now() }),
     });
     assert.equal(written.status, 200, await written.text());
-    const start = Date.now();
-    let status = 200;
-    // Bounded: at most 60 polls, 250 ms apart (15 s), far beyond the window.
-    for (let i = 0; i < 60 && status !== 401; i++) {
-      status = (await call("POST", "/v1/scan", { token: t.token, body: { qr: fx.present("main"), gate_id: "A", scan_id: `rv-${++counter}` } })).status;
-      if (status !== 401) await new Promise((r) => setTimeout(r, 250));
+    // Poll; what is asserted does not depend on how fast the machine answers: every scan sent
+    // after the window is refused (a slow answer only delays the polls).
+    const polls = [];
+    // Bounded: at most 60 polls, 250 ms apart (15 s and more), far beyond the window.
+    for (let i = 0; i < 60; i++) {
+      const sentAt = Date.now();
+      const { status } = await call("POST", "/v1/scan", { token: t.token, body: { qr: fx.present("main"), gate_id: "A", scan_id: `rv-${++counter}` } });
+      polls.push({ sentAt, status });
+      if (status === 401) break;
+      await new Promise((r) => setTimeout(r, 250));
     }
-    const elapsed = Date.now() - start;
-    assert.equal(status, 401);
-    assert.ok(elapsed <= REVOCATION_WINDOW_MS + 1000, `revocation took ${elapsed} ms`);
+    assert.equal(polls.at(-1).status, 401, "the revocation never reached this isolate");
+    const lateAdmits = polls.filter((p) => p.sentAt > warmEnd + REVOCATION_WINDOW_MS && p.status !== 401);
+    assert.deepEqual(lateAdmits, [], `accepted after the ${REVOCATION_WINDOW_MS} ms window`);
     assert.deepEqual(await statuses(t.token), all401());
   });
 
