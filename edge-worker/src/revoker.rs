@@ -8,34 +8,31 @@
 //! no event: it may revoke any event's ticket (its holder, the revoke function, serves all
 //! events), but only by revoking, which is what a refund or chargeback asks of the door.
 
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
 
 pub const SCHEME: &str = "KarcisRevoker ";
 const LABEL: &[u8] = b"karcis-revoke.v1";
 pub const WINDOW_SECS: u64 = 300;
 const MIN_KEY_BYTES: usize = 32;
 
-/// HMAC-SHA256 (RFC 2104) over the concatenation of `parts`.
-pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > 64 {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(block.map(|b| b ^ 0x36));
-    for p in parts {
-        inner.update(p);
-    }
-    let mut outer = Sha256::new();
-    outer.update(block.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
-}
+type HmacSha256 = Hmac<Sha256>;
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The MAC over the label, the time and the body (the `hmac` crate, as the back end signs).
+fn mac(key: &[u8], t: &str, body: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length.
+    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    for part in [
+        LABEL,
+        b"\n".as_slice(),
+        t.as_bytes(),
+        b"\n".as_slice(),
+        body,
+    ] {
+        mac.update(part);
+    }
+    mac
 }
 
 /// Why a revoker credential was refused.
@@ -62,6 +59,7 @@ pub fn verify(
 ) -> Result<(), RevokerError> {
     let key = key_hex
         .and_then(|k| hex::decode(k.trim()).ok())
+        .map(Zeroizing::new)
         .filter(|k| k.len() >= MIN_KEY_BYTES)
         .ok_or(RevokerError::NotConfigured)?;
     let rest = header.strip_prefix(SCHEME).ok_or(RevokerError::Malformed)?;
@@ -71,13 +69,11 @@ pub fn verify(
     if t.is_empty() || t.len() > 12 || !t.bytes().all(|b| b.is_ascii_digit()) || v1.len() != 64 {
         return Err(RevokerError::Malformed);
     }
-    let expected = hex::encode(hmac_sha256(
-        &key,
-        &[LABEL, b"\n", t.as_bytes(), b"\n", body],
-    ));
-    if !ct_eq(expected.as_bytes(), v1.as_bytes()) {
-        return Err(RevokerError::BadMac);
-    }
+    let given = hex::decode(v1).map_err(|_| RevokerError::Malformed)?;
+    // `verify_slice` compares in constant time.
+    mac(&key, t, body)
+        .verify_slice(&given)
+        .map_err(|_| RevokerError::BadMac)?;
     let t: u64 = t.parse().map_err(|_| RevokerError::Malformed)?;
     if now.abs_diff(t) > WINDOW_SECS {
         return Err(RevokerError::Stale);
@@ -94,8 +90,8 @@ mod tests {
 
     fn header(t: u64, body: &[u8]) -> String {
         let key = hex::decode(KEY).unwrap();
-        let mac = hmac_sha256(&key, &[LABEL, b"\n", t.to_string().as_bytes(), b"\n", body]);
-        format!("{SCHEME}t={t},v1={}", hex::encode(mac))
+        let tag = mac(&key, &t.to_string(), body).finalize().into_bytes();
+        format!("{SCHEME}t={t},v1={}", hex::encode(tag))
     }
 
     /// The vector shared with the back end's signer (functions/src/edge_client.rs), computed
@@ -107,17 +103,6 @@ mod tests {
         assert_eq!(
             verify(header, Some(&"0b".repeat(32)), body, 1_800_000_000),
             Ok(())
-        );
-    }
-
-    #[test]
-    fn rfc4231_case_2() {
-        assert_eq!(
-            hex::encode(hmac_sha256(
-                b"Jefe",
-                &[b"what do ya want ", b"for nothing?"]
-            )),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
     }
 

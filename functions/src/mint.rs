@@ -20,6 +20,26 @@ use crate::ports::{MintMessage, MintOutcome, NotifyMessage, RandCore, TicketReco
 /// Tickets admit from this long before the event starts.
 pub const ADMIT_EARLY_SECS: u64 = 6 * 3600;
 
+/// The order a queue message names (a mint or a revoke message, `{order_id, event_id}`):
+/// `NotFound` if unknown, `Conflict` if the message names an event that is not the order's.
+///
+/// # Errors
+/// Those, a malformed order id, or the store's.
+pub async fn order_of_message(
+    orders: &dyn crate::ports::Orders,
+    order_id: &str,
+    event_id: &str,
+) -> Result<Order> {
+    if !is_id("ord", order_id) {
+        return Err(Error::invalid("order_id", "not an order id"));
+    }
+    let order = orders.get_order(order_id).await?.ok_or(Error::NotFound)?;
+    if order.event_id != event_id {
+        return Err(Error::Conflict("message names another event".into()));
+    }
+    Ok(order)
+}
+
 /// The mint handler (build once per cold start).
 #[derive(Debug)]
 pub struct Minter {
@@ -83,17 +103,7 @@ impl Minter {
     /// Mints the tickets of a paid order (or notices they exist).
     pub async fn mint_order(&self, msg: &MintMessage) -> Result<MintOutcome> {
         let d = &self.deps;
-        if !is_id("ord", &msg.order_id) {
-            return Err(Error::invalid("order_id", "not an order id"));
-        }
-        let order = d
-            .orders
-            .get_order(&msg.order_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        if order.event_id != msg.event_id {
-            return Err(Error::Conflict("message names another event".into()));
-        }
+        let order = order_of_message(d.orders.as_ref(), &msg.order_id, &msg.event_id).await?;
         let outcome = match order.status {
             OrderStatus::Minted => MintOutcome::AlreadyMinted,
             OrderStatus::Refunded | OrderStatus::Disputed => {

@@ -16,7 +16,7 @@ use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
-use crate::model::{is_id, OrderStatus};
+use crate::model::OrderStatus;
 use crate::ports::{DoorRevocations, KeyPurpose, Keys, Orders, RevokeMessage, Tickets};
 
 /// The edge worker's base URL (`https://door.example`; `http://127.0.0.1:PORT` locally).
@@ -113,17 +113,9 @@ impl Revoker {
 
     /// Revokes every ticket of a refunded or disputed order at the door.
     pub async fn revoke_order(&self, msg: &RevokeMessage) -> Result<Revoked> {
-        if !is_id("ord", &msg.order_id) {
-            return Err(Error::invalid("order_id", "not an order id"));
-        }
-        let order = self
-            .orders
-            .get_order(&msg.order_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        if order.event_id != msg.event_id {
-            return Err(Error::Conflict("message names another event".into()));
-        }
+        let order =
+            crate::mint::order_of_message(self.orders.as_ref(), &msg.order_id, &msg.event_id)
+                .await?;
         // The reason comes from the order, never from the message.
         let reason = match order.status {
             OrderStatus::Refunded => "refunded",

@@ -33,7 +33,7 @@
 //! log with its links checked; admins of every event).
 //!
 //! Door tokens are checked by the edge worker, so deactivating a member or revoking a token is
-//! sent to the door's deny-list through [`DoorRevocations`] ([`EdgeRevocations`]: the worker's
+//! sent to the door's deny-list through [`StaffDenyList`] ([`EdgeStaffDenyList`]: the worker's
 //! `POST /v1/staff-revocations`, authenticated with a 60-second door token of this service,
 //! `sub` [`REVOKER_ID`], admin of every event, signed by the same KMS key). A deactivation is
 //! stored first, then sent; if the door cannot be told the caller gets 503 and a retry of the
@@ -646,7 +646,7 @@ pub trait StaffDirectory: Send + Sync {
 /// checked by the worker, not by this service: deactivating a member or revoking a token only
 /// reaches the door through this port.
 #[async_trait]
-pub trait DoorRevocations: Send + Sync {
+pub trait StaffDenyList: Send + Sync {
     /// Every door token of `staff_id` issued before `not_before` (unix seconds) is refused.
     async fn revoke_member(&self, staff_id: &str, not_before: u64, reason: &str) -> Result<()>;
     /// The door token `jti` is refused.
@@ -807,7 +807,7 @@ pub struct StaffService {
     pub console: Arc<Console>,
     /// The door's deny-list; `None` = not configured (deactivation then cannot reach the door,
     /// which is logged; an explicit revocation answers 503).
-    pub door: Option<Arc<dyn DoorRevocations>>,
+    pub door: Option<Arc<dyn StaffDenyList>>,
 }
 
 impl std::fmt::Debug for StaffService {
@@ -852,7 +852,7 @@ impl StaffService {
 
     /// Tells the door about deactivations and revocations through `door`.
     #[must_use]
-    pub fn with_door(mut self, door: Arc<dyn DoorRevocations>) -> Self {
+    pub fn with_door(mut self, door: Arc<dyn StaffDenyList>) -> Self {
         self.door = Some(door);
         self
     }
@@ -1082,6 +1082,30 @@ impl StaffService {
             .authenticate(bearer_token(headers)?, self.clock.now())
             .await
     }
+
+    /// The caller of a route for admins only (finance may use the console, not these).
+    async fn admin_only(&self, headers: &HeaderMap) -> Result<Caller> {
+        let caller = self.admin(headers).await?;
+        if caller.role != Role::Admin {
+            return Err(Error::Forbidden("admins only".into()));
+        }
+        Ok(caller)
+    }
+
+    /// A member whose whole scope `caller` manages: an event's admin cannot act on an admin of
+    /// every event. `NotFound` for a malformed or unknown id.
+    async fn managed_member(&self, caller: &Caller, staff_id: &str) -> Result<Member> {
+        if !valid_staff_id(staff_id, MAX_STAFF_ID_LEN) {
+            return Err(Error::NotFound);
+        }
+        let member = self
+            .directory
+            .get_member(staff_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        caller.require_admin_for(&member.events)?;
+        Ok(member)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1121,20 +1145,8 @@ async fn get_member(
     respond(
         StatusCode::OK,
         async {
-            let caller = s.admin(&headers).await?;
-            if caller.role != Role::Admin {
-                return Err(Error::Forbidden("admins only".into()));
-            }
-            if !valid_staff_id(&staff_id, MAX_STAFF_ID_LEN) {
-                return Err(Error::NotFound);
-            }
-            let member = s
-                .directory
-                .get_member(&staff_id)
-                .await?
-                .ok_or(Error::NotFound)?;
-            caller.require_admin_for(&member.events)?;
-            Ok(member)
+            let caller = s.admin_only(&headers).await?;
+            s.managed_member(&caller, &staff_id).await
         }
         .await,
     )
@@ -1149,19 +1161,9 @@ async fn post_token(
     respond(
         StatusCode::OK,
         async {
-            let caller = s.admin(&headers).await?;
-            if caller.role != Role::Admin {
-                return Err(Error::Forbidden("admins only".into()));
-            }
+            let caller = s.admin_only(&headers).await?;
             let req: TokenRequest = read_json(&headers, body, 16 * 1024).await?;
-            let member = s
-                .directory
-                .get_member(&staff_id)
-                .await?
-                .ok_or(Error::NotFound)?;
-            // Only for members whose whole scope the caller manages: an event's admin cannot
-            // mint a token in the name of an admin of every event.
-            caller.require_admin_for(&member.events)?;
+            s.managed_member(&caller, &staff_id).await?;
             s.issue_token(&caller.staff_id, &staff_id, &req).await
         }
         .await,
@@ -1177,20 +1179,9 @@ async fn post_revocation(
     respond(
         StatusCode::OK,
         async {
-            let caller = s.admin(&headers).await?;
-            if caller.role != Role::Admin {
-                return Err(Error::Forbidden("admins only".into()));
-            }
+            let caller = s.admin_only(&headers).await?;
             let req: RevocationRequest = read_json(&headers, body, 4 * 1024).await?;
-            if !valid_staff_id(&staff_id, MAX_STAFF_ID_LEN) {
-                return Err(Error::NotFound);
-            }
-            let member = s
-                .directory
-                .get_member(&staff_id)
-                .await?
-                .ok_or(Error::NotFound)?;
-            caller.require_admin_for(&member.events)?;
+            s.managed_member(&caller, &staff_id).await?;
             s.revoke_tokens(&caller.staff_id, &staff_id, req.jti.as_deref())
                 .await
         }
@@ -1509,10 +1500,10 @@ pub const REVOKER_ID: &str = "svc:staff-revocations";
 /// Lifetime of such a token: one call.
 const REVOKER_TTL_SECS: u64 = 60;
 
-/// [`DoorRevocations`] over HTTP: `POST {edge}/v1/staff-revocations`, authenticated with a
+/// [`StaffDenyList`] over HTTP: `POST {edge}/v1/staff-revocations`, authenticated with a
 /// door token minted for the call (admin of every event, 60 s, its own `jti`). The edge URL is
 /// HTTPS, or plain HTTP to a loopback address (local stacks and tests).
-pub struct EdgeRevocations<T = crate::gateway::transport::HyperTransport> {
+pub struct EdgeStaffDenyList<T = crate::gateway::transport::HyperTransport> {
     base_url: String,
     signer: Arc<dyn TokenSigner>,
     settings: Settings,
@@ -1521,15 +1512,15 @@ pub struct EdgeRevocations<T = crate::gateway::transport::HyperTransport> {
     transport: T,
 }
 
-impl<T> std::fmt::Debug for EdgeRevocations<T> {
+impl<T> std::fmt::Debug for EdgeStaffDenyList<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EdgeRevocations")
+        f.debug_struct("EdgeStaffDenyList")
             .field("base_url", &self.base_url)
             .finish_non_exhaustive()
     }
 }
 
-impl EdgeRevocations {
+impl EdgeStaffDenyList {
     /// Env: the edge worker's base URL (`https://door.example.org`).
     pub const URL_ENV: &'static str = "EDGE_BASE_URL";
 
@@ -1555,7 +1546,7 @@ impl EdgeRevocations {
     }
 }
 
-impl<T: crate::gateway::hosted::HttpTransport + Send + Sync> EdgeRevocations<T> {
+impl<T: crate::gateway::hosted::HttpTransport + Send + Sync> EdgeStaffDenyList<T> {
     async fn post(&self, body: serde_json::Value) -> Result<()> {
         let now = self.clock.now();
         let mut id = [0u8; 16];
@@ -1598,8 +1589,8 @@ impl<T: crate::gateway::hosted::HttpTransport + Send + Sync> EdgeRevocations<T> 
 }
 
 #[async_trait]
-impl<T: crate::gateway::hosted::HttpTransport + Send + Sync> DoorRevocations
-    for EdgeRevocations<T>
+impl<T: crate::gateway::hosted::HttpTransport + Send + Sync> StaffDenyList
+    for EdgeStaffDenyList<T>
 {
     async fn revoke_member(&self, staff_id: &str, not_before: u64, reason: &str) -> Result<()> {
         self.post(serde_json::json!({"sub": staff_id, "not_before": not_before, "reason": reason}))

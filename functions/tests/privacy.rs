@@ -251,7 +251,7 @@ async fn export_then_delete_shreds_every_copy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_are_bounded_and_codes_expire() {
     let f = Fixture::new().await;
-    let email = sample_buyer(8)["email"].as_str().expect("email").to_owned();
+    let email = email_of(8);
     f.buy(8, "privacy-c").await;
     let (challenge, code) = f.challenge(&email).await;
     let code = code.expect("code");
@@ -351,15 +351,36 @@ fn other_code(code: &str) -> &'static str {
     }
 }
 
+/// Buyer `n`'s email address.
+fn email_of(n: u32) -> String {
+    sample_buyer(n)["email"].as_str().expect("email").to_owned()
+}
+
+/// `n` copies of one request fired at once (see [`at_once`]).
+async fn fire(
+    f: &Arc<Fixture>,
+    n: usize,
+    path: &'static str,
+    body: Value,
+) -> Vec<(StatusCode, Value)> {
+    at_once(n, |_| {
+        let (f, body) = (f.clone(), body.clone());
+        async move { f.call("POST", path, &body).await }
+    })
+    .await
+}
+
+/// How many of `results` answered `status`.
+fn answered(results: &[(StatusCode, Value)], status: StatusCode) -> usize {
+    results.iter().filter(|(s, _)| *s == status).count()
+}
+
 /// The review's attack: knowing only the buyer's email, fire the same made-up code at a
 /// challenge five times at once. No request may open it, on any route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_wrong_codes_never_opens_a_challenge() {
     let f = Arc::new(Fixture::new().await);
-    let email = sample_buyer(11)["email"]
-        .as_str()
-        .expect("email")
-        .to_owned();
+    let email = email_of(11);
     f.buy(11, "privacy-burst").await;
     let mut opened = Vec::new();
     for (round, path) in [
@@ -372,12 +393,8 @@ async fn a_burst_of_wrong_codes_never_opens_a_challenge() {
     {
         let (challenge, code) = f.challenge(&email).await;
         let guess = other_code(&code.expect("code sent"));
-        let results = at_once(5, |_| {
-            let f = f.clone();
-            let body = json!({"email": email, "challenge": challenge, "code": guess});
-            async move { f.call("POST", path, &body).await }
-        })
-        .await;
+        let body = json!({"email": email, "challenge": challenge, "code": guess});
+        let results = fire(&f, 5, path, body).await;
         for (status, body) in results {
             if status == StatusCode::OK {
                 opened.push((round, body));
@@ -408,41 +425,23 @@ async fn a_burst_of_wrong_codes_never_opens_a_challenge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_right_code_fired_at_once_opens_once_and_attempts_are_counted_atomically() {
     let f = Arc::new(Fixture::new().await);
-    let email = sample_buyer(12)["email"]
-        .as_str()
-        .expect("email")
-        .to_owned();
+    let email = email_of(12);
     f.buy(12, "privacy-once").await;
     let (challenge, code) = f.challenge(&email).await;
     let code = code.expect("code sent");
-    let results = at_once(10, |_| {
-        let f = f.clone();
-        let body = json!({"email": email, "challenge": challenge, "code": code});
-        async move { f.call("POST", "/v1/privacy/export", &body).await }
-    })
-    .await;
-    let opened = results.iter().filter(|(s, _)| *s == StatusCode::OK).count();
-    assert_eq!(opened, 1, "{results:?}");
+    let body = json!({"email": email, "challenge": challenge, "code": code});
+    let results = fire(&f, 10, "/v1/privacy/export", body).await;
+    assert_eq!(answered(&results, StatusCode::OK), 1, "{results:?}");
 
     // Eight wrong guesses at once on a fresh challenge: exactly five are counted (401), the
     // rest find it spent (422), and then the right code no longer opens it.
     let (challenge, code) = f.challenge(&email).await;
     let code = code.expect("code sent");
     let guess = other_code(&code);
-    let results = at_once(8, |_| {
-        let f = f.clone();
-        let body = json!({"email": email, "challenge": challenge, "code": guess});
-        async move { f.call("POST", "/v1/privacy/export", &body).await }
-    })
-    .await;
-    let counted = results
-        .iter()
-        .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
-        .count();
-    let spent = results
-        .iter()
-        .filter(|(s, _)| *s == StatusCode::UNPROCESSABLE_ENTITY)
-        .count();
+    let body = json!({"email": email, "challenge": challenge, "code": guess});
+    let results = fire(&f, 8, "/v1/privacy/export", body).await;
+    let counted = answered(&results, StatusCode::UNAUTHORIZED);
+    let spent = answered(&results, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!((counted, spent), (5, 3), "{results:?}");
     let (status, _) = f
         .call(
@@ -459,14 +458,8 @@ async fn a_right_code_fired_at_once_opens_once_and_attempts_are_counted_atomical
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn codes_are_bound_to_their_challenge_address_and_stored_expiry() {
     let f = Fixture::new().await;
-    let alice = sample_buyer(13)["email"]
-        .as_str()
-        .expect("email")
-        .to_owned();
-    let bob = sample_buyer(14)["email"]
-        .as_str()
-        .expect("email")
-        .to_owned();
+    let alice = email_of(13);
+    let bob = email_of(14);
     f.buy(13, "privacy-alice").await;
     f.buy(14, "privacy-bob").await;
     let (alice_challenge, alice_code) = f.challenge(&alice).await;
@@ -499,10 +492,7 @@ async fn codes_are_bound_to_their_challenge_address_and_stored_expiry() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn challenges_are_limited_per_address_and_client() {
     let f = Fixture::new().await;
-    let email = sample_buyer(15)["email"]
-        .as_str()
-        .expect("email")
-        .to_owned();
+    let email = email_of(15);
     f.buy(15, "privacy-limits").await;
     let ask = |ip: &'static str, email: String| {
         let f = &f;

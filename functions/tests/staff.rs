@@ -833,11 +833,11 @@ async fn stub_edge(jwks: String, clock: Arc<TestClock>) -> StubEdge {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deactivation_and_revocation_reach_the_doors_deny_list() {
-    use functions::staff::EdgeRevocations;
+    use functions::staff::EdgeStaffDenyList;
     let mut w = world().await;
     let jwks = serde_json::to_string(&w.service.jwks()).unwrap();
     let edge = stub_edge(jwks.clone(), w.clock.clone()).await;
-    let door = EdgeRevocations::new(
+    let door = EdgeStaffDenyList::new(
         &edge.url,
         w.service.signer.clone(),
         Settings::default(),

@@ -19,7 +19,7 @@ use functions::aws::Clients;
 use functions::config::Config;
 use functions::ports::{OsRng, SystemClock};
 use functions::staff::{
-    previous_public_keys, router, DynamoDirectory, EdgeRevocations, KmsSigner, MemberSpec,
+    previous_public_keys, router, DynamoDirectory, EdgeStaffDenyList, KmsSigner, MemberSpec,
     Settings, StaffService, TokenRequest, SIGNING_KEY_ENV,
 };
 
@@ -47,9 +47,9 @@ async fn service() -> Result<StaffService, Box<dyn std::error::Error + Send + Sy
         Arc::new(OsRng),
     )?;
     // Deactivations and revocations reach the door's deny-list through the edge worker.
-    match std::env::var(EdgeRevocations::URL_ENV) {
+    match std::env::var(EdgeStaffDenyList::URL_ENV) {
         Ok(url) if !url.trim().is_empty() => {
-            let door = EdgeRevocations::new(
+            let door = EdgeStaffDenyList::new(
                 url.trim(),
                 service.signer.clone(),
                 service.settings.clone(),
@@ -61,7 +61,7 @@ async fn service() -> Result<StaffService, Box<dyn std::error::Error + Send + Sy
         _ => {
             tracing::warn!(
                 "{} is not set: deactivating a member does not revoke its door tokens",
-                EdgeRevocations::URL_ENV
+                EdgeStaffDenyList::URL_ENV
             );
             Ok(service)
         }
