@@ -7,7 +7,7 @@
 //! | [`checkout`] | `POST /v1/orders`, `GET /v1/orders/{id}`, `GET /v1/events/{id}` |
 //! | [`sweeper`] | releases expired reservations |
 //! | [`payment_callback`] | `POST /v1/webhooks/{provider}` (verified gateway webhooks) |
-//! | [`mint`] | paid order -> tickets (SQS) |
+//! | [`mint`] | paid order -> tickets; device-binding re-issues ([`reissue`]) (SQS) |
 //! | [`retention`] | daily: shreds personal data past `RETENTION_DAYS` |
 //! | [`privacy`] | `POST /v1/privacy/{challenge,export,delete}`, `PUT /v1/privacy/consents` |
 //! | [`tickets`] | `GET /v1/orders/{id}/tickets`, `POST /v1/tickets/{id}/device` |
@@ -32,6 +32,7 @@ pub mod payment_callback;
 pub mod pii;
 pub mod ports;
 pub mod privacy;
+pub mod reissue;
 pub mod retention;
 pub mod revoke;
 pub mod sqs;

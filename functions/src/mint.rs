@@ -4,7 +4,8 @@
 //! change are one conditional transaction, so an order gets exactly one set of tickets. The
 //! event's key set is decrypted once per cold start ([`EventKeyCache`]). After minting, a
 //! `tickets_ready` notification is enqueued (notify deduplicates by `dedupe_id`, so enqueueing
-//! again on a redelivery is harmless).
+//! again on a redelivery is harmless). The same queue carries device-binding re-issues
+//! ([`crate::reissue`]): the issuer keys are unwrapped here and nowhere else.
 
 use std::sync::Arc;
 
@@ -15,7 +16,9 @@ use crate::deps::Deps;
 use crate::error::{Error, Result};
 use crate::eventkeys::{EventKeyCache, EventKeySet};
 use crate::model::{is_id, Event, Order, OrderStatus};
-use crate::ports::{MintMessage, MintOutcome, NotifyMessage, RandCore, TicketRecord, Topic};
+use crate::ports::{
+    MintMessage, MintOutcome, NotifyMessage, RandCore, ReissueMessage, TicketRecord, Topic,
+};
 
 /// Tickets admit from this long before the event starts.
 pub const ADMIT_EARLY_SECS: u64 = 6 * 3600;
@@ -38,6 +41,14 @@ pub async fn order_of_message(
         return Err(Error::Conflict("message names another event".into()));
     }
     Ok(order)
+}
+
+/// What the mint queue carries: orders to mint, and tickets to re-issue for their device.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum MintQueueMessage {
+    Mint(MintMessage),
+    Reissue(ReissueMessage),
 }
 
 /// The mint handler (build once per cold start).
@@ -93,9 +104,17 @@ impl Minter {
     /// The Lambda entry point.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         crate::sqs::process_batch(event, |m| async move {
-            let msg: MintMessage = serde_json::from_str(&m.body)
-                .map_err(|_| Error::Malformed("mint message is not {order_id, event_id}".into()))?;
-            self.mint_order(&msg).await.map(|_| ())
+            match serde_json::from_str::<MintQueueMessage>(&m.body) {
+                Ok(MintQueueMessage::Mint(msg)) => self.mint_order(&msg).await.map(|_| ()),
+                Ok(MintQueueMessage::Reissue(msg)) => {
+                    crate::reissue::reissue(&self.deps, &self.keys, &msg)
+                        .await
+                        .map(|_| ())
+                }
+                Err(_) => Err(Error::Malformed(
+                    "mint message is neither {order_id, event_id} nor a reissue".into(),
+                )),
+            }
         })
         .await
     }
@@ -136,6 +155,7 @@ impl Minter {
                         credential: issue_credential(&set, &claims, d.rng.as_ref())?,
                         device_key: None,
                         version: 1,
+                        bind_pending: false,
                     });
                 }
                 d.tickets.mint(&order.order_id, &records, now).await?

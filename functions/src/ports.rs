@@ -148,6 +148,16 @@ pub struct MintMessage {
     pub event_id: String,
 }
 
+/// tickets -> mint: re-issue a ticket's credential for the device key it was claimed for (the
+/// issuer keys stay with the mint function; the public tickets function never holds them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReissueMessage {
+    pub reissue_ticket_id: String,
+    pub order_id: String,
+    pub event_id: String,
+}
+
 /// payment-callback -> revoke: revoke every ticket of a refunded or disputed order at the door.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -363,6 +373,9 @@ pub struct TicketRecord {
     pub device_key: Option<Vec<u8>>,
     /// How many times the credential was (re-)issued.
     pub version: u32,
+    /// A device key is claimed and the mint function has not yet re-issued the credential for
+    /// it (`credential` is still the unbound one).
+    pub bind_pending: bool,
 }
 
 /// Result of [`Tickets::mint`].
@@ -385,11 +398,24 @@ pub trait Tickets: Send + Sync {
         -> Result<MintOutcome>;
     async fn order_tickets(&self, order_id: &str) -> Result<Vec<TicketRecord>>;
     async fn get_ticket(&self, ticket_id: &str) -> Result<Option<TicketRecord>>;
-    /// Replaces the credential with one bound to `device_key` if the ticket is still unbound
-    /// at `expected_version`; returns the stored record (the new one, or the one already bound).
-    async fn bind_device(
+    /// The ticket of `order_id` (strongly consistent read of the item itself).
+    async fn get_order_ticket(
+        &self,
+        order_id: &str,
+        ticket_id: &str,
+    ) -> Result<Option<TicketRecord>>;
+    /// Claims the ticket for `device_key` (first key wins): sets the key and `bind_pending` if
+    /// the ticket has no key yet; returns the stored record (claimed now, or the earlier claim).
+    async fn request_binding(
         &self,
         ticket: &TicketRecord,
+        device_key: &[u8],
+    ) -> Result<TicketRecord>;
+    /// Stores the credential re-issued for the claimed device key and clears `bind_pending`, if
+    /// the ticket is still pending at `expected_version` for that key; returns the stored record.
+    async fn complete_binding(
+        &self,
+        bound: &TicketRecord,
         expected_version: u32,
     ) -> Result<TicketRecord>;
 }

@@ -3,10 +3,14 @@
 //! (`Authorization: Bearer <token>` from checkout).
 //!
 //! Binding re-issues the ticket's credential with the device's P-256 public key in its claims,
-//! so the door accepts it only with a fresh proof signed by that device (the rotating QR).
-//! Idempotent: binding again to the same key returns the same credential; another key is `409`.
+//! so the door accepts it only with a fresh proof signed by that device (the rotating QR). This
+//! function claims the ticket for the key (first key wins, one conditional write) and the mint
+//! function re-issues ([`crate::reissue`]): the public API never holds an issuer key.
+//! Idempotent: binding again to the same key returns the same credential; another key is `409`;
+//! a re-issue not stored within [`BIND_WAIT`] is `503` (ask again).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -16,16 +20,14 @@ use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use ticket::{Claims, DevicePublicKey, SealedCredential, TicketId};
+use ticket::{DevicePublicKey, SealedCredential, TicketId};
 
 use crate::checkout::authorize_order;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
-use crate::eventkeys::EventKeyCache;
 use crate::http::{bearer_token, read_json, respond};
-use crate::mint::issue_credential;
 use crate::model::OrderStatus;
-use crate::ports::TicketRecord;
+use crate::ports::{ReissueMessage, TicketRecord, Topic};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -59,7 +61,12 @@ impl TicketView {
             not_after: t.not_after,
             credential: B64.encode(&t.credential),
             static_qr: sealed.to_static_qr(),
-            device_public_key: t.device_key.as_ref().map(|k| B64.encode(k)),
+            // Not bound until the re-issued credential is stored.
+            device_public_key: t
+                .device_key
+                .as_ref()
+                .filter(|_| !t.bind_pending)
+                .map(|k| B64.encode(k)),
         })
     }
 }
@@ -94,18 +101,25 @@ pub fn parse_device_key(text: &str) -> Result<DevicePublicKey> {
         .map_err(|_| Error::invalid("device_public_key", "not a P-256 SEC1 public key"))
 }
 
-/// The tickets service.
+/// How long `POST /v1/tickets/{id}/device` waits for the mint function's re-issue before
+/// answering `503` (the buyer's app asks again; the claim stays).
+pub const BIND_WAIT: Duration = Duration::from_secs(8);
+const BIND_POLL: Duration = Duration::from_millis(150);
+
+/// The tickets service. It never holds an issuer key: binding claims the ticket for the device
+/// key and asks the mint function to re-issue ([`crate::reissue`]).
 #[derive(Debug, Clone)]
 pub struct TicketsService {
     pub deps: Deps,
-    pub keys: Arc<EventKeyCache>,
+    /// How long a bind waits for its re-issue ([`BIND_WAIT`]).
+    pub bind_wait: Duration,
 }
 
 impl TicketsService {
     pub fn new(deps: Deps) -> Self {
         Self {
             deps,
-            keys: Arc::new(EventKeyCache::new()),
+            bind_wait: BIND_WAIT,
         }
     }
 
@@ -142,39 +156,50 @@ impl TicketsService {
             .ok_or(Error::NotFound)?;
         authorize_order(d, &ticket.order_id, token).await?;
         let wanted = device.to_sec1_uncompressed();
-        match &ticket.device_key {
-            Some(k) if *k == wanted => return TicketView::from_record(&ticket),
-            Some(_) => return Err(Error::Conflict("ticket is bound to another device".into())),
-            None => {}
-        }
-        let event = d
-            .events
-            .get_event(&ticket.event_id)
-            .await?
-            .ok_or_else(|| Error::internal("ticket names an unknown event"))?;
-        let set = self.keys.get(d, &ticket.event_id, ticket.kid).await?;
-        let now = d.clock.now();
-        let claims = Claims {
-            kid: ticket.kid,
-            ticket_id: tid,
-            event_id: ticket.event_id.clone(),
-            gates: ticket.gates.clone(),
-            not_before: ticket.not_before,
-            not_after: ticket.not_after.max(event.ends_at),
-            issued_at: now,
-            device_key: Some(device),
+        let claimed = match &ticket.device_key {
+            Some(_) => ticket,
+            None => d.tickets.request_binding(&ticket, &wanted).await?,
         };
-        let mut bound = ticket.clone();
-        bound.credential = issue_credential(&set, &claims, d.rng.as_ref())?;
-        bound.device_key = Some(wanted.clone());
-        bound.issued_at = now;
-        bound.not_after = claims.not_after;
-        let stored = d.tickets.bind_device(&bound, ticket.version).await?;
-        if stored.device_key.as_deref() != Some(wanted.as_slice()) {
+        if claimed.device_key.as_deref() != Some(wanted.as_slice()) {
             return Err(Error::Conflict("ticket is bound to another device".into()));
         }
-        tracing::info!(ticket_id = %stored.ticket_id, order_id = %stored.order_id, "ticket bound to device");
-        TicketView::from_record(&stored)
+        if !claimed.bind_pending {
+            return TicketView::from_record(&claimed);
+        }
+        // Asked again on every call while pending: the mint function's re-issue is idempotent.
+        let msg = ReissueMessage {
+            reissue_ticket_id: claimed.ticket_id.clone(),
+            order_id: claimed.order_id.clone(),
+            event_id: claimed.event_id.clone(),
+        };
+        d.queue
+            .send(
+                Topic::Mint,
+                &serde_json::to_string(&msg).map_err(Error::internal)?,
+            )
+            .await?;
+        tracing::info!(ticket_id = %claimed.ticket_id, order_id = %claimed.order_id, "ticket claimed for a device; re-issue requested");
+        self.await_reissue(&claimed).await
+    }
+
+    /// Polls the ticket (strongly consistent) until the re-issue is stored, at most `bind_wait`.
+    async fn await_reissue(&self, claimed: &TicketRecord) -> Result<TicketView> {
+        let rounds = (self.bind_wait.as_millis() / BIND_POLL.as_millis()).max(1);
+        for _ in 0..rounds {
+            tokio::time::sleep(BIND_POLL).await;
+            let now = self
+                .deps
+                .tickets
+                .get_order_ticket(&claimed.order_id, &claimed.ticket_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            if !now.bind_pending {
+                return TicketView::from_record(&now);
+            }
+        }
+        Err(Error::unavailable(
+            "the ticket is being bound to this device; ask again in a few seconds",
+        ))
     }
 }
 

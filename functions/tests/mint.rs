@@ -77,6 +77,27 @@ async fn paid_order(w: &World, n: u32, quantity: u32) -> CheckoutResponse {
     created
 }
 
+/// Runs `f` while a minter consumes the mint queue (the event source mapping, as in AWS): device
+/// binding waits for the mint function's re-issue. The minter is built from `deps`.
+async fn with_minter<T>(w: &World, deps: Deps, f: impl std::future::Future<Output = T>) -> T {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (clients, queue, flag) = (w.env.clients.clone(), w.env.mint.clone(), stop.clone());
+    let task = tokio::spawn(async move {
+        let minter = Minter::new(deps);
+        // Bounded: at most 600 receives (each waits up to 1 s on an empty queue).
+        for _ in 0..600 {
+            if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            pump(&clients, &queue, |e| minter.handle(e), 1).await;
+        }
+    });
+    let out = f.await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    task.await.unwrap();
+    out
+}
+
 async fn enqueue_mint(w: &World, order_id: &str) {
     let msg = MintMessage {
         order_id: order_id.to_owned(),
@@ -324,7 +345,12 @@ async fn tickets_list_verify_and_bind_to_a_device() {
             .unwrap()
     };
     let tid = list.tickets[0].ticket_id.clone();
-    let (s, b) = call(&app, bind(&tid, &device_pub, &order.access_token)).await;
+    let (s, b) = with_minter(
+        &w,
+        w.deps.clone(),
+        call(&app, bind(&tid, &device_pub, &order.access_token)),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
     let bound: TicketView = serde_json::from_slice(&b).unwrap();
     assert_eq!(
@@ -522,7 +548,12 @@ async fn sqs_and_api_fixtures_drive_mint_notify_and_bind() {
         .replace("00000000000000000000000000000000", &tickets[0].ticket_id)
         .replace("REPLACE_WITH_ACCESS_TOKEN", &o.access_token);
     let app = functions::tickets::router(TicketsService::new(w.deps.clone()));
-    let (s, b) = call(&app, functions::http::request_from_event(&text).unwrap()).await;
+    let (s, b) = with_minter(
+        &w,
+        w.deps.clone(),
+        call(&app, functions::http::request_from_event(&text).unwrap()),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
     let bound: TicketView = serde_json::from_slice(&b).unwrap();
     assert!(bound.device_public_key.is_some());
@@ -573,4 +604,138 @@ async fn racing_first_mints_of_a_paid_order_write_one_set() {
         2
     );
     assert_eq!(w.env.count_items("ticket").await, 2, "never two sets");
+}
+
+/// Least privilege (issue 10, item 7): the public tickets function never unwraps an issuer key
+/// (a compromise of it could otherwise sign any claims for any event); device binding is
+/// re-issued by the mint function. While no minter runs, a bind is `503` and the ticket is only
+/// claimed: its credential is unchanged, the key is not shown as bound, and another device is
+/// still refused. The claim survives and the next call completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn binding_reissues_in_the_mint_function_and_the_tickets_function_never_unwraps_issuer_keys()
+{
+    let w = world().await;
+    let order = paid_order(&w, 50, 1).await;
+    Minter::new(w.deps.clone())
+        .mint_order(&MintMessage {
+            order_id: order.order.order_id.clone(),
+            event_id: "fest".into(),
+        })
+        .await
+        .unwrap();
+    let before = w
+        .deps
+        .tickets
+        .order_tickets(&order.order.order_id)
+        .await
+        .unwrap()
+        .remove(0);
+    let tickets_kms = Arc::new(CountingKeys::new(w.deps.keys.clone()));
+    let mut service = TicketsService::new(w.deps.clone().with_keys(tickets_kms.clone()));
+    service.bind_wait = std::time::Duration::from_millis(300);
+    let app = functions::tickets::router(service);
+    let bind = |key: &str| {
+        Request::post(format!("/v1/tickets/{}/device", before.ticket_id))
+            .header("authorization", format!("Bearer {}", order.access_token))
+            .header("content-type", "application/json")
+            .body(Body::from(
+                serde_json::json!({"device_public_key": key}).to_string(),
+            ))
+            .unwrap()
+    };
+    let device = ticket::p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let device_pub = B64.encode(device.verifying_key().to_encoded_point(false).as_bytes());
+    let other = ticket::p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let other_pub = B64.encode(other.verifying_key().to_encoded_point(false).as_bytes());
+
+    // No minter running: claimed, not re-issued.
+    let (s, b) = call(&app, bind(&device_pub)).await;
+    assert_eq!(
+        s,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
+    let pending = w
+        .deps
+        .tickets
+        .get_order_ticket(&before.order_id, &before.ticket_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pending.bind_pending);
+    assert_eq!(pending.credential, before.credential, "not re-issued yet");
+    assert_eq!(pending.version, before.version);
+    let view = TicketView::from_record(&pending).unwrap();
+    assert_eq!(
+        view.device_public_key, None,
+        "not shown as bound while pending"
+    );
+    let (s, _) = call(&app, bind(&other_pub)).await;
+    assert_eq!(s, StatusCode::CONFLICT, "the first key's claim holds");
+
+    // With the mint function consuming its queue, the same bind completes.
+    let mint_kms = Arc::new(CountingKeys::new(w.deps.keys.clone()));
+    let (s, b) = with_minter(&w, w.deps.clone().with_keys(mint_kms.clone()), async {
+        let mut last = (StatusCode::SERVICE_UNAVAILABLE, Vec::new());
+        // Bounded: the service waits 300 ms per call; the minter answers within seconds.
+        for _ in 0..40 {
+            last = call(&app, bind(&device_pub)).await;
+            if last.0 != StatusCode::SERVICE_UNAVAILABLE {
+                break;
+            }
+        }
+        last
+    })
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let bound: TicketView = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        bound.device_public_key.as_deref(),
+        Some(device_pub.as_str())
+    );
+    let stored = w
+        .deps
+        .tickets
+        .get_order_ticket(&before.order_id, &before.ticket_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.bind_pending);
+    assert_eq!(stored.version, before.version + 1, "re-issued exactly once");
+    assert_ne!(stored.credential, before.credential);
+
+    let issuer = |p: &KeyPurpose| matches!(p, KeyPurpose::TicketIssuer { .. });
+    assert_eq!(
+        tickets_kms.decrypts(issuer),
+        0,
+        "the tickets function unwrapped an issuer key"
+    );
+    assert_eq!(tickets_kms.generated(issuer), 0);
+    assert!(
+        mint_kms.decrypts(issuer) >= 1,
+        "the mint function re-issued"
+    );
+
+    // A redelivered re-issue message changes nothing.
+    let again = functions::reissue::reissue(
+        &w.deps,
+        &functions::eventkeys::EventKeyCache::new(),
+        &functions::ports::ReissueMessage {
+            reissue_ticket_id: before.ticket_id.clone(),
+            order_id: before.order_id.clone(),
+            event_id: "fest".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, functions::reissue::ReissueOutcome::NothingPending);
+    let unchanged = w
+        .deps
+        .tickets
+        .get_order_ticket(&before.order_id, &before.ticket_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unchanged, stored);
 }

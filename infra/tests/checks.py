@@ -37,7 +37,8 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     "mint": {"queue": "MintQueue", "env": {"ISSUER_KEY_ID", "NOTIFY_QUEUE_URL"}},
     "tickets": {
         "routes": {"GET /v1/orders/{order_id}/tickets", "POST /v1/tickets/{ticket_id}/device"},
-        "env": {"ISSUER_KEY_ID"},
+        # Device binding asks mint to re-issue: no issuer key here (least privilege).
+        "env": {"MINT_QUEUE_URL"},
     },
     "privacy": {
         "routes": {
@@ -621,7 +622,20 @@ def check_envelope_keys(t: Template) -> list[str]:
             cond = st.get("Condition", {}).get("StringEquals", {})
             if cond.get("kms:EncryptionContext:purpose") not in purpose:
                 problems.append(f"{key}/{st.get('Sid')}: use of the key without encryption context purpose in {sorted(purpose)}")
+            for p in as_list(st.get("Principal", {}).get("AWS", [])):
+                who = ref_target(p)
+                if who not in KEY_USERS[key] | {"OperatorRoleArn"}:
+                    problems.append(f"{key}/{st.get('Sid')}: {who or p} may use the key (allowed: {sorted(KEY_USERS[key])})")
     return problems
+
+
+# Who may use each envelope key (least privilege). Only mint signs tickets: the public tickets
+# function claims a ticket for a device and asks mint to re-issue over the mint queue.
+KEY_USERS = {
+    "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole"},
+    "IssuerKey": {"MintRole"},
+    "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole"},
+}
 
 
 def _table_resource(v: Any) -> str | None:

@@ -42,7 +42,12 @@ MUTANTS = [
     Mutant(
         name="broken-ref-in-sam-resource",
         why="a !Ref to a resource that does not exist, inside a SAM function's environment",
-        edits=[("MINT_QUEUE_URL: !Ref MintQueue\n", "MINT_QUEUE_URL: !Ref MintQueueTypo\n")],
+        edits=[
+            (
+                "          GATEWAY_SECRETS: !Ref GatewaySecretsCiphertext\n          MINT_QUEUE_URL: !Ref MintQueue\n",
+                "          GATEWAY_SECRETS: !Ref GatewaySecretsCiphertext\n          MINT_QUEUE_URL: !Ref MintQueueTypo\n",
+            )
+        ],
         fails=frozenset({"cfn-lint"}),
         sam_must_pass=True,  # the blind spot that makes the expand step necessary
     ),
@@ -318,6 +323,18 @@ MUTANTS = [
                 "              - Sid: ReleaseExpiredReservations\n"
                 "                Effect: Allow\n"
                 "                Action: [dynamodb:GetItem, dynamodb:Query, dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:ConditionCheckItem, dynamodb:Scan]\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="issuer-key-for-tickets",
+        why="the public tickets role named in the issuer key's policy: a compromise of the buyer-facing "
+        "function could sign any claims for any event",
+        edits=[
+            (
+                "            Principal: { AWS: !GetAtt MintRole.Arn }\n            Action: kms:Decrypt\n",
+                "            Principal: { AWS: [!GetAtt MintRole.Arn, !GetAtt TicketsRole.Arn] }\n            Action: kms:Decrypt\n",
             )
         ],
         fails=frozenset({"checks"}),

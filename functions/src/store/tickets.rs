@@ -1,7 +1,9 @@
-//! Tickets: minting (one transaction with the order's status change) and device binding.
+//! Tickets: minting (one transaction with the order's status change) and device binding in two
+//! conditional writes (the tickets function claims a key; the mint function stores the
+//! credential it re-issued for that key).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::attrs::{b, get_b, get_b_opt, get_n, get_s, get_ss, item_key, list, n, s, Item};
 use super::{keys, unless_condition_failed, DynamoStore, TxError};
@@ -46,6 +48,7 @@ fn ticket_from(i: &Item) -> Result<TicketRecord> {
         credential: get_b(i, "credential")?,
         device_key: get_b_opt(i, "device_key"),
         version: get_n(i, "version")?,
+        bind_pending: matches!(i.get("bind_pending"), Some(AttributeValue::Bool(true))),
     })
 }
 
@@ -139,11 +142,54 @@ impl Tickets for DynamoStore {
             .transpose()
     }
 
-    async fn bind_device(&self, t: &TicketRecord, expected_version: u32) -> Result<TicketRecord> {
+    async fn get_order_ticket(
+        &self,
+        order_id: &str,
+        ticket_id: &str,
+    ) -> Result<Option<TicketRecord>> {
+        self.get_item(&keys::order(order_id), &keys::ticket(ticket_id))
+            .await?
+            .map(|i| ticket_from(&i))
+            .transpose()
+    }
+
+    async fn request_binding(&self, t: &TicketRecord, device_key: &[u8]) -> Result<TicketRecord> {
+        let res = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(item_key(
+                &keys::order(&t.order_id),
+                &keys::ticket(&t.ticket_id),
+            )))
+            .update_expression("SET device_key = :d, bind_pending = :t")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(device_key)")
+            .expression_attribute_values(":d", b(device_key))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        if let Some(out) = unless_condition_failed("UpdateItem", res)? {
+            return ticket_from(
+                &out.attributes
+                    .ok_or_else(|| Error::internal("UpdateItem returned no attributes"))?,
+            );
+        }
+        // Claimed before (by this key or another): the stored record decides.
+        self.get_order_ticket(&t.order_id, &t.ticket_id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    async fn complete_binding(
+        &self,
+        t: &TicketRecord,
+        expected_version: u32,
+    ) -> Result<TicketRecord> {
         let device_key = t
             .device_key
             .as_deref()
-            .ok_or_else(|| Error::internal("bind_device without a device key"))?;
+            .ok_or_else(|| Error::internal("complete_binding without a device key"))?;
         let res = self
             .client()
             .update_item()
@@ -153,11 +199,12 @@ impl Tickets for DynamoStore {
                 &keys::ticket(&t.ticket_id),
             )))
             .update_expression(
-                "SET credential = :c, device_key = :d, version = :next, issued_at = :at",
+                "SET credential = :c, version = :next, issued_at = :at REMOVE bind_pending",
             )
-            .condition_expression("version = :v AND attribute_not_exists(device_key)")
+            .condition_expression("version = :v AND device_key = :d AND bind_pending = :t")
             .expression_attribute_values(":c", b(&t.credential))
             .expression_attribute_values(":d", b(device_key))
+            .expression_attribute_values(":t", AttributeValue::Bool(true))
             .expression_attribute_values(":next", n(expected_version + 1))
             .expression_attribute_values(":v", n(expected_version))
             .expression_attribute_values(":at", n(t.issued_at))
@@ -170,11 +217,9 @@ impl Tickets for DynamoStore {
                     .ok_or_else(|| Error::internal("UpdateItem returned no attributes"))?,
             );
         }
-        // Bound meanwhile (or another version): the stored record.
-        self.get_item(&keys::order(&t.order_id), &keys::ticket(&t.ticket_id))
+        // Completed meanwhile (a redelivery): the stored record.
+        self.get_order_ticket(&t.order_id, &t.ticket_id)
             .await?
-            .map(|i| ticket_from(&i))
-            .transpose()?
             .ok_or(Error::NotFound)
     }
 }
