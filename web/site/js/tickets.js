@@ -11,9 +11,19 @@ async function bound(cfg, ticket, token) {
   const pair = await deviceKey(ticket.ticket_id, () => tf.generateDeviceKey());
   const pub = tf.bytesToB64url(await tf.exportPublicSec1(pair.publicKey));
   if (ticket.device_public_key === pub) return { ticket, pair };
-  const view = await call(cfg.apiBase, `/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/device`, {
-    method: "POST", token, body: { device_public_key: pub } });
-  return { ticket: view, pair };
+  // The back end re-issues the credential for this key in its mint function and answers 503
+  // while that is still under way: ask again (the claim for this phone holds), a bounded number
+  // of times.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const view = await call(cfg.apiBase, `/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/device`, {
+        method: "POST", token, body: { device_public_key: pub } });
+      return { ticket: view, pair };
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status !== 503 || attempt >= 5) throw e;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
 }
 
 function card(ticket) {
