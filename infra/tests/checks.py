@@ -27,7 +27,11 @@ STAFF_ENV = {
 FUNCTIONS: dict[str, dict[str, Any]] = {
     "checkout": {
         "routes": {"POST /v1/orders", "GET /v1/orders/{order_id}", "GET /v1/events/{event_id}"},
-        "env": {"PII_KEY_ID", "CONFIG_KEY_ID", "GATEWAY_SECRETS", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX"},
+        # CHECKOUT_*_URL: where the gateway returns the buyer (bin/checkout.rs requires both).
+        "env": {
+            "PII_KEY_ID", "CONFIG_KEY_ID", "GATEWAY_SECRETS", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX",
+            "CHECKOUT_SUCCESS_URL", "CHECKOUT_CANCEL_URL",
+        },
     },
     "payment-callback": {
         "routes": {"POST /v1/webhooks/{provider}"},

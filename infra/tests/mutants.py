@@ -328,6 +328,19 @@ MUTANTS = [
         fails=frozenset({"checks"}),
     ),
     Mutant(
+        name="checkout-without-cancel-url",
+        why="checkout loses CHECKOUT_CANCEL_URL: bin/checkout.rs refuses to start (the deploy "
+        "contract test shows it on the binary)",
+        edits=[
+            (
+                "          CHECKOUT_CANCEL_URL: !Sub \"${BuyerOrigin}${CheckoutCancelPath}\"\n",
+                "",
+            )
+        ],
+        # cfn-lint only by accident: CheckoutCancelPath becomes an unused parameter (W2001).
+        fails=frozenset({"checks", "cfn-lint"}),
+    ),
+    Mutant(
         name="issuer-key-for-tickets",
         why="the public tickets role named in the issuer key's policy: a compromise of the buyer-facing "
         "function could sign any claims for any event",

@@ -187,6 +187,22 @@ class TemplateTests(unittest.TestCase):
         raw = tools.TEMPLATE.read_text(encoding="utf-8")
         self.assertIsNone(re.search(r":\s+[&*][A-Za-z]\w*\s*$", raw, re.M))
 
+    def test_checkout_returns_buyers_to_the_buyer_origin(self):
+        # bin/checkout.rs requires both URLs (functions/tests/deploy_contract.rs starts it with
+        # this environment); each is a path on BuyerOrigin, {order_id} left for checkout.
+        env = self.t["Resources"]["CheckoutFunction"]["Properties"]["Environment"]["Variables"]
+        params = self.t["Parameters"]
+        for var, param in (("CHECKOUT_SUCCESS_URL", "CheckoutSuccessPath"), ("CHECKOUT_CANCEL_URL", "CheckoutCancelPath")):
+            self.assertEqual(env[var], {"Fn::Sub": "${BuyerOrigin}${" + param + "}"}, var)
+            default = params[param]["Default"]
+            self.assertTrue(default.startswith("/return.html?order={order_id}"), default)
+            pattern = re.compile(params[param]["AllowedPattern"])
+            self.assertTrue(pattern.fullmatch(default))
+            # Must start with "/": "@evil.example/x" would make BuyerOrigin the userinfo of
+            # another host.
+            self.assertFalse(pattern.fullmatch("@evil.example/x"))
+            self.assertFalse(pattern.fullmatch("/x y"))
+
     def test_access_log_has_no_personal_data(self):
         (stage,) = [r for _, r in checks.resources(self.t, "AWS::ApiGatewayV2::Stage")]
         fmt = stage["Properties"]["AccessLogSettings"]["Format"]
