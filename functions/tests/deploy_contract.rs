@@ -298,6 +298,7 @@ struct Lambda {
     api: RuntimeApi,
     output: Arc<Mutex<Vec<u8>>>,
     timeout_secs: u64,
+    spawned: std::time::Instant,
 }
 
 fn collect(
@@ -338,6 +339,7 @@ impl Lambda {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let spawned = std::time::Instant::now();
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
@@ -349,6 +351,7 @@ impl Lambda {
             api,
             output,
             timeout_secs: spec.timeout_secs,
+            spawned,
         }
     }
 
@@ -387,7 +390,12 @@ impl Lambda {
     }
 }
 
+/// The binary to start: `CARGO_BIN_EXE_<binary>` (this build), or `<dir>/<binary>` when
+/// `KARCIS_CONTRACT_BIN_DIR` is set (e.g. a release build, to measure its init time).
 fn binary_path(binary: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("KARCIS_CONTRACT_BIN_DIR") {
+        return PathBuf::from(dir).join(binary);
+    }
     let path = match binary {
         "checkout" => env!("CARGO_BIN_EXE_checkout"),
         "payment-callback" => env!("CARGO_BIN_EXE_payment-callback"),
@@ -498,6 +506,11 @@ async fn contract(binary: &str) {
                 break; // the process is gone or stuck
             }
         }
+    }
+    // Reported, not asserted: from spawn to the first `GET /next` (a debug build, moto local).
+    if let Some(first) = lambda.api.first_poll() {
+        let ms = first.duration_since(lambda.spawned).as_millis();
+        eprintln!("{binary}: init {ms} ms (spawn to the first GET /next)");
     }
     let tail = lambda.output_tail();
     lambda.stop().await;

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -42,6 +42,8 @@ struct Invocation {
 
 struct Shared {
     queue: Mutex<mpsc::Receiver<Invocation>>,
+    /// When the runtime first asked for an invocation: the end of its init phase.
+    first_poll: std::sync::Mutex<Option<Instant>>,
     outcomes: mpsc::UnboundedSender<Outcome>,
     function_arn: String,
 }
@@ -54,9 +56,13 @@ pub struct RuntimeApi {
     outcomes: mpsc::UnboundedReceiver<Outcome>,
     server: tokio::task::JoinHandle<()>,
     counter: AtomicU64,
+    shared: Arc<Shared>,
 }
 
 async fn next(State(s): State<Arc<Shared>>) -> Response {
+    if let Ok(mut first) = s.first_poll.lock() {
+        first.get_or_insert_with(Instant::now);
+    }
     // One runtime polls at a time; a second poll waits for the first (as Lambda serialises).
     let mut queue = s.queue.lock().await;
     let Some(inv) = queue.recv().await else {
@@ -136,6 +142,7 @@ impl RuntimeApi {
         let (outcomes_tx, outcomes) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             queue: Mutex::new(queue),
+            first_poll: std::sync::Mutex::new(None),
             outcomes: outcomes_tx,
             function_arn: function_arn.to_owned(),
         });
@@ -150,7 +157,7 @@ impl RuntimeApi {
                 post(error),
             )
             .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(shared);
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?.to_string();
         let server = tokio::spawn(async move {
@@ -162,6 +169,7 @@ impl RuntimeApi {
             outcomes,
             server,
             counter: AtomicU64::new(0),
+            shared,
         })
     }
 
@@ -179,6 +187,11 @@ impl RuntimeApi {
             .await
             .expect("the runtime API is serving");
         request_id
+    }
+
+    /// When the runtime first called `GET .../invocation/next` (Lambda's end of init).
+    pub fn first_poll(&self) -> Option<Instant> {
+        self.shared.first_poll.lock().ok().and_then(|f| *f)
     }
 
     /// The next outcome the runtime posted (waits; the caller bounds the wait).
