@@ -62,12 +62,12 @@ lambda-build: toolchain $(LAMBDA_VENV)/.karcis-stamp ## cargo lambda build --rel
 # Deploy: needs AWS and Cloudflare credentials in the environment. Every parameter without a
 # default must be given, e.g.
 #   make deploy STACK=karcis-prod REGION=ap-southeast-3 \
-#     PARAMS='JwtIssuer=https://... JwtAudience=abc BuyerOrigin=https://tickets.example.com ScannerOrigin=https://scan.example.com AuditIngestTokenSha256=<hex>'
+#     PARAMS='JwtIssuer=https://... JwtAudience=abc BuyerOrigin=https://tickets.example.com ScannerOrigin=https://scan.example.com WebCertificateArn=arn:aws:acm:us-east-1:... AuditIngestTokenSha256=<hex>'
 STACK ?= karcis
 REGION ?= $(INFRA_REGION)
 PARAMS ?=
 deploy: $(LAMBDA_VENV)/.karcis-stamp build-edge ## sam build + sam deploy of infra/, then wrangler deploy of the worker (real accounts)
-	@test -n "$(PARAMS)" || { echo "deploy: set PARAMS='JwtIssuer=... JwtAudience=... BuyerOrigin=... ScannerOrigin=... AuditIngestTokenSha256=...' (see infra/README.md)"; exit 2; }
+	@test -n "$(PARAMS)" || { echo "deploy: set PARAMS='JwtIssuer=... JwtAudience=... BuyerOrigin=... ScannerOrigin=... WebCertificateArn=... AuditIngestTokenSha256=...' (see infra/README.md)"; exit 2; }
 	PATH="$(LAMBDA_VENV)/bin:$(INFRA_VENVS)/sam-cli/bin:$$PATH" SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
 		sam build --template infra/template.yaml --build-dir $(INFRA_BUILD)/sam --beta-features
 	PATH="$(INFRA_VENVS)/sam-cli/bin:$$PATH" sam deploy --template-file $(INFRA_BUILD)/sam/template.yaml \

@@ -27,7 +27,11 @@ STAFF_ENV = {
 FUNCTIONS: dict[str, dict[str, Any]] = {
     "checkout": {
         "routes": {"POST /v1/orders", "GET /v1/orders/{order_id}", "GET /v1/events/{event_id}"},
-        "env": {"PII_KEY_ID", "CONFIG_KEY_ID", "GATEWAY_SECRETS", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX"},
+        # CHECKOUT_*_URL: where the gateway returns the buyer (bin/checkout.rs requires both).
+        "env": {
+            "PII_KEY_ID", "CONFIG_KEY_ID", "GATEWAY_SECRETS", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX",
+            "CHECKOUT_SUCCESS_URL", "CHECKOUT_CANCEL_URL",
+        },
     },
     "payment-callback": {
         "routes": {"POST /v1/webhooks/{provider}"},
@@ -714,6 +718,149 @@ def check_leading_keys(t: Template) -> list[str]:
     return problems
 
 
+# --- static hosting (web/site, web/scanner) ------------------------------------------------------
+
+# Viewer security policies of CloudFront that allow nothing below TLS 1.2.
+TLS_POLICIES = {"TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025"}
+# Source expressions no CSP directive of the web apps may carry.
+UNSAFE_SOURCES = {"'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'", "*", "http:", "https:", "data:"}
+# Directives every CSP must set, with the only value each may have.
+REQUIRED_DIRECTIVES = {"frame-ancestors": ["'none'"], "object-src": ["'none'"], "base-uri": ["'none'"]}
+REFERRER_POLICIES = {"no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"}
+
+
+def csp_directives(text: str) -> dict[str, list[str]]:
+    """'a x y; b z' -> {'a': ['x', 'y'], 'b': ['z']} (the text of a Fn::Sub as written)."""
+    out = {}
+    for part in text.split(";"):
+        words = part.split()
+        if words:
+            out[words[0]] = words[1:]
+    return out
+
+
+def _sub_text(v: Any) -> str | None:
+    if isinstance(v, str):
+        return v
+    if isinstance(v, dict) and isinstance(v.get("Fn::Sub"), str):
+        return v["Fn::Sub"]
+    return None
+
+
+def headers_policy_problems(name: str, res: dict[str, Any]) -> list[str]:
+    problems = []
+    sec = props(res).get("ResponseHeadersPolicyConfig", {}).get("SecurityHeadersConfig", {})
+    csp = _sub_text(sec.get("ContentSecurityPolicy", {}).get("ContentSecurityPolicy"))
+    if not csp or sec.get("ContentSecurityPolicy", {}).get("Override") is not True:
+        problems.append(f"{name}: no Content-Security-Policy (overriding the origin's)")
+    else:
+        d = csp_directives(csp)
+        if "default-src" not in d:
+            problems.append(f"{name}: CSP without default-src")
+        for directive, want in REQUIRED_DIRECTIVES.items():
+            if d.get(directive) != want:
+                problems.append(f"{name}: CSP {directive} is {d.get(directive)}, not {want}")
+        for directive, sources in d.items():
+            bad = sorted(set(sources) & UNSAFE_SOURCES - ({"data:"} if directive == "img-src" else set()))
+            if bad:
+                problems.append(f"{name}: CSP {directive} allows {bad}")
+    hsts = sec.get("StrictTransportSecurity", {})
+    if not isinstance(hsts.get("AccessControlMaxAgeSec"), int) or hsts["AccessControlMaxAgeSec"] < 31536000:
+        problems.append(f"{name}: HSTS missing or shorter than a year")
+    if sec.get("FrameOptions", {}).get("FrameOption") != "DENY":
+        problems.append(f"{name}: X-Frame-Options is not DENY")
+    if sec.get("ReferrerPolicy", {}).get("ReferrerPolicy") not in REFERRER_POLICIES:
+        problems.append(f"{name}: referrer policy leaks URLs to other origins")
+    if "ContentTypeOptions" not in sec:
+        problems.append(f"{name}: no X-Content-Type-Options: nosniff")
+    return problems
+
+
+def distribution_problems(t: Template, name: str, res: dict[str, Any]) -> list[str]:
+    problems = []
+    cfg = props(res).get("DistributionConfig", {})
+    for origin in cfg.get("Origins", []):
+        if not points_at(t, origin.get("DomainName"), "AWS::S3::Bucket"):
+            continue
+        if not points_at(t, origin.get("OriginAccessControlId"), "AWS::CloudFront::OriginAccessControl"):
+            problems.append(f"{name}: S3 origin {origin.get('Id')} without origin access control")
+        if (origin.get("S3OriginConfig") or {}).get("OriginAccessIdentity", "") != "":
+            problems.append(f"{name}: S3 origin {origin.get('Id')} uses a legacy origin access identity")
+    cert = cfg.get("ViewerCertificate", {})
+    if cert.get("CloudFrontDefaultCertificate") or cert.get("MinimumProtocolVersion") not in TLS_POLICIES:
+        problems.append(f"{name}: viewer TLS minimum {cert.get('MinimumProtocolVersion')} is not TLS 1.2+")
+    if cert.get("SslSupportMethod") != "sni-only":
+        problems.append(f"{name}: not SNI-only (a dedicated-IP certificate)")
+    for beh in [cfg.get("DefaultCacheBehavior", {})] + list(cfg.get("CacheBehaviors", [])):
+        where = f"{name}/{beh.get('PathPattern', 'default')}"
+        if beh.get("ViewerProtocolPolicy") not in ("redirect-to-https", "https-only"):
+            problems.append(f"{where}: plain HTTP served")
+        if not points_at(t, beh.get("ResponseHeadersPolicyId"), "AWS::CloudFront::ResponseHeadersPolicy"):
+            problems.append(f"{where}: no response headers policy of this template")
+        if set(beh.get("AllowedMethods", ["GET", "HEAD"])) - {"GET", "HEAD", "OPTIONS"}:
+            problems.append(f"{where}: allows writes to a static origin")
+    return problems
+
+
+def bucket_problems(t: Template, name: str, res: dict[str, Any]) -> list[str]:
+    problems = []
+    p = props(res)
+    block = p.get("PublicAccessBlockConfiguration", {})
+    for flag in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+        if block.get(flag) is not True:
+            problems.append(f"{name}: {flag} is not true")
+    if not p.get("BucketEncryption", {}).get("ServerSideEncryptionConfiguration"):
+        problems.append(f"{name}: no default encryption")
+    if p.get("VersioningConfiguration", {}).get("Status") != "Enabled":
+        problems.append(f"{name}: versioning is off")
+    rules = p.get("OwnershipControls", {}).get("Rules", [])
+    if [r.get("ObjectOwnership") for r in rules] != ["BucketOwnerEnforced"]:
+        problems.append(f"{name}: ACLs are not disabled (BucketOwnerEnforced)")
+    policies = [props(r).get("PolicyDocument", {}) for _, r in resources(t, "AWS::S3::BucketPolicy") if ref_target(props(r).get("Bucket")) == name]
+    sts = [st for doc in policies for st in statements(doc)]
+    tls_only = any(
+        st.get("Effect") == "Deny" and st.get("Action") == "s3:*" and st.get("Principal") == "*"
+        and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+        and len(as_list(st.get("Resource"))) == 2
+        for st in sts
+    )
+    if not tls_only:
+        problems.append(f"{name}: no Deny of every request without TLS on the bucket and its objects")
+    for st in sts:
+        if st.get("Effect") != "Allow":
+            continue
+        source = st.get("Condition", {}).get("StringEquals", {}).get("AWS:SourceArn")
+        dist = _sub_text(source) or ""
+        ok = st.get("Principal") == {"Service": "cloudfront.amazonaws.com"} and as_list(st.get("Action")) == ["s3:GetObject"]
+        target = dist.rsplit("/${", 1)[-1].rstrip("}") if ":distribution/${" in dist else None
+        if not ok or t.get("Resources", {}).get(target, {}).get("Type") != "AWS::CloudFront::Distribution":
+            problems.append(f"{name}: {st.get('Sid')} grants more than GetObject to one distribution of this template")
+    return problems
+
+
+def check_static_hosting(t: Template) -> list[str]:
+    """web/site at BuyerOrigin and web/scanner at ScannerOrigin: private buckets behind OAC,
+    security headers, TLS 1.2+."""
+    problems = []
+    dists = dict(resources(t, "AWS::CloudFront::Distribution"))
+    served = {}
+    for name, res in dists.items():
+        problems.extend(distribution_problems(t, name, res))
+        cfg = props(res).get("DistributionConfig", {})
+        for alias in cfg.get("Aliases", []):
+            origin = str(alias)
+            for param in ("BuyerOrigin", "ScannerOrigin"):
+                if param in origin:
+                    served[param] = [ref_target(o.get("DomainName")) for o in cfg.get("Origins", [])]
+    if served.get("BuyerOrigin") != ["SiteBucket"] or served.get("ScannerOrigin") != ["ScannerBucket"]:
+        problems.append(f"the web apps are not served at their origins: {served}")
+    for name, res in resources(t, "AWS::CloudFront::ResponseHeadersPolicy"):
+        problems.extend(headers_policy_problems(name, res))
+    for name, res in resources(t, "AWS::S3::Bucket"):
+        problems.extend(bucket_problems(t, name, res))
+    return problems
+
+
 ALL_CHECKS = [
     check_table,
     check_queues,
@@ -729,6 +876,7 @@ ALL_CHECKS = [
     check_envelope_keys,
     check_signing_key,
     check_leading_keys,
+    check_static_hosting,
 ]
 
 

@@ -16,6 +16,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The buyers' site CSP as written in the template (one line), removed by web-csp-removed.
+SITE_CSP = '"' + "; ".join([
+    "default-src 'self'",
+    "script-src 'self' https://challenges.cloudflare.com",
+    'frame-src https://challenges.cloudflare.com',
+    "img-src 'self' data: blob:",
+    "style-src 'self'",
+    "connect-src 'self' https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+    'upgrade-insecure-requests',
+]) + '"'
+
 VALIDATORS = ("expand", "cfn-lint", "checkov", "sam-validate", "checks")
 
 
@@ -328,6 +343,19 @@ MUTANTS = [
         fails=frozenset({"checks"}),
     ),
     Mutant(
+        name="checkout-without-cancel-url",
+        why="checkout loses CHECKOUT_CANCEL_URL: bin/checkout.rs refuses to start (the deploy "
+        "contract test shows it on the binary)",
+        edits=[
+            (
+                "          CHECKOUT_CANCEL_URL: !Sub \"${BuyerOrigin}${CheckoutCancelPath}\"\n",
+                "",
+            )
+        ],
+        # cfn-lint only by accident: CheckoutCancelPath becomes an unused parameter (W2001).
+        fails=frozenset({"checks", "cfn-lint"}),
+    ),
+    Mutant(
         name="issuer-key-for-tickets",
         why="the public tickets role named in the issuer key's policy: a compromise of the buyer-facing "
         "function could sign any claims for any event",
@@ -338,5 +366,46 @@ MUTANTS = [
             )
         ],
         fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="web-oac-removed",
+        why="the buyers' site distribution reads its bucket without origin access control "
+        "(unsigned requests: the bucket would have to be public to serve them)",
+        edits=[
+            (
+                "            DomainName: !GetAtt SiteBucket.RegionalDomainName\n"
+                "            OriginAccessControlId: !GetAtt WebOriginAccessControl.Id\n",
+                "            DomainName: !GetAtt SiteBucket.RegionalDomainName\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="web-csp-removed",
+        why="the buyers' site served without a Content-Security-Policy (an injected script could "
+        "read buyers' access tokens and ticket keys)",
+        edits=[
+            (
+                "          ContentSecurityPolicy:\n"
+                "            Override: true\n"
+                "            ContentSecurityPolicy: !Sub "
+                + SITE_CSP
+                + "\n",
+                "",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="web-tls-lowered",
+        why="the buyers' site accepts TLS 1.0 and 1.1",
+        edits=[
+            (
+                "MinimumProtocolVersion: TLSv1.2_2021 # buyers: TLS 1.2 and 1.3",
+                "MinimumProtocolVersion: TLSv1_2016",
+            )
+        ],
+        fails=frozenset({"checks", "checkov"}),
+        checkov_ids=frozenset({"CKV_AWS_174"}),
     ),
 ]

@@ -187,6 +187,69 @@ class TemplateTests(unittest.TestCase):
         raw = tools.TEMPLATE.read_text(encoding="utf-8")
         self.assertIsNone(re.search(r":\s+[&*][A-Za-z]\w*\s*$", raw, re.M))
 
+    def test_checkout_returns_buyers_to_the_buyer_origin(self):
+        # bin/checkout.rs requires both URLs (functions/tests/deploy_contract.rs starts it with
+        # this environment); each is a path on BuyerOrigin, {order_id} left for checkout.
+        env = self.t["Resources"]["CheckoutFunction"]["Properties"]["Environment"]["Variables"]
+        params = self.t["Parameters"]
+        for var, param in (("CHECKOUT_SUCCESS_URL", "CheckoutSuccessPath"), ("CHECKOUT_CANCEL_URL", "CheckoutCancelPath")):
+            self.assertEqual(env[var], {"Fn::Sub": "${BuyerOrigin}${" + param + "}"}, var)
+            default = params[param]["Default"]
+            self.assertTrue(default.startswith("/return.html?order={order_id}"), default)
+            pattern = re.compile(params[param]["AllowedPattern"])
+            self.assertTrue(pattern.fullmatch(default))
+            # Must start with "/": "@evil.example/x" would make BuyerOrigin the userinfo of
+            # another host.
+            self.assertFalse(pattern.fullmatch("@evil.example/x"))
+            self.assertFalse(pattern.fullmatch("/x y"))
+
+    def test_static_hosting_private_buckets_oac_headers_tls(self):
+        # web/site at BuyerOrigin, web/scanner at ScannerOrigin: private, encrypted, versioned,
+        # TLS-only buckets read by their distribution alone through origin access control;
+        # security headers on every behaviour; viewers on TLS 1.2+ (the scanner on 1.3 only).
+        self.assertNoProblems(checks.check_static_hosting)
+        r = self.t["Resources"]
+        self.assertEqual(
+            {n for n, _ in checks.resources(self.t, "AWS::S3::Bucket")}, {"SiteBucket", "ScannerBucket"}
+        )
+        self.assertEqual(
+            r["ScannerDistribution"]["Properties"]["DistributionConfig"]["ViewerCertificate"]["MinimumProtocolVersion"],
+            "TLSv1.3_2025",
+        )
+        for bucket, dist in (("SiteBucketPolicy", "SiteDistribution"), ("ScannerBucketPolicy", "ScannerDistribution")):
+            (allow,) = [s for s in r[bucket]["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+            self.assertTrue(allow["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"].endswith("/${" + dist + "}"))
+
+    def test_web_csp_matches_what_the_apps_load(self):
+        # Each app's CSP is the one its pages are tested under (web/scripts/serve.mjs, which the
+        # browser tests run behind), narrowed to the app, with the real back end as connect-src
+        # in place of serve.mjs's same-origin proxies: the HTTP API for the site, the edge
+        # worker for the scanner.
+        serve = (tools.INFRA.parent / "web" / "scripts" / "serve.mjs").read_text(encoding="utf-8")
+        block = serve[serve.index("const CSP = ["):serve.index("].join")]
+        local = checks.csp_directives("; ".join(re.findall(r'"([^"]+)"', block)))
+        api = self.t["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"]
+        extra = {"site": {"connect-src": {api}}, "scanner": {"connect-src": {"${EdgeUrl}"}}}
+        for app, policy in (("site", "SiteHeadersPolicy"), ("scanner", "ScannerHeadersPolicy")):
+            cfg = self.t["Resources"][policy]["Properties"]["ResponseHeadersPolicyConfig"]
+            csp = checks.csp_directives(cfg["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"])
+            for directive, sources in csp.items():
+                if directive == "upgrade-insecure-requests":
+                    continue
+                allowed = set(local.get(directive, local["default-src"])) | extra[app].get(directive, set())
+                self.assertLessEqual(set(sources), allowed, f"{app}: {directive}")
+            for directive, needed in extra[app].items():
+                self.assertLessEqual(needed, set(csp[directive]), f"{app}: {directive}")
+        site = checks.csp_directives(
+            self.t["Resources"]["SiteHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+            ["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
+        )
+        self.assertIn("https://challenges.cloudflare.com", site["script-src"])  # Turnstile
+        # The pages themselves load nothing from another origin (Turnstile is added by event.js).
+        for page in sorted((tools.INFRA.parent / "web").glob("s*/*.html")):
+            html = page.read_text(encoding="utf-8")
+            self.assertIsNone(re.search(r"<(script|link|img|iframe)[^>]+(src|href)=\"(https?:)?//", html), page.name)
+
     def test_access_log_has_no_personal_data(self):
         (stage,) = [r for _, r in checks.resources(self.t, "AWS::ApiGatewayV2::Stage")]
         fmt = stage["Properties"]["AccessLogSettings"]["Format"]
