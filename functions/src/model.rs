@@ -287,21 +287,15 @@ pub fn normalise_email(email: &str) -> Result<String> {
     Ok(email)
 }
 
-/// An E.164 phone number: `+` then 8-15 digits (spaces, dashes and dots are dropped).
+/// A phone number as typed (`08…`, `+62…`, `62…`, or `+<country>…`) to E.164
+/// ([`crate::phone::to_e164`]).
 pub fn normalise_phone(phone: &str) -> Result<String> {
-    let cleaned: String = phone
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-        .collect();
-    let digits = cleaned.strip_prefix('+').unwrap_or("");
-    if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(cleaned)
-    } else {
-        Err(Error::invalid(
+    crate::phone::to_e164(phone).ok_or_else(|| {
+        Error::invalid(
             "buyer.phone",
-            "must be E.164, e.g. +6281234567890",
-        ))
-    }
+            "must be a phone number such as 081234567890 or +6281234567890",
+        )
+    })
 }
 
 /// Lower-case hex of random bytes with a prefix: `ord_…`, `cus_…`.
@@ -349,7 +343,16 @@ mod tests {
             normalise_phone("+62 812-3456-7890").unwrap(),
             "+6281234567890"
         );
-        for bad in ["0812345678", "+12", "+62abc45678", "+1234567890123456"] {
+        // As Indonesians type them: national 08…, and 62… without the plus.
+        assert_eq!(normalise_phone("0812345678").unwrap(), "+62812345678");
+        assert_eq!(normalise_phone("62 812 345 678").unwrap(), "+62812345678");
+        for bad in [
+            "812345678",
+            "+12",
+            "+62abc45678",
+            "+1234567890123456",
+            "0062812345678",
+        ] {
             assert!(normalise_phone(bad).is_err(), "{bad}");
         }
     }
