@@ -28,6 +28,35 @@ pub fn valid_id(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// The IANA zones an event may be in: Indonesia's three (WIB: Jakarta and Pontianak, WITA:
+/// Makassar, WIT: Jayapura). The apps show event times in the event's zone with its
+/// abbreviation, whatever the viewer's own zone.
+pub const TIME_ZONES: [&str; 4] = [
+    "Asia/Jakarta",
+    "Asia/Pontianak",
+    "Asia/Makassar",
+    "Asia/Jayapura",
+];
+
+/// The zone of an event created without one (and of events stored before zones were kept).
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Jakarta";
+
+pub fn default_time_zone() -> String {
+    DEFAULT_TIME_ZONE.to_owned()
+}
+
+/// One of [`TIME_ZONES`], exactly as written there.
+pub fn validate_time_zone(zone: &str) -> Result<()> {
+    if TIME_ZONES.contains(&zone) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "time_zone",
+            "must be one of Asia/Jakarta, Asia/Pontianak, Asia/Makassar, Asia/Jayapura",
+        ))
+    }
+}
+
 /// Lifecycle of an order. Transitions (each a conditional write):
 /// `Reserved -> Paid -> Minted`, `Reserved -> Expired` (sweeper, stock returned once),
 /// `Reserved -> Cancelled`. A payment that arrives for an `Expired`/`Cancelled` order is
@@ -82,6 +111,9 @@ pub struct Event {
     /// Unix seconds; tickets admit from `starts_at - admit_before_secs` to `ends_at`.
     pub starts_at: u64,
     pub ends_at: u64,
+    /// The venue's IANA zone (one of [`TIME_ZONES`]): times are shown in it.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
     pub max_per_order: u32,
     pub max_per_buyer: u32,
     /// The key set (`kid`) that signs this event's tickets.
