@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{DEFAULT_MAX_PER_BUYER, DEFAULT_MAX_PER_ORDER, HARD_MAX_PER_ORDER};
 use crate::deps::Deps;
 use crate::error::{Error, Result};
-use crate::model::{valid_id, validate_currency, Event, Tier};
+use crate::model::{
+    valid_id, validate_currency, validate_time_zone, Event, Tier, DEFAULT_TIME_ZONE,
+};
 
 /// An event to create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,6 +19,9 @@ pub struct EventSpec {
     pub currency: String,
     pub starts_at: u64,
     pub ends_at: u64,
+    /// The venue's IANA zone, one of [`crate::model::TIME_ZONES`] (default `Asia/Jakarta`).
+    #[serde(default)]
+    pub time_zone: Option<String>,
     #[serde(default)]
     pub max_per_order: Option<u32>,
     #[serde(default)]
@@ -65,6 +70,8 @@ pub fn event_from_spec(spec: &EventSpec) -> Result<Event> {
     if spec.starts_at >= spec.ends_at {
         return Err(Error::invalid("ends_at", "must be after starts_at"));
     }
+    let time_zone = spec.time_zone.as_deref().unwrap_or(DEFAULT_TIME_ZONE);
+    validate_time_zone(time_zone)?;
     if spec.tiers.is_empty() || spec.tiers.len() > 90 {
         return Err(Error::invalid("tiers", "1-90 tiers"));
     }
@@ -97,6 +104,7 @@ pub fn event_from_spec(spec: &EventSpec) -> Result<Event> {
         currency: spec.currency.clone(),
         starts_at: spec.starts_at,
         ends_at: spec.ends_at,
+        time_zone: time_zone.to_owned(),
         max_per_order,
         max_per_buyer,
         kid: 0,
@@ -174,5 +182,34 @@ mod tests {
         let mut s = spec();
         s.max_per_order = Some(51);
         assert!(event_from_spec(&s).is_err());
+    }
+
+    #[test]
+    fn time_zone_defaults_to_jakarta_and_is_one_of_the_list() {
+        assert_eq!(event_from_spec(&spec()).unwrap().time_zone, "Asia/Jakarta");
+        for zone in [
+            "Asia/Jakarta",
+            "Asia/Pontianak",
+            "Asia/Makassar",
+            "Asia/Jayapura",
+        ] {
+            let mut s = spec();
+            s.time_zone = Some(zone.into());
+            assert_eq!(event_from_spec(&s).unwrap().time_zone, zone);
+        }
+        for bad in [
+            "",
+            "WIB",
+            "asia/jakarta",
+            "Asia/Jakarta ",
+            "Europe/London",
+            "UTC+7",
+            "Mars/Olympus",
+        ] {
+            let mut s = spec();
+            s.time_zone = Some(bad.into());
+            let err = event_from_spec(&s).unwrap_err();
+            assert_eq!(err.problem().field.as_deref(), Some("time_zone"), "{bad:?}");
+        }
     }
 }

@@ -132,6 +132,8 @@ pub struct EventView {
     pub name: String,
     pub starts_at: u64,
     pub ends_at: u64,
+    /// The venue's IANA zone: the apps show times in it (WIB, WITA, WIT).
+    pub time_zone: String,
     pub on_sale: bool,
     pub max_per_order: u32,
     pub tiers: Vec<TierView>,
@@ -586,6 +588,7 @@ impl Checkout {
             name: e.name.clone(),
             starts_at: e.starts_at,
             ends_at: e.ends_at,
+            time_zone: e.time_zone.clone(),
             on_sale: e.on_sale && self.deps.clock.now() < e.ends_at,
             max_per_order: e.max_per_order.min(HARD_MAX_PER_ORDER),
             tiers: e
@@ -680,6 +683,7 @@ mod tests {
             currency: "IDR".into(),
             starts_at: 2_000,
             ends_at: 3_000,
+            time_zone: "Asia/Jakarta".into(),
             max_per_order: 4,
             max_per_buyer: 6,
             kid: 1,

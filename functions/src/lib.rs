@@ -29,6 +29,7 @@ pub mod mint;
 pub mod model;
 pub mod notify;
 pub mod payment_callback;
+pub mod phone;
 pub mod pii;
 pub mod ports;
 pub mod privacy;

@@ -202,6 +202,7 @@ mod tests {
             currency: "IDR".into(),
             starts_at: 100_000,
             ends_at: 200_000,
+            time_zone: "Asia/Jakarta".into(),
             max_per_order: 4,
             max_per_buyer: 4,
             kid: 3,

@@ -28,6 +28,35 @@ pub fn valid_id(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// The IANA zones an event may be in: Indonesia's three (WIB: Jakarta and Pontianak, WITA:
+/// Makassar, WIT: Jayapura). The apps show event times in the event's zone with its
+/// abbreviation, whatever the viewer's own zone.
+pub const TIME_ZONES: [&str; 4] = [
+    "Asia/Jakarta",
+    "Asia/Pontianak",
+    "Asia/Makassar",
+    "Asia/Jayapura",
+];
+
+/// The zone of an event created without one (and of events stored before zones were kept).
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Jakarta";
+
+pub fn default_time_zone() -> String {
+    DEFAULT_TIME_ZONE.to_owned()
+}
+
+/// One of [`TIME_ZONES`], exactly as written there.
+pub fn validate_time_zone(zone: &str) -> Result<()> {
+    if TIME_ZONES.contains(&zone) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "time_zone",
+            "must be one of Asia/Jakarta, Asia/Pontianak, Asia/Makassar, Asia/Jayapura",
+        ))
+    }
+}
+
 /// Lifecycle of an order. Transitions (each a conditional write):
 /// `Reserved -> Paid -> Minted`, `Reserved -> Expired` (sweeper, stock returned once),
 /// `Reserved -> Cancelled`. A payment that arrives for an `Expired`/`Cancelled` order is
@@ -82,6 +111,9 @@ pub struct Event {
     /// Unix seconds; tickets admit from `starts_at - admit_before_secs` to `ends_at`.
     pub starts_at: u64,
     pub ends_at: u64,
+    /// The venue's IANA zone (one of [`TIME_ZONES`]): times are shown in it.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
     pub max_per_order: u32,
     pub max_per_buyer: u32,
     /// The key set (`kid`) that signs this event's tickets.
@@ -287,21 +319,15 @@ pub fn normalise_email(email: &str) -> Result<String> {
     Ok(email)
 }
 
-/// An E.164 phone number: `+` then 8-15 digits (spaces, dashes and dots are dropped).
+/// A phone number as typed (`08…`, `+62…`, `62…`, or `+<country>…`) to E.164
+/// ([`crate::phone::to_e164`]).
 pub fn normalise_phone(phone: &str) -> Result<String> {
-    let cleaned: String = phone
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-        .collect();
-    let digits = cleaned.strip_prefix('+').unwrap_or("");
-    if (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(cleaned)
-    } else {
-        Err(Error::invalid(
+    crate::phone::to_e164(phone).ok_or_else(|| {
+        Error::invalid(
             "buyer.phone",
-            "must be E.164, e.g. +6281234567890",
-        ))
-    }
+            "must be a phone number such as 081234567890 or +6281234567890",
+        )
+    })
 }
 
 /// Lower-case hex of random bytes with a prefix: `ord_…`, `cus_…`.
@@ -349,7 +375,16 @@ mod tests {
             normalise_phone("+62 812-3456-7890").unwrap(),
             "+6281234567890"
         );
-        for bad in ["0812345678", "+12", "+62abc45678", "+1234567890123456"] {
+        // As Indonesians type them: national 08…, and 62… without the plus.
+        assert_eq!(normalise_phone("0812345678").unwrap(), "+62812345678");
+        assert_eq!(normalise_phone("62 812 345 678").unwrap(), "+62812345678");
+        for bad in [
+            "812345678",
+            "+12",
+            "+62abc45678",
+            "+1234567890123456",
+            "0062812345678",
+        ] {
             assert!(normalise_phone(bad).is_err(), "{bad}");
         }
     }

@@ -706,6 +706,7 @@ pub fn sample_event_spec(event_id: &str, capacity: u32, now: u64) -> crate::admi
         currency: "IDR".to_owned(),
         starts_at: now + 86_400,
         ends_at: now + 2 * 86_400,
+        time_zone: None,
         max_per_order: Some(4),
         max_per_buyer: Some(6),
         on_sale: true,

@@ -663,6 +663,7 @@ pub async fn open_event(
         currency: "IDR".into(),
         starts_at: t + 3600,
         ends_at: t + 6 * 3600,
+        time_zone: None,
         max_per_order: Some(2),
         max_per_buyer: Some(2),
         on_sale: true,

@@ -3,6 +3,8 @@
 // lets it check codes locally; accepted scans are queued as provisional and sent to
 // `POST /v1/sync` when the network is back, which reports conflicts.
 import { ApiError, call, config, showError } from "/shared/api.js";
+import { formatClock } from "/shared/format.js";
+import { has, I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import { openDb } from "/shared/idb.js";
 import * as tf from "/shared/ticket-format.js";
 
@@ -16,10 +18,10 @@ let cfg;
 
 function decodeJwt(token) {
   const parts = token.trim().split(".");
-  if (parts.length !== 3) throw new Error("This is not a staff token (expected three dot-separated parts).");
+  if (parts.length !== 3) throw new I18nError("scan.token.notToken", {}, "scan.token.title");
   const claims = JSON.parse(new TextDecoder().decode(tf.b64urlToBytes(parts[1])));
-  if (typeof claims.exp !== "number" || claims.exp * 1000 < Date.now()) throw new Error("This token has expired: ask for a new one.");
-  if (!Array.isArray(claims.events) || claims.events.length === 0) throw new Error("This token names no event.");
+  if (typeof claims.exp !== "number" || claims.exp * 1000 < Date.now()) throw new I18nError("scan.token.expired", {}, "scan.token.title");
+  if (!Array.isArray(claims.events) || claims.events.length === 0) throw new I18nError("scan.token.noEvent", {}, "scan.token.title");
   return claims;
 }
 
@@ -35,9 +37,14 @@ function showOnly(id) {
   for (const s of ["signin", "setup", "scan"]) $(s).hidden = s !== id;
 }
 
+function renderWho() {
+  const c = state.claims;
+  $("who").textContent = c ? t("scan.who", { sub: c.sub, role: has(`scan.role.${c.role}`) ? t(`scan.role.${c.role}`) : c.role }) : "";
+}
+
 function showSetup() {
   const c = state.claims;
-  $("who").textContent = `${c.sub} (${c.role})`;
+  renderWho();
   const ev = $("event");
   ev.replaceChildren(...c.events.map((e) => new Option(e, e)));
   const gates = Array.isArray(c.gates) ? c.gates : ["*"];
@@ -77,7 +84,7 @@ async function refreshBundle() {
   state.bundleProblem = null;
   if (!cfg.bundleSigningKey) {
     // Offline mode needs the bundle key in the configuration: nothing is fetched or kept.
-    state.bundleProblem = "off (no bundle key configured)";
+    state.bundleProblem = "scan.bundle.off";
     state.bundle = null;
     await db.delete("bundles", state.eventId);
     renderStatus();
@@ -94,9 +101,9 @@ async function refreshBundle() {
       // The token is refused (expired, revoked, member deactivated): keep no bundle for it.
       await db.delete("bundles", state.eventId);
       state.bundle = null;
-      state.bundleProblem = "refused (sign in again)";
+      state.bundleProblem = "scan.bundle.refusedToken";
     } else if (!(e instanceof TypeError) && !(e instanceof ApiError)) {
-      state.bundleProblem = "refused (not signed by the configured key)";
+      state.bundleProblem = "scan.bundle.refusedKey";
     }
     const saved = e instanceof ApiError && e.status === 401 ? null : await db.get("bundles", state.eventId);
     if (saved) state.bundle = await openBundle(saved).catch(() => null);
@@ -133,7 +140,7 @@ async function checkCode(qr) {
       showResult(await checkOffline(scan), true);
     }
   } catch (e) {
-    if (e instanceof ApiError && e.problem.result) showResult({ result: e.problem.result, message: e.detail || e.title }, false);
+    if (e instanceof ApiError && e.problem.result) showResult({ result: e.problem.result }, false);
     else showError($("scan-error"), e);
   } finally {
     state.busy = false;
@@ -145,7 +152,7 @@ async function checkOffline(scan) {
   const now = Date.now();
   const b = state.bundle;
   if (!b || b.expires_at * 1000 < now) {
-    return { result: "unavailable", message: "Offline and no valid offline bundle: connect to the network to check this code." };
+    return { result: "unavailable" };
   }
   let answer;
   try {
@@ -153,15 +160,14 @@ async function checkOffline(scan) {
     const { claims } = await tf.verifyQr(scan.qr, Math.floor(now / 1000), b.ring, policy);
     const seen = await db.get("admitted", claims.ticketId);
     if (seen) {
-      answer = { result: "already_admitted", ticket_id: claims.ticketId, admitted: seen,
-        message: `Already admitted at ${new Date(seen.at_ms).toLocaleTimeString()}, gate ${seen.gate_id} (on this device)` };
+      answer = { result: "already_admitted", ticket_id: claims.ticketId, admitted: seen, here: true };
     } else {
       await db.put("admitted", claims.ticketId, { at_ms: now, gate_id: state.gate, offline: true });
-      answer = { result: "admitted", ticket_id: claims.ticketId, message: "Admitted (provisional: checked offline)" };
+      answer = { result: "admitted", ticket_id: claims.ticketId };
     }
   } catch (e) {
     if (!(e instanceof tf.Rejection)) throw e;
-    answer = { result: tf.resultForRejection(e.code), message: e.code.replace(/_/g, " ") };
+    answer = { result: tf.resultForRejection(e.code), detail: e.code };
   }
   // Every decided scan is queued: a provisional admission so that the door learns the ticket is
   // in, a refusal so that the audit trail has it too (the door records it as refused offline and
@@ -187,12 +193,26 @@ async function sync() {
 // ---------------------------------------------------------------------------------------------
 // screens
 
-const TITLES = {
-  admitted: "ADMITTED", already_admitted: "ALREADY ADMITTED", invalid: "INVALID CODE", stale: "STALE CODE",
-  revoked: "REVOKED", wrong_event: "WRONG EVENT", not_yet_valid: "NOT YET VALID", expired: "EXPIRED",
-  wrong_gate: "WRONG GATE", static_not_allowed: "PRINTED CODE NOT ACCEPTED", unauthorised: "SIGN IN AGAIN",
-  forbidden: "NOT ALLOWED", unavailable: "CANNOT CHECK",
-};
+/** The verdict staff read at arm's length: MASUK / SUDAH MASUK / DITOLAK (ADMITTED / ALREADY
+ * ADMITTED / REFUSED), by the edge's stable `result` code. */
+function verdictKey(result) {
+  if (result === "admitted") return "scan.verdict.admitted";
+  if (result === "already_admitted") return "scan.verdict.already";
+  return "scan.verdict.refused";
+}
+
+/** The reason line, from the result code (never the edge's English message). */
+function reason(answer, offline) {
+  if (answer.result === "admitted") return t(offline ? "scan.reason.admittedOffline" : "scan.reason.admitted");
+  const first = answer.admitted;
+  if (answer.result === "already_admitted" && first) {
+    const params = { time: formatClock(first.at_ms), gate: first.gate_id, staff: first.staff_id };
+    if (answer.here) return t("scan.reason.alreadyHere", params);
+    return t(first.staff_id ? "scan.reason.alreadyBy" : "scan.reason.alreadyAt", params);
+  }
+  const key = `scan.reason.${answer.result}`;
+  return has(key) ? t(key) : t("scan.reason.unknown", { code: answer.result });
+}
 
 function beep(ok) {
   try {
@@ -212,13 +232,11 @@ function showResult(answer, offline) {
   const box = $("result");
   box.className = `result ${ok ? (offline ? "provisional" : "ok") : "bad"}`;
   box.dataset.result = answer.result;
-  $("result-big").textContent = TITLES[answer.result] || answer.result.toUpperCase();
+  box.dataset.verdict = verdictKey(answer.result).split(".").pop();
+  $("result-icon").textContent = ok ? "✓" : "✗";
+  $("result-big").textContent = t(verdictKey(answer.result));
   $("result-tag").hidden = !(offline && ok);
-  let why = answer.message || "";
-  if (answer.result === "already_admitted" && answer.admitted && !/at /.test(why)) {
-    why = `Already admitted at ${new Date(answer.admitted.at_ms).toLocaleTimeString()}, gate ${answer.admitted.gate_id}`;
-  }
-  $("result-why").textContent = why;
+  $("result-why").textContent = reason(answer, offline);
   box.hidden = false;
   navigator.vibrate?.(ok ? 120 : [300, 100, 300]);
   beep(ok);
@@ -227,16 +245,20 @@ function showResult(answer, offline) {
 
 function renderStatus() {
   if (!state.eventId) return;
-  $("where").textContent = `${state.eventId} · gate ${state.gate}`;
+  $("where").textContent = t("scan.where", { event: state.eventId, gate: state.gate });
   const net = $("net");
-  net.textContent = navigator.onLine ? "online" : "OFFLINE";
+  net.textContent = t(navigator.onLine ? "scan.net.online" : "scan.net.offline");
+  net.dataset.online = String(navigator.onLine);
   net.classList.toggle("offline", !navigator.onLine);
   const b = state.bundle;
   $("bundle").textContent = b
-    ? `offline bundle until ${new Date(b.expires_at * 1000).toLocaleTimeString()}`
-    : `offline bundle: ${state.bundleProblem ?? "none"}`;
+    ? t("scan.bundle.until", { time: formatClock(b.expires_at * 1000) })
+    : t(state.bundleProblem ?? "scan.bundle.none");
+  $("bundle").dataset.state = b ? "ok" : (state.bundleProblem ?? "scan.bundle.none").split(".").pop();
   db.all("queue").then((q) => {
-    $("queue").textContent = `queue: ${q.filter((s) => s.event_id === state.eventId).length}`;
+    const n = q.filter((s) => s.event_id === state.eventId).length;
+    $("queue").textContent = t("scan.queue", { n });
+    $("queue").dataset.count = String(n);
   });
 }
 
@@ -245,13 +267,20 @@ async function renderConflicts() {
   $("conflicts-box").hidden = list.length === 0;
   $("conflicts").replaceChildren(...list.map((c) => {
     const li = document.createElement("li");
-    li.textContent = `${(TITLES[c.result] || c.result)}: ${c.message} (ticket ${c.ticket_id ? c.ticket_id.slice(0, 8) : "?"}…, scan ${c.scan_id.slice(0, 8)}…)`;
+    li.textContent = t("scan.conflict", { verdict: t(verdictKey(c.result)), reason: reason({ result: c.result }, false),
+      ticket: c.ticket_id ? c.ticket_id.slice(0, 8) : "?", scan: c.scan_id.slice(0, 8) });
     return li;
   }));
 }
 
 // ---------------------------------------------------------------------------------------------
 // camera: BarcodeDetector where the browser has it, else jsQR on canvas frames
+
+/** The camera line, kept as a key so that a language switch re-translates it. */
+function note(key) {
+  $("camera-note").dataset.i18n = key;
+  $("camera-note").textContent = t(key);
+}
 
 async function startCamera() {
   const video = $("video");
@@ -261,11 +290,11 @@ async function startCamera() {
     video.hidden = false;
     await video.play();
   } catch {
-    $("camera-note").textContent = "No camera available: enter codes manually.";
+    note("scan.camera.none");
     return;
   }
   const detector = "BarcodeDetector" in window ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
-  $("camera-note").textContent = detector ? "Scanning with the built-in detector." : "Scanning with jsQR.";
+  note(detector ? "scan.camera.builtin" : "scan.camera.jsqr");
   const canvas = document.createElement("canvas");
   const ctx = canvas.getContext("2d", { willReadFrequently: true });
   let last = "";
@@ -319,7 +348,7 @@ async function startScanning(eventId, gate, gps) {
 async function signOut() {
   if (state.eventId) await sync();
   const unsynced = (await db.all("queue")).length;
-  if (unsynced && !confirm(`${unsynced} scan${unsynced === 1 ? "" : "s"} made offline ${unsynced === 1 ? "has" : "have"} not reached the door yet. Sign out and delete ${unsynced === 1 ? "it" : "them"} from this device?`)) return;
+  if (unsynced && !confirm(t(unsynced === 1 ? "scan.signout.confirmOne" : "scan.signout.confirmMany", { n: unsynced }))) return;
   for (const store of ["state", "bundles", "queue", "admitted", "conflicts"]) await db.clear(store);
   if (state.watch != null) navigator.geolocation.clearWatch(state.watch);
   Object.assign(state, { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, bundleProblem: null });
@@ -328,6 +357,12 @@ async function signOut() {
 }
 
 async function main() {
+  initI18n();
+  onLanguageChange(() => {
+    renderWho();
+    if (db) renderStatus();
+    if (db) renderConflicts();
+  });
   cfg = await config();
   db = await openDb("karcis-scanner", ["state", "bundles", "queue", "admitted", "conflicts"]);
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/scanner/sw.js", { scope: "/scanner/" }).catch(() => {});

@@ -2,7 +2,8 @@
 // API calls (/edge/, /api/) are never cached: offline scans go through the page's own queue.
 const CACHE = "karcis-scanner-v1";
 const SHELL = ["/scanner/", "/scanner/index.html", "/scanner/scanner.js", "/scanner/manifest.webmanifest",
-  "/shared/app.css", "/shared/api.js", "/shared/idb.js", "/shared/ticket-format.js", "/vendor/jsQR.js", "/config.json"];
+  "/shared/app.css", "/shared/api.js", "/shared/idb.js", "/shared/ticket-format.js",
+  "/shared/i18n.js", "/shared/i18n/id.js", "/shared/i18n/en.js", "/shared/format.js", "/vendor/jsQR.js", "/config.json"];
 
 self.addEventListener("install", (e) => {
   e.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));

@@ -1,4 +1,7 @@
-// fetch helpers shared by both apps: JSON in, JSON out, problem+json errors as ApiError.
+// fetch helpers shared by both apps: JSON in, JSON out, problem+json errors as ApiError, shown
+// translated by their stable type.
+import { has, I18nError, onLanguageChange, t } from "/shared/i18n.js";
+
 let configPromise;
 /** The deployment's /config.json (bases of the functions and the edge, site keys...). */
 export function config() {
@@ -40,31 +43,52 @@ export async function call(base, path, { method = "GET", body, token, headers = 
   return data;
 }
 
-/** Shows an error (problem title + detail) in an element with role=alert. */
-export function showError(el, err) {
-  el.hidden = false;
-  el.replaceChildren();
+/** The catalogue keys of a problem: by its stable `type` (`urn:karcis:problem:<code>`), and for
+ * an invalid field by the field's name; never the server's English `title`/`detail`. */
+export function problemKeys(err) {
+  const code = (err.type || "").replace(/^urn:karcis:problem:/, "");
+  const field = err.problem?.field;
+  if (code && has(`problem.${code}.title`)) {
+    const detail = field && has(`problem.${code}.field.${field}`) ? `problem.${code}.field.${field}` : `problem.${code}.detail`;
+    return { title: `problem.${code}.title`, detail, params: { status: err.status } };
+  }
+  return { title: "problem.unknown.title", detail: "problem.unknown.detail", params: { status: err.status } };
+}
+
+function render(el) {
+  const err = el.karcisError;
   const strong = document.createElement("strong");
   const p = document.createElement("p");
-  if (err instanceof ApiError) {
-    strong.textContent = err.title;
-    p.textContent = err.detail;
+  if (err instanceof I18nError) {
+    strong.textContent = t(err.title || "form.checkTitle");
+    p.textContent = t(err.key, err.params);
+  } else if (err instanceof ApiError) {
+    const k = problemKeys(err);
+    strong.textContent = t(k.title, k.params);
+    p.textContent = t(k.detail, k.params);
   } else if (err instanceof TypeError) {
-    strong.textContent = "Network unavailable";
-    p.textContent = "Check your connection and try again.";
+    strong.textContent = t("error.network.title");
+    p.textContent = t("error.network.detail");
   } else {
-    strong.textContent = "Something went wrong";
-    p.textContent = String(err && err.message ? err.message : err);
+    strong.textContent = t("problem.unknown.title");
+    p.textContent = t("error.unexpected");
+    console.warn(err);
   }
-  el.append(strong, p);
+  el.replaceChildren(strong, p);
+}
+
+/** Shows an error in an element with role=alert, in the current language (again after a
+ * language switch). A problem+json is shown by its `type`; an I18nError by its key (with
+ * `title` = the key of its heading). */
+export function showError(el, err) {
+  el.hidden = false;
+  el.karcisError = err;
+  render(el);
   el.focus?.();
 }
 
-export function formatMoney({ amount_minor, currency }) {
-  const digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
-  return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(amount_minor / 10 ** digits);
-}
+onLanguageChange(() => {
+  for (const el of document.querySelectorAll("[role=alert]")) if (el.karcisError && !el.hidden) render(el);
+});
 
-export function formatTime(unixSeconds) {
-  return new Date(unixSeconds * 1000).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-}
+export { formatMoney } from "/shared/format.js";

@@ -16,6 +16,7 @@ fn event_item(e: &Event) -> Item {
     i.insert("currency".into(), s(&e.currency));
     i.insert("starts_at".into(), n(e.starts_at));
     i.insert("ends_at".into(), n(e.ends_at));
+    i.insert("time_zone".into(), s(&e.time_zone));
     i.insert("max_per_order".into(), n(e.max_per_order));
     i.insert("max_per_buyer".into(), n(e.max_per_buyer));
     i.insert("kid".into(), n(e.kid));
@@ -69,6 +70,9 @@ impl Events for DynamoStore {
             currency: get_s(&meta, "currency")?,
             starts_at: get_n(&meta, "starts_at")?,
             ends_at: get_n(&meta, "ends_at")?,
+            // Events stored before zones were kept are in the default zone.
+            time_zone: get_s(&meta, "time_zone")
+                .unwrap_or_else(|_| crate::model::DEFAULT_TIME_ZONE.to_owned()),
             max_per_order: get_n(&meta, "max_per_order")?,
             max_per_buyer: get_n(&meta, "max_per_buyer")?,
             kid: get_n(&meta, "kid")?,

@@ -1,38 +1,51 @@
 // Event page and checkout: tiers with availability, the buyer's details, explicit consent
 // (unticked; the policy version goes with the order), the bot check, then the gateway's page.
-import { ApiError, call, config, formatMoney, formatTime, showError } from "/shared/api.js";
+import { ApiError, call, config, showError } from "/shared/api.js";
+import { DEFAULT_TIME_ZONE, formatEventTime, formatMoney } from "/shared/format.js";
+import { I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
+import { toE164 } from "/shared/phone.js";
 import { saveOrder } from "/js/wallet.js";
 
 const $ = (id) => document.getElementById(id);
 let cfg;
 let event;
+let failed = false;
 
 function renderEvent() {
+  if (!event) {
+    $("event-name").textContent = t(failed ? "event.unavailable" : "event.loading");
+    return;
+  }
+  const zone = event.time_zone || DEFAULT_TIME_ZONE;
   $("event-name").textContent = event.name;
-  $("event-when").textContent = `${formatTime(event.starts_at)} – ${formatTime(event.ends_at)}${event.on_sale ? "" : " · not on sale"}`;
-  $("tiers").replaceChildren(...event.tiers.map((t) => {
+  const when = t("event.when", { start: formatEventTime(event.starts_at, zone), end: formatEventTime(event.ends_at, zone) });
+  $("event-when").textContent = event.on_sale ? when : t("event.whenNotOnSale", { when });
+  $("event-when").dataset.timeZone = zone;
+  $("tiers").replaceChildren(...event.tiers.map((tier) => {
     const li = document.createElement("li");
     li.className = "tier";
-    li.dataset.tier = t.tier_id;
+    li.dataset.tier = tier.tier_id;
     const left = document.createElement("div");
     left.className = "left";
     const name = document.createElement("strong");
-    name.textContent = t.name;
+    name.textContent = tier.name;
     const avail = document.createElement("span");
-    avail.className = t.sold_out ? "soldout" : "hint";
-    avail.textContent = t.sold_out ? "Sold out" : `${t.available} left`;
+    avail.className = tier.sold_out ? "soldout" : "hint";
+    avail.textContent = tier.sold_out ? t("event.soldOut") : t("event.left", { n: tier.available });
     left.append(name, avail);
     const price = document.createElement("span");
     price.className = "price";
-    price.textContent = formatMoney(t.price);
+    price.textContent = formatMoney(tier.price);
     li.append(left, price);
     return li;
   }));
-  $("tier").replaceChildren(...event.tiers.map((t) => {
-    const o = new Option(`${t.name} – ${formatMoney(t.price)}`, t.tier_id);
-    o.disabled = t.sold_out;
+  const chosen = $("tier").value;
+  $("tier").replaceChildren(...event.tiers.map((tier) => {
+    const o = new Option(t("checkout.tierOption", { name: tier.name, price: formatMoney(tier.price) }), tier.tier_id);
+    o.disabled = tier.sold_out;
     return o;
   }));
+  if (chosen && event.tiers.some((x) => x.tier_id === chosen)) $("tier").value = chosen;
   $("quantity").max = String(event.max_per_order);
   $("event").setAttribute("aria-busy", "false");
   $("pay").disabled = !event.on_sale;
@@ -40,16 +53,19 @@ function renderEvent() {
 }
 
 function updateTotal() {
-  const t = event?.tiers.find((x) => x.tier_id === $("tier").value);
+  const tier = event?.tiers.find((x) => x.tier_id === $("tier").value);
   const q = Number($("quantity").value);
-  $("total").textContent = t && q > 0 ? `Total: ${formatMoney({ amount_minor: t.price.amount_minor * q, currency: t.price.currency })}` : "";
+  $("total").textContent = tier && q > 0
+    ? t("checkout.total", { amount: formatMoney({ amount_minor: tier.price.amount_minor * q, currency: tier.price.currency }) })
+    : "";
 }
 
 function turnstileSlot() {
   const slot = $("turnstile");
   if (!cfg.turnstileSiteKey) {
     slot.dataset.token = "dev-placeholder";
-    slot.textContent = "Bot check (Cloudflare Turnstile) appears here. Development mode: test placeholder, always passes.";
+    slot.dataset.i18n = "checkout.botPlaceholder";
+    slot.textContent = t("checkout.botPlaceholder");
     return;
   }
   slot.classList.remove("turnstile");
@@ -57,6 +73,7 @@ function turnstileSlot() {
   div.className = "cf-turnstile";
   div.dataset.sitekey = cfg.turnstileSiteKey;
   div.dataset.callback = "karcisTurnstile";
+  div.dataset.language = document.documentElement.lang;
   window.karcisTurnstile = (token) => (slot.dataset.token = token);
   slot.replaceChildren(div);
   const s = document.createElement("script");
@@ -65,20 +82,21 @@ function turnstileSlot() {
   document.head.append(s);
 }
 
-/** Field checks before anything is sent; returns the first problem or null. */
+/** Field checks before anything is sent; returns the first problem (a catalogue key) or null. */
 function localProblem() {
+  const q = Number($("quantity").value);
   const checks = [
-    ["tier", () => $("tier").value, "Choose a ticket type."],
-    ["quantity", () => Number.isInteger(Number($("quantity").value)) && Number($("quantity").value) >= 1 && Number($("quantity").value) <= event.max_per_order, `Choose between 1 and ${event.max_per_order} tickets.`],
-    ["name", () => $("name").value.trim().length > 0, "Enter your name."],
-    ["email", () => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test($("email").value.trim()), "Enter a valid email address."],
-    ["phone", () => /^\+?[0-9 ()-]{6,20}$/.test($("phone").value.trim()), "Enter a phone number with country code, e.g. +62 812 3456 7890."],
-    ["consent", () => $("consent").checked, "Please accept the privacy policy to continue."],
-    ["turnstile", () => Boolean($("turnstile").dataset.token), "Please complete the bot check."],
+    ["tier", () => $("tier").value, "form.tier"],
+    ["quantity", () => Number.isInteger(q) && q >= 1 && q <= event.max_per_order, "form.quantity"],
+    ["name", () => $("name").value.trim().length > 0, "form.name"],
+    ["email", () => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test($("email").value.trim()), "form.email"],
+    ["phone", () => toE164($("phone").value) !== null, "form.phone"],
+    ["consent", () => $("consent").checked, "form.consent"],
+    ["turnstile", () => Boolean($("turnstile").dataset.token), "form.turnstile"],
   ];
   for (const el of document.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-  for (const [id, ok, message] of checks) {
-    if (!ok()) return { id, message };
+  for (const [id, ok, key] of checks) {
+    if (!ok()) return { id, key };
   }
   return null;
 }
@@ -87,19 +105,20 @@ async function submit(e) {
   e.preventDefault();
   const err = $("checkout-error");
   err.hidden = true;
+  if (!event) return;
   const p = localProblem();
   if (p) {
     $(p.id).setAttribute("aria-invalid", "true");
-    showError(err, new ApiError(400, { title: "Please check the form", detail: p.message }));
+    showError(err, new I18nError(p.key, { max: event.max_per_order }));
     return;
   }
-  const tier = event.tiers.find((t) => t.tier_id === $("tier").value);
+  const tier = event.tiers.find((x) => x.tier_id === $("tier").value);
   const quantity = Number($("quantity").value);
   const body = {
     event_id: event.event_id,
     tier_id: tier.tier_id,
     quantity,
-    buyer: { name: $("name").value.trim(), email: $("email").value.trim(), phone: $("phone").value.replace(/[\s()-]/g, "") },
+    buyer: { name: $("name").value.trim(), email: $("email").value.trim(), phone: toE164($("phone").value) },
     consent: { privacy_policy_version: cfg.privacyPolicyVersion, accepted: true, marketing: $("marketing").checked },
     expected_total: { amount_minor: tier.price.amount_minor * quantity, currency: tier.price.currency },
   };
@@ -127,17 +146,20 @@ async function submit(e) {
 async function load() {
   try {
     event = await call(cfg.apiBase, `/v1/events/${encodeURIComponent(new URLSearchParams(location.search).get("event") || cfg.eventId)}`);
-    renderEvent();
+    failed = false;
   } catch (x) {
-    $("event-name").textContent = "Event unavailable";
+    failed = !event;
     showError($("load-error"), x);
   }
+  renderEvent();
 }
 
 async function main() {
+  initI18n();
   cfg = await config();
   $("policy-version").textContent = cfg.privacyPolicyVersion;
   turnstileSlot();
+  onLanguageChange(renderEvent);
   $("tier").addEventListener("change", updateTotal);
   $("quantity").addEventListener("input", updateTotal);
   $("checkout").addEventListener("submit", submit);

@@ -1,23 +1,33 @@
 // Privacy centre: a one-time code to the buyer's email, then export, delete or change consents.
-import { ApiError, call, config, showError } from "/shared/api.js";
+import { call, config, showError } from "/shared/api.js";
+import { formatClock } from "/shared/format.js";
+import { I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import { forgetAll } from "/js/wallet.js";
 
 const $ = (id) => document.getElementById(id);
 let cfg;
 let challenge = null;
+// What the page shows: the code's expiry and the last result (catalogue keys), re-rendered on a switch.
+const view = { expiresMs: null, result: null };
+
+function render() {
+  if (view.expiresMs) $("expires").textContent = formatClock(view.expiresMs);
+  if (view.result) $("result").textContent = `${t(view.result.key, view.result.params)} ${t("privacy.onceMore")}`;
+}
 
 async function requestCode(e) {
   e.preventDefault();
   $("error").hidden = true;
   const email = $("email").value.trim();
   if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
-    showError($("error"), new ApiError(400, { title: "Please check the form", detail: "Enter a valid email address." }));
+    showError($("error"), new I18nError("form.email"));
     return;
   }
   try {
     const r = await call(cfg.apiBase, "/v1/privacy/challenge", { method: "POST", body: { email } });
     challenge = r.challenge;
-    $("expires").textContent = new Date(r.expires_at * 1000).toLocaleTimeString();
+    view.expiresMs = r.expires_at * 1000;
+    render();
     $("sent").hidden = false;
     $("action-form").hidden = false;
     $("code").value = "";
@@ -34,10 +44,10 @@ async function act(e) {
   const action = new FormData($("action-form")).get("action");
   const proof = { email: $("email").value.trim(), challenge, code: $("code").value.trim() };
   if (!/^[0-9]{8}$/.test(proof.code)) {
-    showError($("error"), new ApiError(400, { title: "Please check the code", detail: "The code has 8 digits." }));
+    showError($("error"), new I18nError("privacy.code8", {}, "privacy.codeTitle"));
     return;
   }
-  if (action === "delete" && !confirm("Delete all your personal data? Your tickets stay valid, but we can no longer contact you.")) return;
+  if (action === "delete" && !confirm(t("privacy.confirmDelete"))) return;
   try {
     let message;
     if (action === "export") {
@@ -47,19 +57,20 @@ async function act(e) {
       $("export").hidden = false;
       $("download").href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
       $("download-row").hidden = false;
-      message = `Here is everything we hold about you (${data.orders?.length ?? 0} orders).`;
+      message = { key: "privacy.exported", params: { n: data.orders?.length ?? 0 } };
     } else if (action === "delete") {
       await call(cfg.apiBase, "/v1/privacy/delete", { method: "POST", body: proof });
       await forgetAll();
       $("export").hidden = true;
       $("download-row").hidden = true;
-      message = "Your personal data has been deleted.";
+      message = { key: "privacy.deleted" };
     } else {
       const marketing = $("marketing").checked;
       await call(cfg.apiBase, "/v1/privacy/consents", { method: "PUT", body: { ...proof, marketing } });
-      message = marketing ? "You will receive news about future events." : "You will no longer receive news about future events.";
+      message = { key: marketing ? "privacy.marketingOn" : "privacy.marketingOff" };
     }
-    $("result").textContent = `${message} Each code works once: request a new one for another request.`;
+    view.result = message;
+    render();
     $("result").hidden = false;
     $("result").dataset.action = action;
     $("result").focus();
@@ -71,6 +82,8 @@ async function act(e) {
 }
 
 async function main() {
+  initI18n();
+  onLanguageChange(render);
   cfg = await config();
   $("challenge-form").addEventListener("submit", requestCode);
   $("action-form").addEventListener("submit", act);

@@ -1,22 +1,39 @@
 // Back from the payment page: poll the order until it is paid and its tickets are minted.
-import { call, config, formatMoney, showError } from "/shared/api.js";
+import { call, config, showError } from "/shared/api.js";
+import { formatMoney } from "/shared/format.js";
+import { has, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import { orders } from "/js/wallet.js";
 
 const $ = (id) => document.getElementById(id);
-const MESSAGES = {
-  reserved: "Waiting for the payment provider to confirm your payment…",
-  paid: "Payment received. Issuing your tickets…",
-  minted: "Your tickets are ready.",
-  expired: "This reservation expired before the payment arrived. If you were charged, you will be refunded.",
-  cancelled: "This order was cancelled.",
-};
+// What the page says now: a catalogue key (and the order, once read), re-rendered on a switch.
+const view = { message: "return.checking", order: null };
+
+function render() {
+  const o = view.order;
+  if (o) {
+    $("order").hidden = false;
+    $("order-id").textContent = o.order_id;
+    $("order-status").textContent = has(`order.status.${o.status}`) ? t(`order.status.${o.status}`) : o.status;
+    $("order-status").dataset.status = o.status;
+    $("order-total").textContent = formatMoney(o.total);
+  }
+  $("status").textContent = t(view.message);
+}
+
+function say(message, order = view.order) {
+  view.message = message;
+  view.order = order;
+  render();
+}
 
 async function main() {
+  initI18n();
+  onLanguageChange(render);
   const cfg = await config();
   const orderId = new URLSearchParams(location.search).get("order") || new URLSearchParams(location.search).get("order_id");
   const saved = orderId && orders()[orderId];
   if (!saved) {
-    $("status").textContent = "We could not find this order on this device.";
+    say("return.notFound");
     return;
   }
   const deadline = Date.now() + 10 * 60 * 1000;
@@ -24,11 +41,7 @@ async function main() {
   for (;;) {
     try {
       const o = await call(cfg.apiBase, `/v1/orders/${encodeURIComponent(orderId)}`, { token: saved.token });
-      $("order").hidden = false;
-      $("order-id").textContent = o.order_id;
-      $("order-status").textContent = o.status;
-      $("order-total").textContent = formatMoney(o.total);
-      $("status").textContent = MESSAGES[o.status] || o.status;
+      say(has(`return.msg.${o.status}`) ? `return.msg.${o.status}` : "return.checking", o);
       document.body.dataset.status = o.status;
       if (o.status === "minted") {
         $("tickets-link").href = `/tickets.html?order=${encodeURIComponent(orderId)}`;
@@ -41,7 +54,7 @@ async function main() {
       showError($("error"), x);
     }
     if (Date.now() > deadline) {
-      $("status").textContent = "This is taking longer than usual. We will email you when your tickets are ready.";
+      say("return.slow");
       return;
     }
     await new Promise((r) => setTimeout(r, delay));

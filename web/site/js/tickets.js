@@ -2,7 +2,9 @@
 // first view, kept in IndexedDB) and shown as a rotating QR code signed afresh every few
 // seconds (ticket/FORMAT.md). A screenshot stops working after the door's freshness window.
 import { drawQr } from "/js/qr.js";
-import { ApiError, call, config, formatTime, showError } from "/shared/api.js";
+import { ApiError, call, config, showError } from "/shared/api.js";
+import { DEFAULT_TIME_ZONE, formatClock, formatEventTime } from "/shared/format.js";
+import { I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import * as tf from "/shared/ticket-format.js";
 import { deviceKey, orders } from "/js/wallet.js";
 
@@ -26,26 +28,43 @@ async function bound(cfg, ticket, token) {
   }
 }
 
+// The public view of each ticket's event (its name, tier names and time zone), once per event.
+const events = new Map();
+function eventView(cfg, eventId) {
+  if (!events.has(eventId)) events.set(eventId, call(cfg.apiBase, `/v1/events/${encodeURIComponent(eventId)}`).catch(() => null));
+  return events.get(eventId);
+}
+
 function card(ticket) {
   const box = document.createElement("article");
   box.className = "ticket";
   box.dataset.ticket = ticket.ticket_id;
   const h = document.createElement("h2");
-  h.textContent = `${ticket.event_id} · ${ticket.tier_id}`;
   const canvas = document.createElement("canvas");
   canvas.setAttribute("role", "img");
-  canvas.setAttribute("aria-label", "Ticket QR code. It refreshes by itself every few seconds.");
   const meta = document.createElement("p");
   meta.className = "meta";
-  meta.textContent = `Gates: ${ticket.gates.join(", ")} · valid ${formatTime(ticket.not_before)} – ${formatTime(ticket.not_after)}`;
   const live = document.createElement("p");
   live.className = "meta";
   live.dataset.role = "updated";
   box.append(h, canvas, meta, live);
-  return { box, canvas, live };
+  return { box, canvas, live, h, meta };
+}
+
+/** The card's text in the current language; times in the event's zone (WIB/WITA/WIT). */
+function renderCard(s) {
+  const { ticket, event } = s;
+  const zone = event?.time_zone || DEFAULT_TIME_ZONE;
+  const tier = event?.tiers?.find((x) => x.tier_id === ticket.tier_id);
+  s.h.textContent = `${event?.name ?? ticket.event_id} · ${tier?.name ?? ticket.tier_id}`;
+  s.canvas.setAttribute("aria-label", t("tickets.qrLabel"));
+  const gates = ticket.gates.map((g) => (g === "*" ? t("tickets.anyGate") : g)).join(", ");
+  s.meta.textContent = t("tickets.meta", { gates, from: formatEventTime(ticket.not_before, zone), to: formatEventTime(ticket.not_after, zone) });
+  if (s.box.dataset.timestamp) s.live.textContent = t("tickets.live", { time: formatClock(Number(s.box.dataset.timestamp) * 1000) });
 }
 
 async function main() {
+  initI18n();
   const cfg = await config();
   const only = new URLSearchParams(location.search).get("order");
   const saved = orders();
@@ -63,10 +82,12 @@ async function main() {
           const b = await bound(cfg, t, saved[orderId].token);
           const ui = card(b.ticket);
           $("tickets").append(ui.box);
-          shown.push({ ...b, ...ui, sealed: tf.b64urlToBytes(b.ticket.credential) });
+          const s = { ...b, ...ui, event: await eventView(cfg, b.ticket.event_id), sealed: tf.b64urlToBytes(b.ticket.credential) };
+          renderCard(s);
+          shown.push(s);
         } catch (x) {
           if (x instanceof ApiError && x.status === 409) {
-            showError($("error"), new ApiError(409, { title: "Ticket is on another phone", detail: "This ticket was already bound to another device. Open it there, or contact the organiser." }));
+            showError($("error"), new I18nError("tickets.otherPhone", {}, "tickets.otherPhoneTitle"));
           } else throw x;
         }
       }
@@ -75,13 +96,14 @@ async function main() {
     }
   }
   if (shown.length === 0 && $("error").hidden) $("empty").hidden = false;
+  onLanguageChange(() => shown.forEach(renderCard));
   const refresh = async () => {
     const ts = Math.floor(Date.now() / 1000);
     for (const s of shown) {
       const text = await tf.presentRotating({ sealed: s.sealed, ticketId: s.ticket.ticket_id, eventId: s.ticket.event_id, privateKey: s.pair.privateKey, timestamp: ts });
       drawQr(s.canvas, text);
-      s.live.textContent = `Live code · ${new Date(ts * 1000).toLocaleTimeString()}`;
       s.box.dataset.timestamp = String(ts);
+      renderCard(s);
     }
   };
   await refresh();

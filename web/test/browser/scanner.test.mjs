@@ -87,7 +87,8 @@ describe("scanner against the edge", { skip: missing.length ? `needs ${missing.j
   test("a code older than the freshness window (a screenshot) is refused as stale", async () => {
     const stale = await scanManually(await rotating(edge.fixture.data.tickets.stale, Math.floor(Date.now() / 1000) - 45));
     assert.equal(stale.result, "stale");
-    assert.equal(stale.big, "STALE CODE");
+    assert.equal(stale.big, "REFUSED");
+    assert.match(stale.why, /Code too old/);
     await next();
   });
 

@@ -6,8 +6,10 @@ import { chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.KARCIS_CHROMIUM || "/usr/bin/chromium";
 
-/** A persistent context on a fresh --user-data-dir (so service workers and IndexedDB are real). */
-export async function launch({ viewport = { width: 390, height: 844 }, permissions = [] } = {}) {
+/** A persistent context on a fresh --user-data-dir (so service workers and IndexedDB are real).
+ * `locale` sets navigator.languages, which picks the pages' language (en-US: English, as the
+ * tests that read English text expect; id-ID: Indonesian); `timezoneId` the browser's zone. */
+export async function launch({ viewport = { width: 390, height: 844 }, permissions = [], locale = "en-US", timezoneId } = {}) {
   const profile = mkdtempSync(path.join(tmpdir(), "karcis-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -15,6 +17,8 @@ export async function launch({ viewport = { width: 390, height: 844 }, permissio
     viewport,
     deviceScaleFactor: 1,
     permissions,
+    locale,
+    ...(timezoneId ? { timezoneId } : {}),
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
       "--disable-component-update", "--disable-sync", "--disable-default-apps", "--no-default-browser-check"],
   });
