@@ -1,6 +1,7 @@
 // Event page and checkout: tiers with availability, the buyer's details, explicit consent
 // (unticked; the policy version goes with the order), the bot check, then the gateway's page.
 import { ApiError, call, config, formatMoney, formatTime, showError } from "/shared/api.js";
+import { deviceId } from "/js/guard.js";
 import { saveOrder } from "/js/wallet.js";
 
 const $ = (id) => document.getElementById(id);
@@ -56,6 +57,7 @@ function turnstileSlot() {
   const div = document.createElement("div");
   div.className = "cf-turnstile";
   div.dataset.sitekey = cfg.turnstileSiteKey;
+  div.dataset.action = "checkout";
   div.dataset.callback = "karcisTurnstile";
   window.karcisTurnstile = (token) => (slot.dataset.token = token);
   slot.replaceChildren(div);
@@ -112,7 +114,7 @@ async function submit(e) {
   $("pay").disabled = true;
   try {
     const res = await call(cfg.apiBase, "/v1/orders", { method: "POST", body,
-      headers: { "idempotency-key": attempt.key, "cf-turnstile-response": $("turnstile").dataset.token } });
+      headers: { "idempotency-key": attempt.key, "cf-turnstile-response": $("turnstile").dataset.token, "x-karcis-device": deviceId() } });
     saveOrder(res.order.order_id, res.access_token, res.order.event_id);
     sessionStorage.removeItem("karcis.attempt");
     const redirect = res.order.payment?.redirect_url;

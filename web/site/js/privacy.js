@@ -1,6 +1,7 @@
 // Privacy centre: a one-time code to the buyer's email, then export, delete or change consents.
 import { ApiError, call, config, showError } from "/shared/api.js";
 import { forgetAll } from "/js/wallet.js";
+import { deviceId, mountTurnstile } from "/js/guard.js";
 
 const $ = (id) => document.getElementById(id);
 let cfg;
@@ -15,7 +16,8 @@ async function requestCode(e) {
     return;
   }
   try {
-    const r = await call(cfg.apiBase, "/v1/privacy/challenge", { method: "POST", body: { email } });
+    const headers = { "cf-turnstile-response": $("turnstile").dataset.token || "", "x-karcis-device": deviceId() };
+    const r = await call(cfg.apiBase, "/v1/privacy/challenge", { method: "POST", body: { email }, headers });
     challenge = r.challenge;
     $("expires").textContent = new Date(r.expires_at * 1000).toLocaleTimeString();
     $("sent").hidden = false;
@@ -72,6 +74,7 @@ async function act(e) {
 
 async function main() {
   cfg = await config();
+  mountTurnstile($("turnstile"), cfg.turnstileSiteKey, "privacy", "Bot check (Cloudflare Turnstile) appears here. Development mode: test placeholder.");
   $("challenge-form").addEventListener("submit", requestCode);
   $("action-form").addEventListener("submit", act);
 }
