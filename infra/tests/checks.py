@@ -127,14 +127,16 @@ MANAGED_POLICIES = {
 # AccessDenied in AWS that moto (which does not enforce IAM) never shows. TransactWriteItems is
 # authorised item by item, so every item of a transaction counts.
 TABLE_LEADING_KEYS = {
-    "checkout": {"ORDER#*", "IDEMPOTENCY#*", "EVENT#*", "CUSTOMER#*", "EMAIL#*", "CONFIG"},
+    # RATE#*: the per-client rate limit (functions/src/guard.rs).
+    "checkout": {"ORDER#*", "IDEMPOTENCY#*", "EVENT#*", "CUSTOMER#*", "EMAIL#*", "RATE#*", "CONFIG"},
     "payment-callback": {"ORDER#*", "PAYMENT#*", "DEDUP#*"},
     "mint": {"ORDER#*", "EVENT#*"},
     "tickets": {"ORDER#*", "EVENT#*"},
     "privacy": {"CUSTOMER#*", "EMAIL#*", "ORDER#*", "PRIVACY_CHALLENGE#*", "RATE#*", "CONFIG"},
     "sweeper": {"ORDER#*", "EVENT#*", "CUSTOMER#*"},
     "retention": {"CUSTOMER#*", "EMAIL#*", "EVENT#*", "CONFIG"},
-    "notify": {"CUSTOMER#*", "DEDUP#*"},
+    # ORDER#*: the phone number sealed on the order (SMS, WhatsApp).
+    "notify": {"CUSTOMER#*", "DEDUP#*", "ORDER#*"},
     "revoke": {"ORDER#*"},
     "staff": {"STAFF#*", "STAFFAUDIT"},
     "audit-ingest": {"AUDIT#*", "STAFF#*"},

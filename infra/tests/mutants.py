@@ -287,8 +287,8 @@ MUTANTS = [
         why="checkout given TICKET#* partitions, outside its allow-list",
         edits=[
             (
-                "dynamodb:LeadingKeys: [\"ORDER#*\", \"IDEMPOTENCY#*\", \"EVENT#*\", \"CUSTOMER#*\", \"EMAIL#*\", \"CONFIG\"]\n",
-                "dynamodb:LeadingKeys: [\"ORDER#*\", \"IDEMPOTENCY#*\", \"EVENT#*\", \"CUSTOMER#*\", \"EMAIL#*\", \"CONFIG\", \"TICKET#*\"]\n",
+                "dynamodb:LeadingKeys: [\"ORDER#*\", \"IDEMPOTENCY#*\", \"EVENT#*\", \"CUSTOMER#*\", \"EMAIL#*\", \"RATE#*\", \"CONFIG\"]\n",
+                "dynamodb:LeadingKeys: [\"ORDER#*\", \"IDEMPOTENCY#*\", \"EVENT#*\", \"CUSTOMER#*\", \"EMAIL#*\", \"RATE#*\", \"CONFIG\", \"TICKET#*\"]\n",
             )
         ],
         fails=frozenset({"checks"}),

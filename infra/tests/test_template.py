@@ -162,7 +162,8 @@ class TemplateTests(unittest.TestCase):
         expected = {
             "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole"},
             "IssuerKey": {"MintRole", "TicketsRole"},
-            "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole"},
+            # + the Turnstile secret (checkout, privacy) and the WhatsApp token (notify, privacy)
+            "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole", "PrivacyRole", "NotifyRole"},
         }
         for key, roles in expected.items():
             named = set()
