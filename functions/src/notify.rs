@@ -5,6 +5,11 @@
 //! logged. Delivery is idempotent per `dedupe_id` (a [`Dedup`](crate::ports::Dedup) claim); a
 //! failed send gives the claim back so the redelivery retries. A shredded customer's
 //! notifications are dropped.
+//!
+//! A message's `channel` parameter (`email`, the default, `sms`, `whatsapp`) and `lang`
+//! parameter (`id`, the default, or `en`) choose how and in which language it goes; SMS and
+//! WhatsApp need the phone the buyer gave with the order (sealed on the order), and without one
+//! the message goes by email. The senders are in [`crate::senders`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

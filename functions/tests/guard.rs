@@ -254,12 +254,15 @@ fn captcha_guard(captcha: Arc<dyn Captcha>) -> Guard {
 async fn checkout_needs_a_fresh_turnstile_token_for_this_site_and_action() {
     let f = fixture().await;
     let stub = SiteverifyStub::start(SECRET).await.unwrap();
+    let ip = "192.0.2.10";
+    let dev = Some("dev-captcha-00001");
+    // The attack on the code as it was (the token never checked): no token, an order.
+    let (s, _, _) = send(&checkout_app(&f, None), &order_call(9_299, ip, dev, None)).await;
+    assert_eq!(s, StatusCode::CREATED);
     let app = checkout_app(
         &f,
         Some(captcha_guard(turnstile(&stub.url(), false, 5_000))),
     );
-    let ip = "192.0.2.10";
-    let dev = Some("dev-captcha-00001");
 
     // No token, the site's dev placeholder: refused, and siteverify is not even asked.
     for token in [None, Some("dev-placeholder")] {
@@ -298,8 +301,8 @@ async fn checkout_needs_a_fresh_turnstile_token_for_this_site_and_action() {
     let (s, _, _) = send(&app, &order_call(9_304, ip, dev, Some(&other_form))).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
-    // Only the admitted order exists.
-    assert_eq!(f.env.count_items("order").await, 1);
+    // Only the unguarded order and the admitted one exist.
+    assert_eq!(f.env.count_items("order").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
