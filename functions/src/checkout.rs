@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -23,6 +23,7 @@ use subtle::ConstantTimeEq;
 use crate::config::HARD_MAX_PER_ORDER;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
+use crate::guard::{Guard, Route};
 use crate::http::{bearer_token, header_str, json_response, read_json, respond};
 use crate::model::{
     is_id, new_id, valid_id, BuyerDetails, Consent, Event, Order, OrderStatus, PaymentReference,
@@ -286,7 +287,8 @@ fn token_field(order_id: &str) -> String {
     format!("order/{order_id}/access_token")
 }
 
-fn buyer_field(order_id: &str) -> String {
+/// Field name under which an order's buyer details are sealed.
+pub fn buyer_field(order_id: &str) -> String {
     format!("order/{order_id}/buyer")
 }
 
@@ -323,6 +325,8 @@ pub async fn authorize_order(deps: &Deps, order_id: &str, token: &str) -> Result
 pub struct Checkout {
     pub deps: Deps,
     pub payments: Arc<dyn HostedPayments>,
+    /// The per-client rate limit and the bot check of `POST /v1/orders` (see [`crate::guard`]).
+    pub guard: Option<Arc<Guard>>,
 }
 
 impl std::fmt::Debug for Checkout {
@@ -341,7 +345,18 @@ pub struct Created {
 
 impl Checkout {
     pub fn new(deps: Deps, payments: Arc<dyn HostedPayments>) -> Self {
-        Self { deps, payments }
+        Self {
+            deps,
+            payments,
+            guard: None,
+        }
+    }
+
+    /// Puts `guard` in front of `POST /v1/orders`.
+    #[must_use]
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = Some(Arc::new(guard));
+        self
     }
 
     /// `POST /v1/orders`.
@@ -612,8 +627,19 @@ impl Checkout {
 // ---------------------------------------------------------------------------------------------
 // HTTP
 
-async fn post_order(State(c): State<Arc<Checkout>>, headers: HeaderMap, body: Body) -> Response {
+async fn post_order(
+    State(c): State<Arc<Checkout>>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let result = async {
+        if let Some(guard) = &c.guard {
+            let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok());
+            guard
+                .admit(&c.deps, Route::Checkout, &extensions, &headers, key)
+                .await?;
+        }
         let req: CheckoutRequest = read_json(&headers, body, c.deps.config.max_body_bytes).await?;
         let key = header_str(&headers, "idempotency-key")?;
         c.create_order(key, &req).await

@@ -48,6 +48,11 @@ pub struct Config {
     pub idempotency_ttl_secs: u64,
     /// `ERASURE_LOG_TABLE`: the erasure log's own table (privacy and retention need it).
     pub erasure_log_table: Option<String>,
+    /// `CLIENT_RATE_LIMIT` (default 5): requests per client (address + device) per window on
+    /// checkout and privacy challenges.
+    pub client_rate_limit: u32,
+    /// `CLIENT_RATE_WINDOW_SECS` (default 60).
+    pub client_rate_window_secs: u64,
 }
 
 impl Config {
@@ -91,8 +96,18 @@ impl Config {
         }
         let max_body_bytes = usize::try_from(num("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES as u64)?)
             .map_err(|_| Error::internal("MAX_BODY_BYTES too large"))?;
+        let client_rate_limit = u32::try_from(num("CLIENT_RATE_LIMIT", 5)?)
+            .ok()
+            .filter(|l| *l >= 1)
+            .ok_or_else(|| Error::internal("CLIENT_RATE_LIMIT must be 1..=4294967295"))?;
+        let client_rate_window_secs = num("CLIENT_RATE_WINDOW_SECS", 60)?;
+        if !(1..=3600).contains(&client_rate_window_secs) {
+            return Err(Error::internal("CLIENT_RATE_WINDOW_SECS must be 1..=3600"));
+        }
         Ok(Self {
             table_name,
+            client_rate_limit,
+            client_rate_window_secs,
             pii_key_id: get("PII_KEY_ID"),
             issuer_key_id: get("ISSUER_KEY_ID"),
             config_key_id: get("CONFIG_KEY_ID"),
@@ -139,6 +154,21 @@ mod tests {
         assert_eq!(c.privacy_policy_versions, vec!["2026-01".to_owned()]);
         assert!(c.pii_key_id.is_none());
         assert!(Config::require(&c.pii_key_id, "PII_KEY_ID").is_err());
+        assert_eq!((c.client_rate_limit, c.client_rate_window_secs), (5, 60));
+    }
+
+    #[test]
+    fn client_rate_limits_are_checked() {
+        let c = cfg(&[
+            ("TABLE_NAME", "t"),
+            ("CLIENT_RATE_LIMIT", "20"),
+            ("CLIENT_RATE_WINDOW_SECS", "300"),
+        ])
+        .unwrap();
+        assert_eq!((c.client_rate_limit, c.client_rate_window_secs), (20, 300));
+        assert!(cfg(&[("TABLE_NAME", "t"), ("CLIENT_RATE_LIMIT", "0")]).is_err());
+        assert!(cfg(&[("TABLE_NAME", "t"), ("CLIENT_RATE_WINDOW_SECS", "0")]).is_err());
+        assert!(cfg(&[("TABLE_NAME", "t"), ("CLIENT_RATE_WINDOW_SECS", "86400")]).is_err());
     }
 
     #[test]

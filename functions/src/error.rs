@@ -31,9 +31,17 @@ pub enum Error {
     /// A per-order or per-buyer limit would be exceeded.
     #[error("limit exceeded: {0}")]
     LimitExceeded(String),
-    /// Too many requests from this client or for this address in the current window.
-    #[error("too many requests: {0}")]
-    RateLimited(String),
+    /// Too many requests from this client or for this address in the current window; the
+    /// client may try again after `retry_after_secs` (the `Retry-After` header).
+    #[error("too many requests: {detail}")]
+    RateLimited {
+        detail: String,
+        retry_after_secs: u64,
+    },
+    /// The bot check (CAPTCHA) token is missing, invalid, used before, or not for this site
+    /// and action.
+    #[error("the bot check failed; complete it again")]
+    CaptchaFailed,
     /// Not enough stock left in the tier.
     #[error("sold out")]
     SoldOut,
@@ -70,6 +78,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// `429` with `Retry-After: retry_after_secs` (at least 1).
+    pub fn rate_limited(detail: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::RateLimited {
+            detail: detail.into(),
+            retry_after_secs: retry_after_secs.max(1),
+        }
+    }
+
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::Invalid {
             field,
@@ -95,7 +111,8 @@ impl Error {
             Self::Header(_) => "invalid-header",
             Self::ConsentRequired => "consent-required",
             Self::LimitExceeded(_) => "limit-exceeded",
-            Self::RateLimited(_) => "rate-limited",
+            Self::RateLimited { .. } => "rate-limited",
+            Self::CaptchaFailed => "captcha-failed",
             Self::SoldOut => "sold-out",
             Self::NotOnSale => "not-on-sale",
             Self::PriceChanged => "price-changed",
@@ -115,7 +132,7 @@ impl Error {
         match self {
             Self::Malformed(_) | Self::Invalid { .. } | Self::Header(_) => 400,
             Self::Unauthorized => 401,
-            Self::Forbidden(_) => 403,
+            Self::Forbidden(_) | Self::CaptchaFailed => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::SoldOut | Self::Conflict(_) | Self::PriceChanged => 409,
@@ -125,7 +142,7 @@ impl Error {
             | Self::LimitExceeded(_)
             | Self::NotOnSale
             | Self::IdempotencyMismatch => 422,
-            Self::RateLimited(_) => 429,
+            Self::RateLimited { .. } => 429,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -151,7 +168,8 @@ impl Error {
             Self::Header(_) => "Invalid header",
             Self::ConsentRequired => "Consent required",
             Self::LimitExceeded(_) => "Limit exceeded",
-            Self::RateLimited(_) => "Too many requests",
+            Self::RateLimited { .. } => "Too many requests",
+            Self::CaptchaFailed => "Bot check failed",
             Self::SoldOut => "Sold out",
             Self::NotOnSale => "Not on sale",
             Self::PriceChanged => "Price changed",

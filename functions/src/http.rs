@@ -32,6 +32,13 @@ impl IntoResponse for Error {
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         res.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Error::RateLimited {
+            retry_after_secs, ..
+        } = &self
+        {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         res
     }
 }

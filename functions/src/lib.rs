@@ -11,12 +11,13 @@
 //! | [`retention`] | daily: shreds personal data past `RETENTION_DAYS` |
 //! | [`privacy`] | `POST /v1/privacy/{challenge,export,delete}`, `PUT /v1/privacy/consents` |
 //! | [`tickets`] | `GET /v1/orders/{id}/tickets`, `POST /v1/tickets/{id}/device` |
-//! | [`notify`] | notifications (SQS) |
+//! | [`notify`] | notifications (SQS), sent by [`senders`] (SES, SNS, WhatsApp) |
 //! | [`admin`] | ops: create an event and its key set |
 
 pub mod admin;
 pub mod audit_ingest;
 pub mod aws;
+pub mod captcha;
 pub mod checkout;
 pub mod config;
 pub mod deps;
@@ -24,6 +25,7 @@ pub mod edge_client;
 pub mod error;
 pub mod eventkeys;
 pub mod gateway;
+pub mod guard;
 pub mod http;
 pub mod mint;
 pub mod model;
@@ -36,6 +38,7 @@ pub mod privacy;
 pub mod reissue;
 pub mod retention;
 pub mod revoke;
+pub mod senders;
 pub mod sqs;
 pub mod staff;
 pub mod store;

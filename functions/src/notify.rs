@@ -5,7 +5,13 @@
 //! logged. Delivery is idempotent per `dedupe_id` (a [`Dedup`](crate::ports::Dedup) claim); a
 //! failed send gives the claim back so the redelivery retries. A shredded customer's
 //! notifications are dropped.
+//!
+//! A message's `channel` parameter (`email`, the default, `sms`, `whatsapp`) and `lang`
+//! parameter (`id`, the default, or `en`) choose how and in which language it goes; SMS and
+//! WhatsApp need the phone the buyer gave with the order (sealed on the order), and without one
+//! the message goes by email. The senders are in [`crate::senders`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,10 +19,11 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::checkout::EMAIL_FIELD;
+use crate::checkout::{buyer_field, EMAIL_FIELD};
 use crate::deps::Deps;
 use crate::error::{Error, Result};
-use crate::ports::{Notification, NotificationSender, NotifyMessage};
+use crate::model::BuyerDetails;
+use crate::ports::{Channel, Lang, Notification, NotificationSender, NotifyMessage};
 
 /// How long a sent notification is remembered for deduplication.
 pub const DEDUP_TTL_SECS: u64 = 14 * 24 * 3600;
@@ -89,14 +96,28 @@ impl Notifier {
             let email = key.open(EMAIL_FIELD, email_sealed)?;
             let email = Zeroizing::new(String::from_utf8(email.to_vec()).map_err(Error::internal)?);
             let mut params = msg.params.clone();
+            let (channel, lang) = channel_and_lang(&mut params)?;
             if let Some(order_id) = &msg.order_id {
                 params.insert("order_id".into(), order_id.clone());
             }
+            let phone = match (channel, &msg.order_id) {
+                (Channel::Email, _) | (_, None) => None,
+                (_, Some(order_id)) => self.order_phone(&key, order_id).await?,
+            };
+            // Without a phone on the order, SMS and WhatsApp fall back to email.
+            let channel = if phone.is_none() {
+                Channel::Email
+            } else {
+                channel
+            };
             self.sender
                 .send(&Notification {
                     template: msg.template.clone(),
                     recipient_email: email,
+                    recipient_phone: phone,
                     customer_id: msg.customer_id.clone(),
+                    channel,
+                    lang,
                     params,
                 })
                 .await
@@ -110,9 +131,41 @@ impl Notifier {
     }
 }
 
-/// The logging notification sender: logs that a notification would be sent, with a
-/// pseudonymous recipient reference (truncated SHA-256 of customer id and template), never the
-/// address.
+/// Takes the `channel` and `lang` parameters out of a message's parameters (defaults: email,
+/// Bahasa Indonesia). An unknown value is refused (the message goes to the DLQ, not elsewhere).
+fn channel_and_lang(params: &mut BTreeMap<String, String>) -> Result<(Channel, Lang)> {
+    let channel = match params.remove("channel") {
+        None => Channel::Email,
+        Some(c) => Channel::parse(&c).ok_or_else(|| Error::invalid("channel", "unknown"))?,
+    };
+    let lang = match params.remove("lang") {
+        None => Lang::default(),
+        Some(l) => Lang::parse(&l).ok_or_else(|| Error::invalid("lang", "unknown"))?,
+    };
+    Ok((channel, lang))
+}
+
+impl Notifier {
+    /// The phone number the buyer gave with `order_id` (sealed on the order), if any.
+    async fn order_phone(
+        &self,
+        key: &crate::pii::CustomerKey,
+        order_id: &str,
+    ) -> Result<Option<Zeroizing<String>>> {
+        let Some(order) = self.deps.orders.get_order(order_id).await? else {
+            return Ok(None);
+        };
+        if order.customer_id != key.customer_id() {
+            return Err(Error::Conflict("order of another customer".into()));
+        }
+        let buyer: BuyerDetails = key.open_json(&buyer_field(order_id), &order.buyer_sealed)?;
+        Ok(buyer.phone.clone().map(Zeroizing::new))
+    }
+}
+
+/// The logging notification sender, for local runs only: logs that a notification would be sent,
+/// with a pseudonymous recipient reference (truncated SHA-256 of customer id and template), never
+/// the address. The production binaries refuse it on Lambda ([`crate::senders::from_env`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LoggingSender;
 

@@ -94,6 +94,10 @@ pub enum KeyPurpose {
     GatewaySecrets,
     /// `CONFIG_KEY_ID`, context `{"purpose":"revoker-key"}`: the edge revocation credential.
     RevokerKey,
+    /// `CONFIG_KEY_ID`, context `{"purpose":"messaging-secrets"}`: the WhatsApp access token.
+    MessagingSecrets,
+    /// `CONFIG_KEY_ID`, context `{"purpose":"captcha-secret"}`: the Turnstile secret key.
+    CaptchaSecret,
 }
 
 /// A fresh data key: the plaintext (use, then drop: zeroized) and the KMS-wrapped copy (store).
@@ -506,12 +510,79 @@ pub trait DoorRevocations: Send + Sync {
     async fn revoke(&self, event_id: &str, ticket_id: &str, reason: &str) -> Result<()>;
 }
 
-/// A notification to send. `recipient` is personal data: the sender must not log it.
-#[derive(Clone)]
+/// How a notification reaches the buyer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Amazon SES (the default; every customer has an address).
+    #[default]
+    Email,
+    /// SMS to the order's phone number (Amazon SNS).
+    Sms,
+    /// WhatsApp Business Cloud API template message to the order's phone number.
+    Whatsapp,
+}
+
+impl Channel {
+    /// `email`, `sms`, `whatsapp`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "email" => Some(Self::Email),
+            "sms" => Some(Self::Sms),
+            "whatsapp" => Some(Self::Whatsapp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+            Self::Whatsapp => "whatsapp",
+        }
+    }
+}
+
+/// The language of a notification: Bahasa Indonesia unless the message says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    #[default]
+    Id,
+    En,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::Id, Lang::En];
+
+    /// `id` or `en` (a region suffix such as `en-GB` is ignored).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.split(['-', '_']).next().unwrap_or("") {
+            "id" => Some(Self::Id),
+            "en" => Some(Self::En),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::En => "en",
+        }
+    }
+}
+
+/// A notification to send. The recipient's address and phone are personal data: a sender must
+/// not log them (nor `params`, which may hold a one-time code).
+#[derive(Clone, Default)]
 pub struct Notification {
     pub template: String,
     pub recipient_email: Zeroizing<String>,
+    /// E.164, when the order gave one (SMS and WhatsApp need it).
+    pub recipient_phone: Option<Zeroizing<String>>,
     pub customer_id: String,
+    pub channel: Channel,
+    pub lang: Lang,
     pub params: std::collections::BTreeMap<String, String>,
 }
 
@@ -521,11 +592,14 @@ impl std::fmt::Debug for Notification {
             .field("template", &self.template)
             .field("recipient_email", &"<redacted>")
             .field("customer_id", &self.customer_id)
+            .field("channel", &self.channel)
+            .field("lang", &self.lang)
             .finish_non_exhaustive()
     }
 }
 
-/// Sends notifications (email/WhatsApp provider; a logging implementation here).
+/// Sends notifications: the real senders in [`crate::senders`] (SES, SNS, WhatsApp), the
+/// logging sender for local runs ([`crate::notify::LoggingSender`]).
 #[async_trait]
 pub trait NotificationSender: Send + Sync {
     async fn send(&self, notification: &Notification) -> Result<()>;

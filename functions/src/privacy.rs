@@ -249,6 +249,8 @@ pub struct Privacy {
     pub deps: Deps,
     pub records: Arc<dyn PrivacyRecords>,
     pub sender: Arc<dyn NotificationSender>,
+    /// The per-client rate limit and the bot check of `/challenge` (see [`crate::guard`]).
+    pub guard: Option<crate::guard::Guard>,
 }
 
 impl std::fmt::Debug for Privacy {
@@ -285,10 +287,14 @@ fn parse_challenge(challenge: &str) -> Option<&str> {
     Some(id)
 }
 
-/// A rate-limit key for the client's address (bounded length: it comes from the request).
-fn client_key(client: &str) -> String {
+/// A rate-limit key for the client's address: its blind index (an address is personal data).
+async fn client_key(deps: &Deps, client: &str) -> Result<String> {
     let client: String = client.chars().take(64).collect();
-    format!("privacy-challenge#client#{client}")
+    let index = deps
+        .pii
+        .mac(crate::guard::CLIENT_MAC_PURPOSE, &client)
+        .await?;
+    Ok(format!("privacy-challenge#client#{index}"))
 }
 
 impl Privacy {
@@ -301,7 +307,15 @@ impl Privacy {
             deps,
             records,
             sender,
+            guard: None,
         }
+    }
+
+    /// Puts `guard` in front of `/challenge`.
+    #[must_use]
+    pub fn with_guard(mut self, guard: crate::guard::Guard) -> Self {
+        self.guard = Some(guard);
+        self
     }
 
     async fn email_index(&self, email: &str) -> Result<String> {
@@ -334,15 +348,16 @@ impl Privacy {
         let limits = &self.deps.limits;
         if !limits
             .allow(
-                &client_key(client),
+                &client_key(&self.deps, client).await?,
                 CHALLENGES_PER_CLIENT,
                 CHALLENGE_WINDOW_SECS,
                 now,
             )
             .await?
         {
-            return Err(Error::RateLimited(
-                "too many codes asked for from this address; try again in 10 minutes".into(),
+            return Err(Error::rate_limited(
+                "too many codes asked for from this address; try again in 10 minutes",
+                CHALLENGE_WINDOW_SECS - now % CHALLENGE_WINDOW_SECS,
             ));
         }
         let index = self.deps.pii.email_index(&email).await?;
@@ -355,8 +370,9 @@ impl Privacy {
             )
             .await?
         {
-            return Err(Error::RateLimited(
-                "too many codes asked for this email address; try again in 10 minutes".into(),
+            return Err(Error::rate_limited(
+                "too many codes asked for this email address; try again in 10 minutes",
+                CHALLENGE_WINDOW_SECS - now % CHALLENGE_WINDOW_SECS,
             ));
         }
         let customer_id = self.deps.customers.find_by_email_index(&index).await?;
@@ -402,11 +418,13 @@ impl Privacy {
             let mut params = BTreeMap::new();
             params.insert("code".to_owned(), code.to_string());
             params.insert("expires_at".to_owned(), expires_at.to_string());
+            params.insert("minutes".to_owned(), (CODE_TTL_SECS / 60).to_string());
             let notification = Notification {
                 template: CODE_TEMPLATE.to_owned(),
                 recipient_email: Zeroizing::new(String::from_utf8_lossy(&email).into_owned()),
                 customer_id: record.customer_id.clone(),
                 params,
+                ..Notification::default()
             };
             self.sender.send(&notification).await?;
             tracing::info!(customer_id = %record.customer_id, "privacy challenge sent");
@@ -652,6 +670,12 @@ async fn post_challenge(
     let limit = p.deps.config.max_body_bytes;
     let client = client_address(&extensions);
     let result = async {
+        if let Some(guard) = &p.guard {
+            let route = crate::guard::Route::PrivacyChallenge;
+            guard
+                .admit(&p.deps, route, &extensions, &headers, None)
+                .await?;
+        }
         p.challenge(&read_json(&headers, body, limit).await?, &client)
             .await
     };

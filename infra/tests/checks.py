@@ -23,6 +23,11 @@ STAFF_ENV = {
     "STAFF_TOKEN_ISSUER",
 }
 
+# The guard of checkout and privacy challenges (functions/src/guard.rs, captcha/) and the real
+# notification senders (functions/src/senders/).
+GUARD_ENV = {"TURNSTILE_SECRET", "TURNSTILE_HOSTNAMES", "TURNSTILE_FAIL_OPEN", "CLIENT_RATE_LIMIT", "CLIENT_RATE_WINDOW_SECS"}
+SENDER_ENV = {"SES_FROM_ADDRESS", "NOTIFY_SITE_URL", "SMS_ENABLED", "SMS_SENDER_ID", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_ACCESS_TOKEN"}
+
 # binary name -> routes ("METHOD path"), trigger kind, extra env vars it must receive
 FUNCTIONS: dict[str, dict[str, Any]] = {
     "checkout": {
@@ -31,7 +36,7 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         "env": {
             "PII_KEY_ID", "CONFIG_KEY_ID", "GATEWAY_SECRETS", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX",
             "CHECKOUT_SUCCESS_URL", "CHECKOUT_CANCEL_URL",
-        },
+        } | GUARD_ENV,
     },
     "payment-callback": {
         "routes": {"POST /v1/webhooks/{provider}"},
@@ -51,11 +56,11 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
             "POST /v1/privacy/delete",
             "PUT /v1/privacy/consents",
         },
-        "env": {"PII_KEY_ID", "NOTIFY_QUEUE_URL"},
+        "env": {"PII_KEY_ID", "CONFIG_KEY_ID", "NOTIFY_QUEUE_URL"} | GUARD_ENV | SENDER_ENV,
     },
     "sweeper": {"schedule": "rate(1 minute)", "env": set()},
     "retention": {"schedule": "rate(1 day)", "env": {"RETENTION_DAYS"}},
-    "notify": {"queue": "NotifyQueue", "env": {"PII_KEY_ID"}},
+    "notify": {"queue": "NotifyQueue", "env": {"PII_KEY_ID", "CONFIG_KEY_ID"} | SENDER_ENV},
     # Refunds and chargebacks: revokes the order's tickets at the edge (machine credential).
     "revoke": {"queue": "RevokeQueue", "env": {"CONFIG_KEY_ID", "EDGE_URL", "REVOKER_KEY"}},
     # Staff tokens and the door audit (contract, H3b). Their routes are public at the API on
@@ -85,7 +90,12 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
 STAR_RESOURCE_ACTIONS = {
     "xray:PutTraceSegments": "X-Ray has no resource-level permissions",
     "xray:PutTelemetryRecords": "X-Ray has no resource-level permissions",
+    # Only with a Deny on every topic ARN in the same policy (check_sms_publishing).
+    "sns:Publish": "SMS to a phone number has no resource ARN",
 }
+
+# Settings for local runs only: no deployed function may receive them.
+LOCAL_ONLY_ENV = {"KARCIS_LOGGING_SENDER", "TURNSTILE_SITEVERIFY_URL", "WHATSAPP_BASE_URL", "KARCIS_LOCAL_PORT"}
 
 # Asymmetric keys, exempt from the rotation check, with the reason. Each must be exactly this
 # key spec and usage, and check_signing_key binds its use.
@@ -122,14 +132,16 @@ MANAGED_POLICIES = {
 # AccessDenied in AWS that moto (which does not enforce IAM) never shows. TransactWriteItems is
 # authorised item by item, so every item of a transaction counts.
 TABLE_LEADING_KEYS = {
-    "checkout": {"ORDER#*", "IDEMPOTENCY#*", "EVENT#*", "CUSTOMER#*", "EMAIL#*", "CONFIG"},
+    # RATE#*: the per-client rate limit (functions/src/guard.rs).
+    "checkout": {"ORDER#*", "IDEMPOTENCY#*", "EVENT#*", "CUSTOMER#*", "EMAIL#*", "RATE#*", "CONFIG"},
     "payment-callback": {"ORDER#*", "PAYMENT#*", "DEDUP#*"},
     "mint": {"ORDER#*", "EVENT#*"},
     "tickets": {"ORDER#*", "EVENT#*"},
     "privacy": {"CUSTOMER#*", "EMAIL#*", "ORDER#*", "PRIVACY_CHALLENGE#*", "RATE#*", "CONFIG"},
     "sweeper": {"ORDER#*", "EVENT#*", "CUSTOMER#*"},
     "retention": {"CUSTOMER#*", "EMAIL#*", "EVENT#*", "CONFIG"},
-    "notify": {"CUSTOMER#*", "DEDUP#*"},
+    # ORDER#*: the phone number sealed on the order (SMS, WhatsApp).
+    "notify": {"CUSTOMER#*", "DEDUP#*", "ORDER#*"},
     "revoke": {"ORDER#*"},
     "staff": {"STAFF#*", "STAFFAUDIT"},
     "audit-ingest": {"AUDIT#*", "STAFF#*"},
@@ -604,6 +616,36 @@ def check_contract(t: Template) -> list[str]:
     return problems
 
 
+def check_local_only_settings(t: Template) -> list[str]:
+    """No deployed function gets a local-run setting (the logging sender, the stub URLs)."""
+    problems = []
+    for _, (name, res) in functions_by_binary(t).items():
+        env = set(props(res).get("Environment", {}).get("Variables", {}))
+        for var in sorted(env & LOCAL_ONLY_ENV):
+            problems.append(f"{name}: {var} is for local runs only")
+    return problems
+
+
+def check_sms_publishing(t: Template) -> list[str]:
+    """sns:Publish on "*" (direct SMS) only next to a Deny of publishing to any topic."""
+    problems = []
+    for kind, where, doc in policy_documents(t):
+        sts = list(statements(doc))
+        allows_star = any(
+            st.get("Effect") == "Allow" and "sns:Publish" in as_list(st.get("Action", []))
+            and "*" in as_list(st.get("Resource", []))
+            for st in sts
+        )
+        denies_topics = any(
+            st.get("Effect") == "Deny" and "sns:Publish" in as_list(st.get("Action", []))
+            and any(isinstance(r, dict) and str(r.get("Fn::Sub", "")).endswith(":sns:*:*:*") for r in as_list(st.get("Resource", [])))
+            for st in sts
+        )
+        if allows_star and not denies_topics:
+            problems.append(f"{where}: sns:Publish on '*' without a Deny on every topic")
+    return problems
+
+
 def check_envelope_keys(t: Template) -> list[str]:
     """The PII, issuer and config keys: every use is bound to its encryption-context purpose."""
     problems = []
@@ -611,7 +653,7 @@ def check_envelope_keys(t: Template) -> list[str]:
     purposes = {
         "PiiKey": {"customer-pii"},
         "IssuerKey": {"ticket-issuer"},
-        "ConfigKey": {"gateway-secrets", "revoker-key"},
+        "ConfigKey": {"gateway-secrets", "revoker-key", "captcha-secret", "messaging-secrets"},
     }
     use = {"kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"}
     for key, purpose in purposes.items():
@@ -638,7 +680,8 @@ def check_envelope_keys(t: Template) -> list[str]:
 KEY_USERS = {
     "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole"},
     "IssuerKey": {"MintRole"},
-    "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole"},
+    # + the Turnstile secret (checkout, privacy) and the WhatsApp token (notify, privacy)
+    "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole", "PrivacyRole", "NotifyRole"},
 }
 
 
@@ -877,6 +920,8 @@ ALL_CHECKS = [
     check_signing_key,
     check_leading_keys,
     check_static_hosting,
+    check_local_only_settings,
+    check_sms_publishing,
 ]
 
 

@@ -307,8 +307,8 @@ MUTANTS = [
         why="checkout given TICKET#* partitions, outside its allow-list",
         edits=[
             (
-                "dynamodb:LeadingKeys: [\"ORDER#*\", \"IDEMPOTENCY#*\", \"EVENT#*\", \"CUSTOMER#*\", \"EMAIL#*\", \"CONFIG\"]\n",
-                "dynamodb:LeadingKeys: [\"ORDER#*\", \"IDEMPOTENCY#*\", \"EVENT#*\", \"CUSTOMER#*\", \"EMAIL#*\", \"CONFIG\", \"TICKET#*\"]\n",
+                "dynamodb:LeadingKeys: [\"ORDER#*\", \"IDEMPOTENCY#*\", \"EVENT#*\", \"CUSTOMER#*\", \"EMAIL#*\", \"RATE#*\", \"CONFIG\"]\n",
+                "dynamodb:LeadingKeys: [\"ORDER#*\", \"IDEMPOTENCY#*\", \"EVENT#*\", \"CUSTOMER#*\", \"EMAIL#*\", \"RATE#*\", \"CONFIG\", \"TICKET#*\"]\n",
             )
         ],
         fails=frozenset({"checks"}),
@@ -407,5 +407,43 @@ MUTANTS = [
         ],
         fails=frozenset({"checks", "checkov"}),
         checkov_ids=frozenset({"CKV_AWS_174"}),
+    ),
+    Mutant(
+        name="logging-sender-deployed",
+        why="the notify function told to use the logging sender (no notification would ever leave)",
+        edits=[
+            (
+                "          CONFIG_KEY_ID: !GetAtt ConfigKey.Arn\n          SES_FROM_ADDRESS: !Ref SesFromAddress\n",
+                "          CONFIG_KEY_ID: !GetAtt ConfigKey.Arn\n          KARCIS_LOGGING_SENDER: \"1\"\n"
+                "          SES_FROM_ADDRESS: !Ref SesFromAddress\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="checkout-without-bot-check",
+        why="checkout deployed without the Turnstile secret (the bot check would be off)",
+        edits=[
+            (
+                "          GATEWAY_SANDBOX: !Ref GatewaySandbox\n          TURNSTILE_SECRET: !Ref TurnstileSecretCiphertext\n",
+                "          GATEWAY_SANDBOX: !Ref GatewaySandbox\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
+    ),
+    Mutant(
+        name="sms-publish-reaches-topics",
+        why="notify's sns:Publish on '*' without the Deny on topics (it could publish to any topic)",
+        edits=[
+            (
+                "              - Sid: NoTopicPublishing\n"
+                "                Effect: Deny\n"
+                "                Action: sns:Publish\n"
+                "                Resource: !Sub \"arn:${AWS::Partition}:sns:*:*:*\"\n"
+                "              - Sid: ConsumeNotifyQueue\n",
+                "              - Sid: ConsumeNotifyQueue\n",
+            )
+        ],
+        fails=frozenset({"checks"}),
     ),
 ]

@@ -163,7 +163,8 @@ class TemplateTests(unittest.TestCase):
             "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole"},
             # Only mint signs tickets: the public tickets function cannot unwrap an issuer key.
             "IssuerKey": {"MintRole"},
-            "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole"},
+            # + the Turnstile secret (checkout, privacy) and the WhatsApp token (notify, privacy)
+            "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole", "PrivacyRole", "NotifyRole"},
         }
         for key, roles in expected.items():
             named = set()
@@ -181,6 +182,21 @@ class TemplateTests(unittest.TestCase):
                 self.assertRegex(skip.get("id", ""), r"^CKV2?_AWS_\d+$", name)
                 self.assertGreaterEqual(len(skip.get("comment", "")), 40, f"{name}: {skip.get('id')} needs a justification")
         self.assertNotIn("#checkov:skip", raw.replace(" ", ""), "use Metadata.checkov.skip with a comment")
+
+    def test_the_logging_sender_and_stubs_cannot_be_deployed(self):
+        # The logging sender and the stub endpoints are for local runs: no function gets them,
+        # and notify and privacy get the real senders' settings (functions/src/senders/).
+        self.assertNoProblems(checks.check_local_only_settings)
+        by_binary = checks.functions_by_binary(self.t)
+        for binary in ("notify", "privacy"):
+            env = checks.props(by_binary[binary][1])["Environment"]["Variables"]
+            self.assertLessEqual(checks.SENDER_ENV, set(env), binary)
+        for binary in ("checkout", "privacy"):
+            env = checks.props(by_binary[binary][1])["Environment"]["Variables"]
+            self.assertLessEqual(checks.GUARD_ENV, set(env), binary)
+
+    def test_sms_publishing_reaches_phone_numbers_only(self):
+        self.assertNoProblems(checks.check_sms_publishing)
 
     def test_no_yaml_anchors(self):
         # CloudFormation does not document YAML aliases; every block is written out.

@@ -49,9 +49,10 @@ impl KmsKeys {
         let (value, name) = match purpose {
             KeyPurpose::CustomerPii { .. } => (&self.pii_key_id, "PII_KEY_ID"),
             KeyPurpose::TicketIssuer { .. } => (&self.issuer_key_id, "ISSUER_KEY_ID"),
-            KeyPurpose::GatewaySecrets | KeyPurpose::RevokerKey => {
-                (&self.config_key_id, "CONFIG_KEY_ID")
-            }
+            KeyPurpose::GatewaySecrets
+            | KeyPurpose::RevokerKey
+            | KeyPurpose::MessagingSecrets
+            | KeyPurpose::CaptchaSecret => (&self.config_key_id, "CONFIG_KEY_ID"),
         };
         crate::config::Config::require(value, name)
     }
@@ -71,6 +72,8 @@ pub fn encryption_context(purpose: &KeyPurpose) -> Vec<(&'static str, String)> {
         ],
         KeyPurpose::GatewaySecrets => vec![("purpose", "gateway-secrets".to_owned())],
         KeyPurpose::RevokerKey => vec![("purpose", "revoker-key".to_owned())],
+        KeyPurpose::MessagingSecrets => vec![("purpose", "messaging-secrets".to_owned())],
+        KeyPurpose::CaptchaSecret => vec![("purpose", "captcha-secret".to_owned())],
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! Env (besides the common ones): `GATEWAY_SECRETS` (base64 KMS ciphertext under
 //! `CONFIG_KEY_ID`, decrypted once here), `CHECKOUT_SUCCESS_URL` / `CHECKOUT_CANCEL_URL` (where
-//! the gateway returns the buyer; `{order_id}` is replaced), optional `GATEWAY_SANDBOX=1`.
+//! the gateway returns the buyer; `{order_id}` is replaced), optional `GATEWAY_SANDBOX=1`; the
+//! guard's `CLIENT_RATE_LIMIT` / `CLIENT_RATE_WINDOW_SECS` and `TURNSTILE_*` (see
+//! `functions::guard` and `functions::captcha`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,5 +40,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         env("CHECKOUT_SUCCESS_URL")?,
         env("CHECKOUT_CANCEL_URL")?,
     );
-    functions::http::serve(router(Checkout::new(deps, Arc::new(payments)))).await
+    let captcha = functions::captcha::from_env(deps.keys.as_ref()).await?;
+    let guard = functions::guard::Guard::from_config(&deps.config, captcha);
+    functions::http::serve(router(
+        Checkout::new(deps, Arc::new(payments)).with_guard(guard),
+    ))
+    .await
 }

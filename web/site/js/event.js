@@ -4,6 +4,7 @@ import { ApiError, call, config, showError } from "/shared/api.js";
 import { DEFAULT_TIME_ZONE, formatEventTime, formatMoney } from "/shared/format.js";
 import { I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import { toE164 } from "/shared/phone.js";
+import { deviceId } from "/js/guard.js";
 import { saveOrder } from "/js/wallet.js";
 
 const $ = (id) => document.getElementById(id);
@@ -72,6 +73,7 @@ function turnstileSlot() {
   const div = document.createElement("div");
   div.className = "cf-turnstile";
   div.dataset.sitekey = cfg.turnstileSiteKey;
+  div.dataset.action = "checkout";
   div.dataset.callback = "karcisTurnstile";
   div.dataset.language = document.documentElement.lang;
   window.karcisTurnstile = (token) => (slot.dataset.token = token);
@@ -131,7 +133,7 @@ async function submit(e) {
   $("pay").disabled = true;
   try {
     const res = await call(cfg.apiBase, "/v1/orders", { method: "POST", body,
-      headers: { "idempotency-key": attempt.key, "cf-turnstile-response": $("turnstile").dataset.token } });
+      headers: { "idempotency-key": attempt.key, "cf-turnstile-response": $("turnstile").dataset.token, "x-karcis-device": deviceId() } });
     saveOrder(res.order.order_id, res.access_token, res.order.event_id);
     sessionStorage.removeItem("karcis.attempt");
     const redirect = res.order.payment?.redirect_url;

@@ -3,6 +3,7 @@ import { call, config, showError } from "/shared/api.js";
 import { formatClock } from "/shared/format.js";
 import { I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import { forgetAll } from "/js/wallet.js";
+import { deviceId, mountTurnstile } from "/js/guard.js";
 
 const $ = (id) => document.getElementById(id);
 let cfg;
@@ -24,7 +25,8 @@ async function requestCode(e) {
     return;
   }
   try {
-    const r = await call(cfg.apiBase, "/v1/privacy/challenge", { method: "POST", body: { email } });
+    const headers = { "cf-turnstile-response": $("turnstile").dataset.token || "", "x-karcis-device": deviceId() };
+    const r = await call(cfg.apiBase, "/v1/privacy/challenge", { method: "POST", body: { email }, headers });
     challenge = r.challenge;
     view.expiresMs = r.expires_at * 1000;
     render();
@@ -85,6 +87,8 @@ async function main() {
   initI18n();
   onLanguageChange(render);
   cfg = await config();
+  if (!cfg.turnstileSiteKey) $("turnstile").dataset.i18n = "checkout.botPlaceholder";
+  mountTurnstile($("turnstile"), cfg.turnstileSiteKey, "privacy", t("checkout.botPlaceholder"));
   $("challenge-form").addEventListener("submit", requestCode);
   $("action-form").addEventListener("submit", act);
 }

@@ -59,6 +59,25 @@ describe("buyers' site (static)", () => {
     await shot(page, "site-2-privacy");
   });
 
+  test("privacy centre: the code request carries the bot-check token and a kept device id", async () => {
+    await page.goto(`${web.url}/privacy.html`);
+    assert.match(await page.textContent("#turnstile"), /test placeholder/);
+    const ids = [];
+    for (let i = 0; i < 2; i++) {
+      await page.fill("#email", "ana@example.com");
+      const [req] = await Promise.all([
+        page.waitForRequest((r) => r.url().includes("/v1/privacy/challenge")),
+        page.click("#challenge-form button"),
+      ]);
+      const h = req.headers();
+      assert.equal(h["cf-turnstile-response"], "dev-placeholder");
+      assert.match(h["x-karcis-device"], /^d-[0-9a-f-]{36}$/);
+      ids.push(h["x-karcis-device"]);
+      await page.reload();
+    }
+    assert.equal(ids[0], ids[1], "the same browser keeps its device id");
+  });
+
   test("my tickets and return pages without an order on this device", async () => {
     await page.goto(`${web.url}/tickets.html`);
     await page.waitForSelector("#empty:not([hidden])");
