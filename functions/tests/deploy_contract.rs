@@ -51,10 +51,14 @@ fn repo_root() -> PathBuf {
 }
 
 /// The one table of parameter values this test supplies. Parameters without a `Default` must
-/// be given at deploy (infra/README.md); the two ciphertexts have an empty default, but the
+/// be given at deploy (infra/README.md); the three ciphertexts have an empty default, but the
 /// README's step 2 sets them before the functions that decrypt them can start, so they are
 /// given here as an operator would: real KMS ciphertext under the config key.
-fn test_parameters(gateway_secrets: String, revoker_key: String) -> BTreeMap<&'static str, String> {
+fn test_parameters(
+    gateway_secrets: String,
+    revoker_key: String,
+    captcha_secret: String,
+) -> BTreeMap<&'static str, String> {
     BTreeMap::from([
         ("JwtIssuer", "https://idp.example.test/".to_owned()),
         ("JwtAudience", "karcis-admin-client".to_owned()),
@@ -64,8 +68,12 @@ fn test_parameters(gateway_secrets: String, revoker_key: String) -> BTreeMap<&'s
             "AuditIngestTokenSha256",
             IngestTokens::hash_hex(AUDIT_TOKEN),
         ),
+        ("TurnstileHostnames", "tickets.example.test".to_owned()),
+        ("SesFromAddress", "karcis <tiket@mail.example.test>".to_owned()),
+        ("SesSendingDomain", "mail.example.test".to_owned()),
         ("GatewaySecretsCiphertext", gateway_secrets),
         ("RevokerKeyCiphertext", revoker_key),
+        ("TurnstileSecretCiphertext", captcha_secret),
     ])
 }
 
@@ -88,10 +96,10 @@ fn calls(binary: &str) -> Vec<(&'static str, Expect)> {
     match binary {
         "checkout" => vec![
             ("checkout-get-event.json", Status(200)), // the event is created first
-            ("checkout-post-order-malformed.json", Status(400)),
-            // midtrans is not in the default PaymentProviders (stripe): refused before any
-            // gateway call.
-            ("checkout-post-order.json", Status(400)),
+            // The deployed bot check comes first: a fixture carries no Turnstile token, so both
+            // are refused before the body is read and before any call to siteverify.
+            ("checkout-post-order-malformed.json", StatusBody(403, "captcha-failed")),
+            ("checkout-post-order.json", StatusBody(403, "captcha-failed")),
             ("checkout-get-order.json", Status(404)), // no such order
         ],
         // Signed at 2026-11-25T09:00:00Z: outside Stripe's 300 s tolerance, refused.
@@ -102,7 +110,8 @@ fn calls(binary: &str) -> Vec<(&'static str, Expect)> {
             ("tickets-list.json", Status(404)),
             ("tickets-bind-device.json", Status(404)),
         ],
-        "privacy" => vec![("privacy/challenge.json", Status(202))],
+        // As checkout: no Turnstile token in the fixture, refused before any code is made.
+        "privacy" => vec![("privacy/challenge.json", StatusBody(403, "captcha-failed"))],
         "sweeper" => vec![("sweeper-schedule.json", Report)],
         "retention" => vec![("retention-schedule.json", Report)],
         "notify" => vec![("notify-sqs-batch.json", SqsBatch)],
@@ -226,7 +235,9 @@ impl World {
         )
         .await;
         let revoker = ciphertext(&env, &KeyPurpose::RevokerKey, "ab".repeat(32).as_bytes()).await;
-        let mut resolver = Resolver::with_parameters(template, &test_parameters(gateway, revoker));
+        let captcha = ciphertext(&env, &KeyPurpose::CaptchaSecret, b"0x4AAAAAAAtest-secret").await;
+        let mut resolver =
+            Resolver::with_parameters(template, &test_parameters(gateway, revoker, captcha));
         for (k, v) in [
             ("AWS::StackName", STACK),
             ("AWS::Region", REGION),
