@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 
+use base64::Engine as _;
 use functions::checkout::{Checkout, CheckoutRequest};
 use functions::error::Error;
 use functions::notify::{Delivery, Notifier};
-use functions::ports::{Lang, NotificationSender, NotifyMessage};
+use functions::ports::{KeyPurpose, Keys as _, Lang, NotificationSender, NotifyMessage};
 use functions::senders::templates::render;
 use functions::senders::whatsapp_stub::WhatsAppStub;
 use functions::senders::{
@@ -417,4 +418,46 @@ async fn the_logging_sender_is_refused_on_lambda() {
         .filter(|m| m["destinations"]["ToAddresses"][0] == "buyer.env@example.co.id")
         .count();
     assert_eq!(sent, 1, "the configured sender is SES");
+
+    // WhatsApp configured from the environment: the token is KMS ciphertext for its own purpose.
+    let stub = WhatsAppStub::start(TOKEN, PHONE_ID, &approved())
+        .await
+        .unwrap();
+    let wrapped = keys
+        .encrypt(&KeyPurpose::MessagingSecrets, TOKEN.as_bytes())
+        .await
+        .unwrap();
+    let token_b64 = base64::engine::general_purpose::STANDARD.encode(&wrapped);
+    let with_whatsapp = |k: &str| match k {
+        "WHATSAPP_PHONE_NUMBER_ID" => Some(PHONE_ID.to_owned()),
+        "WHATSAPP_ACCESS_TOKEN" => Some(token_b64.clone()),
+        "WHATSAPP_BASE_URL" => Some(stub.base_url()),
+        other => real(other),
+    };
+    let s = functions::senders::from_lookup(&sdk, keys.as_ref(), with_whatsapp)
+        .await
+        .unwrap();
+    let n = functions::ports::Notification {
+        template: "tickets_ready".into(),
+        recipient_email: zeroize::Zeroizing::new("buyer.env@example.co.id".to_owned()),
+        recipient_phone: Some(zeroize::Zeroizing::new("+6281234500009".to_owned())),
+        channel: functions::ports::Channel::Whatsapp,
+        params: params(&[("order_id", "ord_env2")]),
+        ..Default::default()
+    };
+    s.send(&n).await.unwrap();
+    assert_eq!(stub.sent().len(), 1, "sent with the decrypted token");
+    // A token encrypted for another purpose does not open.
+    let other = keys
+        .encrypt(&KeyPurpose::GatewaySecrets, TOKEN.as_bytes())
+        .await
+        .unwrap();
+    let other_b64 = base64::engine::general_purpose::STANDARD.encode(&other);
+    let wrong = |k: &str| match k {
+        "WHATSAPP_ACCESS_TOKEN" => Some(other_b64.clone()),
+        other => with_whatsapp(other),
+    };
+    assert!(functions::senders::from_lookup(&sdk, keys.as_ref(), wrong)
+        .await
+        .is_err());
 }
