@@ -425,8 +425,9 @@ MUTANTS = [
         why="checkout deployed without the Turnstile secret (the bot check would be off)",
         edits=[
             (
-                "          GATEWAY_SANDBOX: !Ref GatewaySandbox\n          TURNSTILE_SECRET: !Ref TurnstileSecretCiphertext\n",
-                "          GATEWAY_SANDBOX: !Ref GatewaySandbox\n",
+                "          CHECKOUT_CANCEL_URL: !Sub \"${BuyerOrigin}${CheckoutCancelPath}\"\n"
+                "          TURNSTILE_SECRET: !Ref TurnstileSecretCiphertext\n",
+                "          CHECKOUT_CANCEL_URL: !Sub \"${BuyerOrigin}${CheckoutCancelPath}\"\n",
             )
         ],
         fails=frozenset({"checks"}),
