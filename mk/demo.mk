@@ -30,10 +30,12 @@ SETUP_STEPS += build-edge
 
 # web/test/browser/stack.test.mjs against `karcis-demo serve` (WEB_STACK_TICKETS tickets): the
 # browser buys, pays (KARCIS_PAY_COMMAND), waits for the mint, binds its key, is admitted at the
-# edge, then exports and deletes its data (KARCIS_OTP_COMMAND). tests/web-stack.sh bounds every
-# wait and stops the stack (by process group if need be) whatever happens. After test-web.
+# edge, then exports and deletes its data (KARCIS_OTP_COMMAND), in English then in Indonesian
+# (KARCIS_WEB_LOCALE). tests/web-stack.sh bounds every wait and stops the stack (by process group
+# if need be) whatever happens. After test-web.
 test-web-stack: web-setup build-edge moto-venv ## web/ browser test of the whole flow against the local stack
 	cargo build --locked --quiet -p karcis-e2e --bin karcis-demo
 	KARCIS_CHROMIUM=$(WEB_CHROMIUM) tests/web-stack.sh $(DEMO_BIN) $(WEB_DIR)
+	KARCIS_CHROMIUM=$(WEB_CHROMIUM) KARCIS_WEB_LOCALE=id-ID tests/web-stack.sh $(DEMO_BIN) $(WEB_DIR)
 
 TEST_STEPS_LAST += test-web-stack

@@ -33,7 +33,7 @@ describe("the whole purchase, door and privacy flow", { skip: needed.length ? `p
 
   before(async () => {
     web = await startServer({ env, config: { eventId: env.KARCIS_EVENT_ID } });
-    browser = await launch();
+    browser = await launch({ locale: env.KARCIS_WEB_LOCALE || "en-US" }); // id-ID: the same flow in Indonesian
     page = await browser.context.newPage();
     page.setDefaultTimeout(20000);
     watchErrors(page, errors);
@@ -57,14 +57,14 @@ describe("the whole purchase, door and privacy flow", { skip: needed.length ? `p
   test("event page and checkout, with consent required", async () => {
     await page.goto(`${web.url}/?event=${encodeURIComponent(env.KARCIS_EVENT_ID)}`);
     await page.waitForSelector(".tier");
-    assert.match(await page.textContent("#tiers"), /left|Sold out/);
+    assert.match(await page.textContent("#tiers"), /left|Sold out|Sisa|Habis terjual/);
     await shot(page, "site-3-event");
     await page.fill("#name", "Ana Buyer");
     await page.fill("#email", email);
     await page.fill("#phone", "+6281234567890");
     await page.click("#pay");
     await page.waitForSelector("#checkout-error:not([hidden])");
-    assert.match(await page.textContent("#checkout-error"), /privacy policy/);
+    assert.match(await page.textContent("#checkout-error"), /privacy policy|kebijakan privasi/);
     await page.check("#consent");
     await shot(page, "site-4-checkout");
     // The API's answer passes through unchanged; it names the order and the gateway's page.
@@ -156,7 +156,7 @@ describe("the whole purchase, door and privacy flow", { skip: needed.length ? `p
     page.once("dialog", (d) => d.accept());
     await page.click("#action-form button[type=submit]");
     await page.waitForFunction(() => document.getElementById("result").dataset.action === "delete");
-    assert.match(await page.textContent("#result"), /deleted/);
+    assert.match(await page.textContent("#result"), /deleted|dihapus/);
   });
 
   test("no page errors", () => assert.deepEqual(errors, []));
