@@ -37,6 +37,7 @@ pub mod retention;
 pub mod revoke;
 pub mod sqs;
 pub mod staff;
+pub mod staff_identity;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;
