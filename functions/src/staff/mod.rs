@@ -27,6 +27,11 @@
 //! the `staff` binary by an operator whose IAM role may use the signing key (`staff
 //! put-member`, `staff issue-token`): IAM is the root of trust, and those actions are audited.
 //!
+//! Password sign-in (`signin`, `password`, `credentials_store`): `POST /v1/staff/sign-in`,
+//! `POST /v1/staff/password` (with a one-time setup code from `POST
+//! /v1/staff/members/{staff_id}/password-setup`); admins and finance are refused until their
+//! second factor (`totp`, codes only so far) is wired in.
+//!
 //! Routes: `GET /v1/staff/jwks` (public), `GET`/`PUT /v1/staff/members/{staff_id}`,
 //! `POST /v1/staff/members/{staff_id}/tokens`, `POST /v1/staff/members/{staff_id}/revocations`
 //! (`{"jti"}` one door token, `{}` all of them), `GET /v1/staff/log?after=&limit=` (the staff
@@ -49,18 +54,28 @@
 //! `planning` (the token policy), `records` (staff log records and ports), `service`,
 //! `routes`, `store` (KMS and DynamoDB adapters), `edge` (the door's deny-list).
 
+mod credentials_store;
 mod edge;
+pub mod password;
 mod planning;
 mod records;
 mod routes;
 mod service;
+mod signin;
 mod store;
+pub mod totp;
 
+pub use credentials_store::DynamoCredentials;
 pub use edge::{EdgeStaffDenyList, REVOKER_ID};
 pub use planning::{plan_token, Purpose, TokenRequest};
 pub use records::{MemberView, RecordDetail, StaffDenyList, StaffDirectory, StaffRecord};
 pub use routes::{router, LogQuery};
 pub use service::{IssuedToken, RevocationDone, RevocationRequest, StaffService};
+pub use signin::{
+    hold_secs, Attempt, Credentials, PasswordSet, SetPasswordRequest, SetupCode, SignInRequest,
+    ACCOUNT_THRESHOLD, BASE_HOLD_SECS, CLIENT_THRESHOLD, MAX_HOLD_SECS, SETUP_TTL_SECS,
+    SIGN_IN_ACTOR,
+};
 pub use store::{
     create_signing_key, previous_public_keys, public_key_of, DynamoDirectory, KmsSigner,
 };

@@ -44,6 +44,18 @@ pub enum RecordDetail {
         kid: String,
         role: Role,
     },
+    /// A sign-in refused: `failures` counted on the account so far, `locked_until` when the
+    /// account is held. Before `Revocation`, whose fields are all optional.
+    SignIn {
+        failures: u32,
+        locked_until: Option<u64>,
+        outcome: String,
+    },
+    /// A password credential changed: `setup_issued` (with the code's expiry) or `password_set`.
+    Credential {
+        change: String,
+        expires_at: Option<u64>,
+    },
     /// Door tokens revoked: one (`jti`), or all issued before `not_before`.
     Revocation {
         jti: Option<String>,
@@ -54,7 +66,8 @@ pub enum RecordDetail {
 /// One staff log record: its canonical text is this, compact, keys alphabetical.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffRecord {
-    /// `member_changed`, `token_issued` or `tokens_revoked`.
+    /// `member_changed`, `token_issued`, `tokens_revoked`, `credential_changed` or
+    /// `sign_in_refused`.
     pub action: String,
     /// Who did it: the admin's staff id, or `cli:<operator>`.
     pub actor: String,

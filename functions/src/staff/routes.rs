@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -12,9 +12,10 @@ use serde::Deserialize;
 
 use super::planning::TokenRequest;
 use super::service::{RevocationRequest, StaffService};
+use super::signin::{SetPasswordRequest, SignInRequest};
 use crate::audit_ingest::{self, Stream};
 use crate::error::Error;
-use crate::http::{json_response, read_json, respond};
+use crate::http::{client_address, json_response, read_json, respond};
 use crate::staff_identity::MemberSpec;
 
 async fn get_jwks(State(s): State<Arc<StaffService>>) -> Response {
@@ -94,6 +95,61 @@ async fn post_revocation(
     )
 }
 
+/// `POST /v1/staff/members/{staff_id}/password-setup`: a one-time code for a first password
+/// or a reset (admins, within their events).
+async fn post_password_setup(
+    State(s): State<Arc<StaffService>>,
+    Path(staff_id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        StatusCode::OK,
+        async {
+            let caller = s.admin_only(&headers).await?;
+            let _: serde_json::Map<String, serde_json::Value> =
+                read_json(&headers, body, 1024).await?;
+            s.managed_member(&caller, &staff_id).await?;
+            s.issue_setup_code(&caller.staff_id, &staff_id).await
+        }
+        .await,
+    )
+}
+
+/// `POST /v1/staff/password`: a member sets a password with a setup code.
+async fn post_password(
+    State(s): State<Arc<StaffService>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        StatusCode::OK,
+        async {
+            let req: SetPasswordRequest = read_json(&headers, body, 4 * 1024).await?;
+            s.set_password(&req).await
+        }
+        .await,
+    )
+}
+
+/// `POST /v1/staff/sign-in`: a member's password for a door (or console) token.
+async fn post_sign_in(
+    State(s): State<Arc<StaffService>>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let client = client_address(&extensions);
+    respond(
+        StatusCode::OK,
+        async {
+            let req: SignInRequest = read_json(&headers, body, 4 * 1024).await?;
+            s.sign_in(&req, &client).await
+        }
+        .await,
+    )
+}
+
 /// `GET /v1/staff/log` query.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -141,6 +197,12 @@ pub fn router(service: StaffService) -> Router {
             get(get_member).put(put_member),
         )
         .route("/v1/staff/members/{staff_id}/tokens", post(post_token))
+        .route(
+            "/v1/staff/members/{staff_id}/password-setup",
+            post(post_password_setup),
+        )
+        .route("/v1/staff/password", post(post_password))
+        .route("/v1/staff/sign-in", post(post_sign_in))
         .route(
             "/v1/staff/members/{staff_id}/revocations",
             post(post_revocation),

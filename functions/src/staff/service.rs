@@ -98,6 +98,8 @@ pub struct StaffService {
     /// The door's deny-list; `None` = not configured (deactivation then cannot reach the door,
     /// which is logged; an explicit revocation answers 503).
     pub door: Option<Arc<dyn StaffDenyList>>,
+    /// Passwords, setup codes and sign-in counters; `None` = password sign-in off (`503`).
+    pub credentials: Option<Arc<dyn super::signin::Credentials>>,
 }
 
 impl std::fmt::Debug for StaffService {
@@ -137,6 +139,7 @@ impl StaffService {
             rng,
             console,
             door: None,
+            credentials: None,
         })
     }
 
@@ -144,6 +147,13 @@ impl StaffService {
     #[must_use]
     pub fn with_door(mut self, door: Arc<dyn StaffDenyList>) -> Self {
         self.door = Some(door);
+        self
+    }
+
+    /// Password sign-in through `credentials`.
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: Arc<dyn super::signin::Credentials>) -> Self {
+        self.credentials = Some(credentials);
         self
     }
 
