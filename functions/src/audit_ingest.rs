@@ -602,7 +602,7 @@ pub struct IngestService {
     pub tokens: IngestTokens,
     pub clock: Arc<dyn Clock>,
     /// Verifies console tokens for the report route; `None` = reports off.
-    pub console: Option<Arc<crate::staff::Console>>,
+    pub console: Option<Arc<crate::staff_identity::Console>>,
 }
 
 impl std::fmt::Debug for IngestService {

@@ -41,6 +41,7 @@ pub mod revoke;
 pub mod senders;
 pub mod sqs;
 pub mod staff;
+pub mod staff_identity;
 pub mod store;
 pub mod sweeper;
 pub mod telemetry;

@@ -73,6 +73,10 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
             "GET /v1/staff/members/{staff_id}",
             "PUT /v1/staff/members/{staff_id}",
             "POST /v1/staff/members/{staff_id}/tokens",
+            # Password sign-in: a setup code (admins), the member's password, the sign-in.
+            "POST /v1/staff/members/{staff_id}/password-setup",
+            "POST /v1/staff/password",
+            "POST /v1/staff/sign-in",
         },
         # EDGE_BASE_URL: deactivations and revocations go to the door's deny-list.
         "env": STAFF_ENV | {"EDGE_BASE_URL"},

@@ -1,5 +1,7 @@
 //! staff: `PUT/GET /v1/staff/members/{staff_id}`, `POST /v1/staff/members/{staff_id}/tokens`,
-//! `GET /v1/staff/jwks`, `GET /v1/staff/log` (see `functions::staff`). Without arguments it
+//! `GET /v1/staff/jwks`, `GET /v1/staff/log`, password sign-in (`POST /v1/staff/sign-in`,
+//! `POST /v1/staff/password`, `POST /v1/staff/members/{staff_id}/password-setup`), see
+//! `functions::staff`. Without arguments it
 //! serves (Lambda, or 127.0.0.1:$KARCIS_LOCAL_PORT). Ops subcommands, with AWS credentials allowed to use the
 //! signing key (IAM is the root of trust; every change is in the staff log):
 //!
@@ -7,6 +9,7 @@
 //! staff jwks                                   # the JWKS for the worker's STAFF_JWKS secret
 //! staff put-member STAFF_ID < member.json      # {"role","events","gates","active"}
 //! staff issue-token STAFF_ID < request.json    # {"purpose":"door"|"console","events","gates","ttl_secs"}
+//! staff setup-code STAFF_ID                    # a one-time code to set a first password (24 h)
 //! ```
 //! The subcommands record the actor as `cli:$KARCIS_OPERATOR` (required). `EDGE_BASE_URL` (the
 //! edge worker) is where deactivations and token revocations are sent (without it they are not).
@@ -19,8 +22,8 @@ use functions::aws::Clients;
 use functions::config::Config;
 use functions::ports::{OsRng, SystemClock};
 use functions::staff::{
-    previous_public_keys, router, DynamoDirectory, EdgeStaffDenyList, KmsSigner, MemberSpec,
-    Settings, StaffService, TokenRequest, SIGNING_KEY_ENV,
+    previous_public_keys, router, DynamoCredentials, DynamoDirectory, EdgeStaffDenyList, KmsSigner,
+    MemberSpec, Settings, StaffService, TokenRequest, SIGNING_KEY_ENV,
 };
 
 async fn service() -> Result<StaffService, Box<dyn std::error::Error + Send + Sync>> {
@@ -45,7 +48,11 @@ async fn service() -> Result<StaffService, Box<dyn std::error::Error + Send + Sy
         )),
         Arc::new(SystemClock),
         Arc::new(OsRng),
-    )?;
+    )?
+    .with_credentials(Arc::new(DynamoCredentials::new(
+        clients.dynamodb.clone(),
+        config.table_name.clone(),
+    )));
     // Deactivations and revocations reach the door's deny-list through the edge worker.
     match std::env::var(EdgeStaffDenyList::URL_ENV) {
         Ok(url) if !url.trim().is_empty() => {
@@ -116,8 +123,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             println!("{}", serde_json::to_string_pretty(&issued)?);
             Ok(())
         }
+        ["setup-code", staff_id] => {
+            let actor = operator()?;
+            let code = service().await?.issue_setup_code(&actor, staff_id).await?;
+            println!("{}", serde_json::to_string_pretty(&code)?);
+            Ok(())
+        }
         _ => {
-            eprintln!("usage: staff [jwks | put-member STAFF_ID < member.json | issue-token STAFF_ID < request.json]");
+            eprintln!("usage: staff [jwks | put-member STAFF_ID < member.json | issue-token STAFF_ID < request.json | setup-code STAFF_ID]");
             std::process::exit(2);
         }
     }

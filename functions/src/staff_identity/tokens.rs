@@ -1,0 +1,200 @@
+//! Staff tokens: the settings (audiences, issuer), roles, claims, and the compact ES256 JWS
+//! encode (through a [`TokenSigner`]) and verify (the worker's rules).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use p256::ecdsa::signature::Verifier as _;
+use p256::ecdsa::{Signature, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+use super::keys::{jwk, TokenSigner, VerifyKeys};
+use crate::error::{Error, Result};
+
+/// Env: the KMS key that signs staff tokens.
+pub const SIGNING_KEY_ENV: &str = "STAFF_SIGNING_KEY_ID";
+/// Env: retired signing keys still published in the JWKS and accepted (comma-separated).
+pub const PREVIOUS_KEYS_ENV: &str = "STAFF_PREVIOUS_KEY_IDS";
+/// Clock skew tolerated on `exp`, `nbf`, `iat` (the worker's).
+pub const LEEWAY_SECS: u64 = 30;
+/// Longest token lifetime (the worker refuses longer ones).
+pub const MAX_LIFETIME_SECS: u64 = 12 * 3600;
+/// Default lifetime of a door token (one shift) and of a console token.
+pub const DEFAULT_DOOR_TTL_SECS: u64 = 8 * 3600;
+pub const DEFAULT_CONSOLE_TTL_SECS: u64 = 3600;
+/// Longest token (the worker's `MAX_TOKEN_LEN`).
+pub const MAX_TOKEN_LEN: usize = 4096;
+/// Most events or gates one member holds.
+pub const MAX_SCOPES: usize = 32;
+/// Longest staff id (the worker's `MAX_SCAN_ID_LEN`) and event/gate id.
+pub const MAX_STAFF_ID_LEN: usize = 128;
+
+/// Audiences and issuer, from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `STAFF_TOKEN_AUDIENCE`: the edge worker's audience.
+    pub door_audience: String,
+    /// `STAFF_CONSOLE_AUDIENCE`: this API's and the reports' audience.
+    pub console_audience: String,
+    /// `STAFF_TOKEN_ISSUER`: the `iss` claim.
+    pub issuer: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            door_audience: "karcis-door".to_owned(),
+            console_audience: "karcis-console".to_owned(),
+            issuer: "karcis".to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let d = Self::default();
+        let get = |k: &str, default: String| {
+            lookup(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or(default)
+        };
+        let s = Self {
+            door_audience: get("STAFF_TOKEN_AUDIENCE", d.door_audience),
+            console_audience: get("STAFF_CONSOLE_AUDIENCE", d.console_audience),
+            issuer: get("STAFF_TOKEN_ISSUER", d.issuer),
+        };
+        if s.door_audience == s.console_audience {
+            return Err(Error::internal(
+                "STAFF_TOKEN_AUDIENCE and STAFF_CONSOLE_AUDIENCE must differ",
+            ));
+        }
+        Ok(s)
+    }
+
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Staff,
+    Finance,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Staff => "staff",
+            Self::Finance => "finance",
+        }
+    }
+    /// Door tokens: staff and admin only (the worker's `Role::may_scan`).
+    pub fn may_scan(self) -> bool {
+        matches!(self, Self::Admin | Self::Staff)
+    }
+    /// Console tokens (reports; for admins also staff management).
+    pub fn may_use_console(self) -> bool {
+        matches!(self, Self::Admin | Self::Finance)
+    }
+}
+
+/// The claims of a staff token, in serialisation order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenClaims {
+    pub aud: String,
+    pub events: Vec<String>,
+    pub exp: u64,
+    pub gates: Vec<String>,
+    pub iat: u64,
+    pub iss: String,
+    pub jti: String,
+    pub nbf: u64,
+    pub role: Role,
+    pub sub: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Header {
+    alg: String,
+    kid: Option<String>,
+}
+
+/// Signs `claims` as a compact JWS.
+pub async fn encode_token(claims: &TokenClaims, signer: &dyn TokenSigner) -> Result<String> {
+    let kid = jwk(&signer.public_key()).kid;
+    let header = format!(r#"{{"alg":"ES256","typ":"JWT","kid":"{kid}"}}"#);
+    let body = serde_json::to_vec(claims).map_err(Error::internal)?;
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.as_bytes()),
+        URL_SAFE_NO_PAD.encode(&body)
+    );
+    // Base64 grows 4/3: keep room for the 86-character signature.
+    if input.len() + 87 > MAX_TOKEN_LEN {
+        return Err(Error::invalid(
+            "events",
+            "too many events or gates for one token",
+        ));
+    }
+    let signature = signer.sign(input.as_bytes()).await?;
+    // Never hand out a token that does not verify (a KMS or conversion fault).
+    let vk = VerifyingKey::from_sec1_bytes(&signer.public_key())
+        .map_err(|_| Error::internal("signing key is not a P-256 point"))?;
+    let sig = Signature::from_slice(&signature)
+        .map_err(|_| Error::internal("signature is not r || s"))?;
+    vk.verify(input.as_bytes(), &sig)
+        .map_err(|_| Error::internal("KMS signature does not verify"))?;
+    Ok(format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature)))
+}
+
+/// Verifies a staff token for `audience` at `now` with the worker's rules (ES256 only, known
+/// `kid`, leeway, lifetime). Every failure is `401` and says nothing more.
+pub fn verify_token(
+    token: &str,
+    keys: &VerifyKeys,
+    issuer: &str,
+    audience: &str,
+    now: u64,
+) -> Result<TokenClaims> {
+    let unauthorised = |_| Error::Unauthorized;
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(Error::Unauthorized);
+    }
+    let mut parts = token.split('.');
+    let (Some(h64), Some(c64), Some(s64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Error::Unauthorized);
+    };
+    let header: Header =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h64).map_err(unauthorised)?)
+            .map_err(|_| Error::Unauthorized)?;
+    if header.alg != "ES256" {
+        return Err(Error::Unauthorized);
+    }
+    let vk = header
+        .kid
+        .as_deref()
+        .and_then(|k| keys.get(k))
+        .ok_or(Error::Unauthorized)?;
+    let sig = Signature::from_slice(&URL_SAFE_NO_PAD.decode(s64).map_err(unauthorised)?)
+        .map_err(|_| Error::Unauthorized)?;
+    vk.verify(&token.as_bytes()[..h64.len() + 1 + c64.len()], &sig)
+        .map_err(|_| Error::Unauthorized)?;
+    let claims: TokenClaims =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c64).map_err(unauthorised)?)
+            .map_err(|_| Error::Unauthorized)?;
+    let timely = now <= claims.exp.saturating_add(LEEWAY_SECS)
+        && claims.iat <= now.saturating_add(LEEWAY_SECS)
+        && claims.nbf <= now.saturating_add(LEEWAY_SECS)
+        && claims.exp >= claims.iat
+        && claims.exp - claims.iat <= MAX_LIFETIME_SECS;
+    if claims.iss != issuer || claims.aud != audience || !timely {
+        return Err(Error::Unauthorized);
+    }
+    Ok(claims)
+}
