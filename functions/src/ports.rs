@@ -384,7 +384,15 @@ pub trait Tickets: Send + Sync {
     async fn mint(&self, order_id: &str, tickets: &[TicketRecord], now: u64)
         -> Result<MintOutcome>;
     async fn order_tickets(&self, order_id: &str) -> Result<Vec<TicketRecord>>;
+    /// Finds a ticket by id through the ticket index (eventually consistent: a ticket minted
+    /// a moment ago may not be found yet).
     async fn get_ticket(&self, ticket_id: &str) -> Result<Option<TicketRecord>>;
+    /// The ticket `ticket_id` of order `order_id`, read strongly consistently.
+    async fn get_order_ticket(
+        &self,
+        order_id: &str,
+        ticket_id: &str,
+    ) -> Result<Option<TicketRecord>>;
     /// Replaces the credential with one bound to `device_key` if the ticket is still unbound
     /// at `expected_version`; returns the stored record (the new one, or the one already bound).
     async fn bind_device(

@@ -1,6 +1,6 @@
 //! DynamoDB failures moto never produces, injected by an SDK interceptor
 //! (`functions::testing::faults`): transaction conflicts, throttling, a transaction that
-//! committed but whose answer was lost.
+//! committed but whose answer was lost, and a secondary index that lags behind the table.
 //! Each test checks the outcome the caller sees and the stock invariants.
 
 #![allow(clippy::unwrap_used, clippy::too_many_lines)]
@@ -11,15 +11,19 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use base64::Engine as _;
 use functions::checkout::{router, Checkout, CheckoutResponse};
 use functions::deps::Deps;
-use functions::model::OrderStatus;
+use functions::mint::Minter;
+use functions::model::{OrderStatus, PaymentRecord};
+use functions::ports::{MintMessage, MintOutcome};
 use functions::store::TRANSACTION_ATTEMPTS;
 use functions::sweeper::sweep;
 use functions::testing::faults::{Fault, Faults, ALWAYS};
 use functions::testing::{
     sample_checkout_body, sample_event_spec, RecordingPayments, TestClock, TestEnv,
 };
+use functions::tickets::{OrderTickets, TicketView, TicketsService};
 use functions::Problem;
 use tower::ServiceExt as _;
 
@@ -118,6 +122,26 @@ async fn held(w: &World, order_id: &str) -> i64 {
         .map_or(0, |v| v.as_n().unwrap().parse().unwrap())
 }
 
+/// How many HTTP attempts the SDK makes per call (its standard retry mode, as in production).
+fn sdk_attempts(env: &TestEnv) -> u32 {
+    env.clients.dynamodb.config().retry_config().map_or(
+        1,
+        aws_sdk_dynamodb::config::retry::RetryConfig::max_attempts,
+    )
+}
+
+/// Loses the answer of the next transaction after it commits, then throttles the SDK's own
+/// retries of it until the SDK gives up, so that the store's retry (a new SDK call) is the one
+/// that meets the committed transaction. (Within one call the SDK resends its own
+/// auto-generated idempotency token; across calls only the store's token makes the retry
+/// idempotent.)
+fn lose_the_answer_then_exhaust_the_sdk(w: &World) -> usize {
+    let sdk = sdk_attempts(&w.env);
+    w.faults.inject(TX, Fault::CommittedThenTimeout, 1);
+    w.faults.inject(TX, Fault::Throttling, sdk - 1);
+    sdk as usize + 1
+}
+
 /// Every attempt of the transaction carried one and the same `ClientRequestToken`.
 fn one_token(faults: &Faults) -> String {
     let attempts = faults.attempts(TX);
@@ -195,10 +219,7 @@ async fn endless_conflicts_give_up_after_the_retry_budget_and_change_nothing() {
 async fn endless_throttling_gives_up_within_the_sdk_and_store_budgets() {
     let w = world(10).await;
     w.faults.inject(TX, Fault::Throttling, ALWAYS);
-    let sdk_attempts = w.env.clients.dynamodb.config().retry_config().map_or(
-        1,
-        aws_sdk_dynamodb::config::retry::RetryConfig::max_attempts,
-    );
+    let sdk_attempts = sdk_attempts(&w.env);
 
     let (status, _, body) = send(&w.app, post(1, 2, "faults-throttled")).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -260,7 +281,7 @@ async fn endless_throughput_errors_end_in_a_clear_unavailable_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkout_whose_answer_was_lost_after_commit_is_created_once_not_replayed() {
     let w = world(10).await;
-    w.faults.inject(TX, Fault::CommittedThenTimeout, 1);
+    let attempts = lose_the_answer_then_exhaust_the_sdk(&w);
 
     let (status, replayed, body) = send(&w.app, post(1, 3, "faults-lost-answer")).await;
     assert_eq!(
@@ -272,7 +293,11 @@ async fn a_checkout_whose_answer_was_lost_after_commit_is_created_once_not_repla
     assert!(!replayed, "the buyer's own first request, not a replay");
     let created: CheckoutResponse = serde_json::from_slice(&body).unwrap();
     assert_eq!(w.faults.injected(Fault::CommittedThenTimeout), 1);
-    assert_eq!(w.faults.attempts(TX).len(), 2, "the commit, then its retry");
+    assert_eq!(
+        w.faults.attempts(TX).len(),
+        attempts,
+        "the commit, the SDK's throttled retries, then the store's retry"
+    );
     one_token(&w.faults);
 
     // Reserved once.
@@ -307,19 +332,24 @@ async fn a_release_whose_answer_was_lost_after_commit_is_reported_released_once(
     assert_eq!(stock(&w).await, 8);
 
     w.clock.set(NOW + 600);
-    w.faults.inject(TX, Fault::CommittedThenTimeout, 1);
     let before = w.faults.attempts(TX).len();
+    let attempts = lose_the_answer_then_exhaust_the_sdk(&w);
     let report = tokio::time::timeout(GIVE_UP, sweep(&w.deps))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(w.faults.injected(Fault::CommittedThenTimeout), 1);
-    assert_eq!(w.faults.attempts(TX).len() - before, 2);
+    assert_eq!(w.faults.attempts(TX).len() - before, attempts);
     assert_eq!(
         (report.released, report.skipped, report.failed),
         (1, 0, 0),
         "released by this sweep, not counted as someone else's: {report:?}"
     );
+    let tokens: std::collections::BTreeSet<_> = w.faults.attempts(TX)[before..]
+        .iter()
+        .map(|a| a.client_request_token.clone())
+        .collect();
+    assert_eq!(tokens.len(), 1, "one token for every attempt: {tokens:?}");
     let order = w
         .deps
         .orders
@@ -420,4 +450,104 @@ async fn the_emulator_honours_client_request_tokens_as_dynamodb_documents() {
     );
     run("token-b", "1").await.unwrap();
     assert_eq!(read().await, "2", "a new token is a new transaction");
+}
+
+/// Right after minting, the ticket index may not list the ticket yet (DynamoDB updates a GSI
+/// eventually). A bind that names its order reads the table itself and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_bind_right_after_minting_does_not_wait_for_the_ticket_index() {
+    let w = world(10).await;
+    let (status, _, body) = send(&w.app, post(1, 1, "faults-bind")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let created: CheckoutResponse = serde_json::from_slice(&body).unwrap();
+    let order_id = created.order.order_id.clone();
+    let order = w.deps.orders.get_order(&order_id).await.unwrap().unwrap();
+    w.deps
+        .orders
+        .mark_paid(
+            &order_id,
+            &PaymentRecord {
+                provider: "stripe".into(),
+                provider_ref: "pi_bind".into(),
+                amount_minor: order.amount_minor,
+                currency: order.currency.clone(),
+                paid_at: NOW + 5,
+                payment_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    let minted = Minter::new(w.deps.clone())
+        .mint_order(&MintMessage {
+            order_id: order_id.clone(),
+            event_id: EVENT.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(minted, MintOutcome::Minted);
+
+    // The index has not caught up: every index query answers nothing.
+    w.faults.inject("Query", Fault::IndexLag, ALWAYS);
+    let app = functions::tickets::router(TicketsService::new(w.deps.clone()));
+    let call = |req: Request<Body>| {
+        let app = app.clone();
+        async move {
+            let res = app.oneshot(req).await.unwrap();
+            let status = res.status();
+            let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (status, body.to_vec())
+        }
+    };
+    let token = format!("Bearer {}", created.access_token);
+    let (s, b) = call(
+        Request::get(format!("/v1/orders/{order_id}/tickets"))
+            .header("authorization", &token)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let list: OrderTickets = serde_json::from_slice(&b).unwrap();
+    assert_eq!(list.tickets.len(), 1);
+    let ticket_id = &list.tickets[0].ticket_id;
+    let device = ticket::p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
+    let device_pub = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(device.verifying_key().to_encoded_point(false).as_bytes());
+    let bind = |body: serde_json::Value| {
+        Request::post(format!("/v1/tickets/{ticket_id}/device"))
+            .header("authorization", &token)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+
+    // Through the index (no order named): the lag shows as 404.
+    let (s, _) = call(bind(serde_json::json!({"device_public_key": device_pub}))).await;
+    assert_eq!(
+        s,
+        StatusCode::NOT_FOUND,
+        "the injected index lag is in effect"
+    );
+    assert!(w.faults.injected(Fault::IndexLag) >= 1);
+
+    // Naming the order: read from the table, bound.
+    let (s, b) = call(bind(
+        serde_json::json!({"device_public_key": device_pub, "order_id": order_id}),
+    ))
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let bound: TicketView = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        bound.device_public_key.as_deref(),
+        Some(device_pub.as_str())
+    );
+
+    // An order this token does not open: not found.
+    let (s, _) = call(bind(
+        serde_json::json!({"device_public_key": device_pub, "order_id": "ord_0000000000000000000000"}),
+    ))
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }

@@ -418,10 +418,12 @@ async fn await_tickets(
     Err(format!("order {} not minted in 120 s", w.order_id))
 }
 
-/// Binds a ticket to the buyer's phone key (`POST /v1/tickets/{id}/device`).
+/// Binds a ticket to the buyer's phone key (`POST /v1/tickets/{id}/device`), naming its order
+/// so the API reads the ticket strongly consistently (right after minting).
 async fn bind(
     api: HttpClient,
     token: String,
+    order_id: String,
     ticket_id: String,
     device: Arc<SigningKey>,
     lat: Arc<Latencies>,
@@ -433,7 +435,7 @@ async fn bind(
         .post_json(
             &format!("/v1/tickets/{ticket_id}/device"),
             &[("authorization", &format!("Bearer {token}"))],
-            &json!({"device_public_key": public}),
+            &json!({"device_public_key": public, "order_id": order_id}),
         )
         .await?;
     lat.record("bind device", started.elapsed());
@@ -870,19 +872,24 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
         let device = Arc::new(SigningKey::random(&mut rand_core::OsRng));
         for tk in tickets {
             let id = tk["ticket_id"].as_str().unwrap_or_default().to_owned();
-            to_bind.push((w.token.clone(), id, device.clone()));
+            to_bind.push((w.token.clone(), w.order_id.clone(), id, device.clone()));
         }
     }
-    let bound = bounded(to_bind, opts.concurrency / 2, |(token, id, device)| {
-        bind(
-            api.clone(),
-            token,
-            id,
-            device,
-            lat.clone(),
-            progress.clone(),
-        )
-    })
+    let bound = bounded(
+        to_bind,
+        opts.concurrency / 2,
+        |(token, order_id, id, device)| {
+            bind(
+                api.clone(),
+                token,
+                order_id,
+                id,
+                device,
+                lat.clone(),
+                progress.clone(),
+            )
+        },
+    )
     .await;
     let mut held: Vec<HeldTicket> = Vec::new();
     for b in bound {

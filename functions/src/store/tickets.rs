@@ -139,6 +139,17 @@ impl Tickets for DynamoStore {
             .transpose()
     }
 
+    async fn get_order_ticket(
+        &self,
+        order_id: &str,
+        ticket_id: &str,
+    ) -> Result<Option<TicketRecord>> {
+        self.get_item(&keys::order(order_id), &keys::ticket(ticket_id))
+            .await?
+            .map(|i| ticket_from(&i))
+            .transpose()
+    }
+
     async fn bind_device(&self, t: &TicketRecord, expected_version: u32) -> Result<TicketRecord> {
         let device_key = t
             .device_key
