@@ -211,13 +211,25 @@ from moto.server import main
 sys.exit(main(sys.argv[1:]))
 "#;
 
+/// Writes the launcher into the venv under a name derived from its content: the venv is shared
+/// by every checkout on the machine, and one with another launcher must not replace this one
+/// between writing it and starting it.
 fn write_launcher(venv: &std::path::Path) -> std::io::Result<PathBuf> {
-    let path = venv.join("karcis_moto_server.py");
+    use sha2::Digest as _;
     let source = LAUNCHER
         .replace("@MOTO_VERSION@", MOTO_VERSION)
         .replace("@WRONG_MOTO@", &LAUNCHER_WRONG_MOTO.to_string());
+    let digest = sha2::Sha256::digest(source.as_bytes());
+    let path = venv.join(format!(
+        "karcis_moto_server-{}.py",
+        hex::encode(&digest[..6])
+    ));
     if std::fs::read_to_string(&path).ok().as_deref() != Some(source.as_str()) {
-        let tmp = venv.join(format!("karcis_moto_server.py.{}", std::process::id()));
+        let tmp = venv.join(format!(
+            "karcis_moto_server-{}.py.{}",
+            hex::encode(&digest[..6]),
+            std::process::id()
+        ));
         std::fs::write(&tmp, source)?;
         std::fs::rename(&tmp, &path)?;
     }
