@@ -6,8 +6,8 @@
 #   tests/web-stack.sh KARCIS_DEMO_BIN WEB_DIR
 #
 # Starts `karcis-demo serve` in its own process group with its stdin on a FIFO this script holds
-# open, waits (bounded) for its `export KARCIS_...` lines, runs the node test with them and
-# KARCIS_REQUIRE_STACK=1 (a missing variable fails instead of skipping), then closes the FIFO
+# open, waits (bounded) for its `export KARCIS_...` lines, runs the node test with them (never
+# with KARCIS_SKIP_STACK_TESTS: a missing variable fails instead of skipping), then closes the FIFO
 # (the stack shuts down: edge, pollers, API, moto). On any exit (failure, timeout, Ctrl-C) the
 # same happens, and whatever is still running after a grace period is killed by process group.
 # Env: WEB_STACK_TICKETS (default 10), WEB_STACK_START_SECS (180), WEB_STACK_TEST_SECS (420).
@@ -91,7 +91,8 @@ grep -E '^export KARCIS_(API|EDGE)_URL=' "$tmp/env"
 # The lines are `export NAME=value` written by karcis-demo (URLs, ids, a JWT, two commands).
 # shellcheck disable=SC1091
 . "$tmp/env"
-export KARCIS_REQUIRE_STACK=1 KARCIS_FRESHNESS_SECS=30
+unset KARCIS_SKIP_STACK_TESTS
+export KARCIS_FRESHNESS_SECS=30
 
 # timeout signals the node test's process group (playwright closes chromium on SIGTERM). In the
 # background, so that a TERM/INT to this script is handled at once (cleanup stops the test too).

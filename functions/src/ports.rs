@@ -401,6 +401,8 @@ pub trait Tickets: Send + Sync {
     async fn mint(&self, order_id: &str, tickets: &[TicketRecord], now: u64)
         -> Result<MintOutcome>;
     async fn order_tickets(&self, order_id: &str) -> Result<Vec<TicketRecord>>;
+    /// Finds a ticket by id through the ticket index (eventually consistent: a ticket minted
+    /// a moment ago may not be found yet).
     async fn get_ticket(&self, ticket_id: &str) -> Result<Option<TicketRecord>>;
     /// The ticket of `order_id` (strongly consistent read of the item itself).
     async fn get_order_ticket(

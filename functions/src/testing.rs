@@ -8,6 +8,8 @@
 //! - [`Moto`]: `moto_server` from a venv under `~/.cache/karcis/venv-moto` (created with
 //!   `python3 -m venv` + `pip install 'moto[server]==5.2.5'` if missing), on a free loopback port,
 //!   killed on drop; a watchdog also kills it when the test process exits.
+//! - [`faults`]: an SDK interceptor injecting DynamoDB conflicts, throttling, lost answers and
+//!   index lag ([`TestEnv::with_faults`]).
 //! - [`TestEnv`]: a unique table (the contract's schema), three KMS keys (PII, issuer, config),
 //!   and mint/notify queues with real DLQ redrive policies, all on one moto shared by the test
 //!   binary ([`Moto::shared`]). Names are unique, so tests run in parallel.
@@ -33,6 +35,8 @@ use crate::ports::{
     PaymentRequest, Rng,
 };
 use crate::store::DynamoStore;
+
+pub mod faults;
 
 /// Where the moto venv lives: `$KARCIS_MOTO_VENV`, else `~/.cache/karcis/venv-moto`.
 pub fn venv_dir() -> PathBuf {
@@ -98,8 +102,8 @@ pub const MOTO_VERSION: &str = "5.2.5";
 /// Exit status of the launcher when moto is not the release it patches.
 const LAUNCHER_WRONG_MOTO: i32 = 86;
 
-/// `moto_server`, with DynamoDB requests serialised and `TransactWriteItems` rolled back from an
-/// undo log.
+/// `moto_server`, with DynamoDB requests serialised, `TransactWriteItems` rolled back from an
+/// undo log and idempotent under a `ClientRequestToken`.
 ///
 /// 1. moto's `TransactWriteItems` is not atomic under concurrent requests: it snapshots the table,
 ///    applies the items one by one and, on a failed condition, puts the snapshot back, which
@@ -115,11 +119,16 @@ const LAUNCHER_WRONG_MOTO: i32 = 86;
 ///    stream keep the stock path (a rolled-back write must not leave stream records).
 ///    Checked: a cancelled Put/Update/Delete/`ConditionCheck` mix across two tables, an invalid
 ///    transaction and a duplicate key all leave every item as it was (0.64 s -> 0.01 s).
-/// 3. SIGTERM/SIGINT end the process at once (`os._exit`; all state is in memory): moto's own
+/// 3. moto ignores `ClientRequestToken`. As DynamoDB documents it, a `TransactWriteItems` that
+///    repeats the token of one that succeeded within the last 10 minutes returns success and
+///    changes nothing, and the same token with other parameters is refused with
+///    `IdempotentParameterMismatchException` (a failed call is not remembered). The store retries
+///    a transaction whose answer was lost with the same token (`functions/tests/faults.rs`).
+/// 4. SIGTERM/SIGINT end the process at once (`os._exit`; all state is in memory): moto's own
 ///    handler raises `SystemExit`, which once left a busy server running, orphaned, after its
 ///    watchdog had sent TERM.
 ///
-/// All three rely on moto's internals, so the launcher refuses any release but [`MOTO_VERSION`]
+/// All four rely on moto's internals, so the launcher refuses any release but [`MOTO_VERSION`]
 /// (exit status [`LAUNCHER_WRONG_MOTO`], reported by [`Moto::start`]; `make moto-venv` pins it).
 const LAUNCHER: &str = r#"import copy, os, sys, threading
 import moto, moto.server
@@ -171,17 +180,56 @@ def transact_write_items(self, transact_items):
     finally:
         _undo.on = False
 models.DynamoDBBackend.transact_write_items = transact_write_items
+import collections, json, time
+from moto.dynamodb.exceptions import DynamodbException, ERROR_TYPE_PREFIX
+class IdempotentParameterMismatch(DynamodbException):
+    def __init__(self):
+        super().__init__(ERROR_TYPE_PREFIX + "IdempotentParameterMismatchException",
+                         message="Request parameters do not match the earlier request with this ClientRequestToken")
+_tokens = collections.OrderedDict()
+_handler_transact = DynamoHandler.transact_write_items
+def handler_transact_write_items(self):
+    token = self.body.get("ClientRequestToken")
+    if not token:
+        return _handler_transact(self)
+    now = time.monotonic()
+    while _tokens and now - next(iter(_tokens.values()))[0] > 600:
+        _tokens.popitem(last=False)
+    key = (self.current_account, self.region, token)
+    params = {k: v for k, v in self.body.items() if k != "ClientRequestToken"}
+    fingerprint = json.dumps(params, sort_keys=True, default=repr)
+    seen = _tokens.get(key)
+    if seen is not None:
+        if seen[1] != fingerprint:
+            raise IdempotentParameterMismatch()
+        return seen[2]
+    result = _handler_transact(self)
+    _tokens[key] = (now, fingerprint, result)
+    return result
+DynamoHandler.transact_write_items = handler_transact_write_items
 from moto.server import main
 sys.exit(main(sys.argv[1:]))
 "#;
 
+/// Writes the launcher into the venv under a name derived from its content: the venv is shared
+/// by every checkout on the machine, and one with another launcher must not replace this one
+/// between writing it and starting it.
 fn write_launcher(venv: &std::path::Path) -> std::io::Result<PathBuf> {
-    let path = venv.join("karcis_moto_server.py");
+    use sha2::Digest as _;
     let source = LAUNCHER
         .replace("@MOTO_VERSION@", MOTO_VERSION)
         .replace("@WRONG_MOTO@", &LAUNCHER_WRONG_MOTO.to_string());
+    let digest = sha2::Sha256::digest(source.as_bytes());
+    let path = venv.join(format!(
+        "karcis_moto_server-{}.py",
+        hex::encode(&digest[..6])
+    ));
     if std::fs::read_to_string(&path).ok().as_deref() != Some(source.as_str()) {
-        let tmp = venv.join(format!("karcis_moto_server.py.{}", std::process::id()));
+        let tmp = venv.join(format!(
+            "karcis_moto_server-{}.py.{}",
+            hex::encode(&digest[..6]),
+            std::process::id()
+        ));
         std::fs::write(&tmp, source)?;
         std::fs::rename(&tmp, &path)?;
     }
@@ -399,6 +447,14 @@ impl TestEnv {
             notify,
             revoke,
         }
+    }
+
+    /// This environment with every DynamoDB call going through `faults` (see [`faults`]).
+    #[must_use]
+    pub fn with_faults(&self, faults: &Arc<faults::Faults>) -> Self {
+        let mut env = self.clone();
+        env.clients.dynamodb = faults.install(&self.clients.dynamodb);
+        env
     }
 
     /// Every port wired to this environment (system clock, OS RNG; see `Deps::with_clock`).

@@ -85,6 +85,11 @@ pub struct OrderTickets {
 pub struct BindRequest {
     /// SEC1 P-256 public key (33 or 65 bytes), base64url (padding optional) or hex.
     pub device_public_key: String,
+    /// The ticket's order. With it the ticket is read from the table itself (strongly
+    /// consistent), so a bind right after minting finds it; without it the lookup goes through
+    /// the ticket index, which DynamoDB updates eventually (a just-minted ticket may be `404`).
+    #[serde(default)]
+    pub order_id: Option<String>,
 }
 
 /// Decodes a device key given as base64url or hex.
@@ -149,12 +154,21 @@ impl TicketsService {
         let d = &self.deps;
         let tid = TicketId::from_hex(ticket_id).map_err(|_| Error::NotFound)?;
         let device = parse_device_key(&req.device_public_key)?;
-        let ticket = d
-            .tickets
-            .get_ticket(&tid.to_hex())
-            .await?
-            .ok_or(Error::NotFound)?;
-        authorize_order(d, &ticket.order_id, token).await?;
+        let ticket = if let Some(order_id) = &req.order_id {
+            authorize_order(d, order_id, token).await?;
+            d.tickets
+                .get_order_ticket(order_id, &tid.to_hex())
+                .await?
+                .ok_or(Error::NotFound)?
+        } else {
+            let ticket = d
+                .tickets
+                .get_ticket(&tid.to_hex())
+                .await?
+                .ok_or(Error::NotFound)?;
+            authorize_order(d, &ticket.order_id, token).await?;
+            ticket
+        };
         let wanted = device.to_sec1_uncompressed();
         let claimed = match &ticket.device_key {
             Some(_) => ticket,

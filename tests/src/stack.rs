@@ -450,9 +450,16 @@ fn moto_pids(port: &str) -> Vec<String> {
             }
             let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            // The launcher is `karcis_moto_server-<content hash>.py` (functions::testing).
+            let is_launcher = |a: &[u8]| {
+                a.ends_with(b".py")
+                    && a.rsplit(|b| *b == b'/')
+                        .next()
+                        .is_some_and(|f| f.starts_with(b"karcis_moto_server"))
+            };
             let is_moto = args
                 .iter()
-                .any(|a| a.ends_with(b"karcis_moto_server.py") || a.ends_with(b"moto_server"));
+                .any(|a| is_launcher(a) || a.ends_with(b"moto_server"));
             let on_port = args
                 .windows(2)
                 .any(|w| w[0] == b"-p" && w[1] == port.as_bytes());

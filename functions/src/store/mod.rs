@@ -99,9 +99,11 @@ pub struct DynamoStore {
     table: String,
 }
 
-/// Bounded retries of a transaction that DynamoDB cancelled for a conflict with another
-/// in-flight transaction (not a condition failure).
-const TRANSACTION_ATTEMPTS: u32 = 8;
+/// Bounded attempts of a transaction that DynamoDB cancelled for a conflict with another
+/// in-flight transaction, throttled, or whose answer was lost (not a condition failure). Each
+/// attempt is one SDK call, which itself retries throttling and transport failures up to the
+/// client's `max_attempts` (standard retry mode).
+pub const TRANSACTION_ATTEMPTS: u32 = 8;
 
 /// Why a transaction did not commit.
 #[derive(Debug)]

@@ -9,7 +9,9 @@ import * as tf from "/shared/ticket-format.js";
 import { deviceKey, orders } from "/js/wallet.js";
 
 const $ = (id) => document.getElementById(id);
-async function bound(cfg, ticket, token) {
+// The order id lets the API read the ticket strongly consistently (just minted, the ticket
+// index may not list it yet).
+async function bound(cfg, ticket, token, orderId) {
   const pair = await deviceKey(ticket.ticket_id, () => tf.generateDeviceKey());
   const pub = tf.bytesToB64url(await tf.exportPublicSec1(pair.publicKey));
   if (ticket.device_public_key === pub) return { ticket, pair };
@@ -19,7 +21,7 @@ async function bound(cfg, ticket, token) {
   for (let attempt = 1; ; attempt++) {
     try {
       const view = await call(cfg.apiBase, `/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/device`, {
-        method: "POST", token, body: { device_public_key: pub } });
+        method: "POST", token, body: { device_public_key: pub, order_id: orderId } });
       return { ticket: view, pair };
     } catch (e) {
       if (!(e instanceof ApiError) || e.status !== 503 || attempt >= 5) throw e;
@@ -79,7 +81,7 @@ async function main() {
       const res = await call(cfg.apiBase, `/v1/orders/${encodeURIComponent(orderId)}/tickets`, { token: saved[orderId].token });
       for (const t of res.tickets) {
         try {
-          const b = await bound(cfg, t, saved[orderId].token);
+          const b = await bound(cfg, t, saved[orderId].token, orderId);
           const ui = card(b.ticket);
           $("tickets").append(ui.box);
           const s = { ...b, ...ui, event: await eventView(cfg, b.ticket.event_id), sealed: tf.b64urlToBytes(b.ticket.credential) };

@@ -8,7 +8,7 @@ import { startServer } from "../../scripts/serve.mjs";
 import { launch, shot, watchErrors } from "../lib/browser.mjs";
 
 describe("buyers' site (static)", () => {
-  let web, browser, page;
+  let web, browser, page, http;
   const errors = [];
   const requests = [];
   before(async () => {
@@ -16,7 +16,7 @@ describe("buyers' site (static)", () => {
     browser = await launch();
     page = await browser.context.newPage();
     page.setDefaultTimeout(10000);
-    watchErrors(page, errors);
+    http = watchErrors(page, errors);
     page.on("request", (r) => requests.push(r.url()));
   });
   after(async () => {
@@ -25,6 +25,7 @@ describe("buyers' site (static)", () => {
   });
 
   test("event page: a server problem is shown with its title and detail", async () => {
+    http.expectStatus(502, /\/api\/v1\/events\/[^/]+$/);
     await page.goto(`${web.url}/`);
     await page.waitForSelector("#load-error:not([hidden])");
     assert.match(await page.textContent("#load-error"), /Back end not configured/);
@@ -54,6 +55,7 @@ describe("buyers' site (static)", () => {
     assert.match(await page.textContent("#error"), /valid email/);
     assert.equal(requests.slice(before).filter((u) => u.includes("/api/")).length, 0);
     await page.fill("#email", "ana@example.com");
+    http.expectStatus(502, /\/api\/v1\/privacy\/challenge$/);
     await page.click("#challenge-form button");
     await page.waitForFunction(() => /Back end not configured/.test(document.getElementById("error").textContent));
     await shot(page, "site-2-privacy");
