@@ -149,6 +149,8 @@ export default {
   "problem.limit-exceeded.detail": "This order is over the limit per order or per buyer for this event.",
   "problem.rate-limited.title": "Too many requests",
   "problem.rate-limited.detail": "Please wait a moment, then try again.",
+  "problem.captcha-failed.title": "Bot check failed",
+  "problem.captcha-failed.detail": "Please complete the bot check again, then send the form once more.",
   "problem.sold-out.title": "Sold out",
   "problem.sold-out.detail": "Not enough tickets of this type are left. Choose another type or fewer tickets.",
   "problem.not-on-sale.title": "Not on sale",

@@ -150,6 +150,8 @@ export default {
   "problem.limit-exceeded.detail": "Pesanan ini melebihi batas per pesanan atau per pembeli untuk acara ini.",
   "problem.rate-limited.title": "Terlalu banyak permintaan",
   "problem.rate-limited.detail": "Mohon tunggu sebentar, lalu coba lagi.",
+  "problem.captcha-failed.title": "Pemeriksaan bot gagal",
+  "problem.captcha-failed.detail": "Selesaikan lagi pemeriksaan bot, lalu kirim formulir sekali lagi.",
   "problem.sold-out.title": "Habis terjual",
   "problem.sold-out.detail": "Sisa tiket jenis ini tidak cukup. Pilih jenis lain atau kurangi jumlahnya.",
   "problem.not-on-sale.title": "Tidak dijual",
