@@ -276,7 +276,8 @@ impl StaffService {
         }
         let now = self.clock.now();
         let (client_key, account_key) = (client_key(client), format!("account#{}", req.username));
-        let held = || Error::rate_limited("too many failed sign-ins; try again later", BASE_HOLD_SECS);
+        let held =
+            || Error::rate_limited("too many failed sign-ins; try again later", BASE_HOLD_SECS);
         let Attempt::Counted(client_failures) = credentials
             .take_attempt(&client_key, CLIENT_THRESHOLD, now, BASE_HOLD_SECS)
             .await?
