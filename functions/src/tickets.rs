@@ -5,6 +5,8 @@
 //! Binding re-issues the ticket's credential with the device's P-256 public key in its claims,
 //! so the door accepts it only with a fresh proof signed by that device (the rotating QR).
 //! Idempotent: binding again to the same key returns the same credential; another key is `409`.
+//! Each binding queues the retirement of the ticket's older credentials at the door (the revoke
+//! function, [`crate::revoke`]): once it has run, the printed static code is refused.
 
 use std::sync::Arc;
 
@@ -25,7 +27,7 @@ use crate::eventkeys::EventKeyCache;
 use crate::http::{bearer_token, read_json, respond};
 use crate::mint::issue_credential;
 use crate::model::OrderStatus;
-use crate::ports::TicketRecord;
+use crate::ports::{ReissueMessage, RevokeQueueMessage, TicketRecord, Topic};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -143,7 +145,12 @@ impl TicketsService {
         authorize_order(d, &ticket.order_id, token).await?;
         let wanted = device.to_sec1_uncompressed();
         match &ticket.device_key {
-            Some(k) if *k == wanted => return TicketView::from_record(&ticket),
+            Some(k) if *k == wanted => {
+                // A retry of a binding whose queueing failed (or a repeat): queue it again; the
+                // door's retirement is idempotent.
+                queue_retirement(d, &ticket).await?;
+                return TicketView::from_record(&ticket);
+            }
             Some(_) => return Err(Error::Conflict("ticket is bound to another device".into())),
             None => {}
         }
@@ -153,7 +160,9 @@ impl TicketsService {
             .await?
             .ok_or_else(|| Error::internal("ticket names an unknown event"))?;
         let set = self.keys.get(d, &ticket.event_id, ticket.kid).await?;
-        let now = d.clock.now();
+        // Strictly after the credential it replaces, so that the door's "not issued before"
+        // line retires the old one even when both were issued within one second.
+        let now = d.clock.now().max(ticket.issued_at.saturating_add(1));
         let claims = Claims {
             kid: ticket.kid,
             ticket_id: tid,
@@ -174,8 +183,23 @@ impl TicketsService {
             return Err(Error::Conflict("ticket is bound to another device".into()));
         }
         tracing::info!(ticket_id = %stored.ticket_id, order_id = %stored.order_id, "ticket bound to device");
+        queue_retirement(d, &stored).await?;
         TicketView::from_record(&stored)
     }
+}
+
+/// Queues the retirement, at the door, of the credentials issued before `bound`'s (the printed
+/// static code among them): the revoke function sends it with the machine credential, retried
+/// while the edge is down. If queueing fails the binding answers 503; the buyer's retry finds the
+/// ticket bound to the same key and queues it again.
+async fn queue_retirement(d: &Deps, bound: &TicketRecord) -> Result<()> {
+    let message = RevokeQueueMessage::Reissue(ReissueMessage {
+        order_id: bound.order_id.clone(),
+        event_id: bound.event_id.clone(),
+        ticket_id: bound.ticket_id.clone(),
+    });
+    let body = serde_json::to_string(&message).map_err(Error::internal)?;
+    d.queue.send(Topic::Revoke, &body).await
 }
 
 async fn list_tickets(

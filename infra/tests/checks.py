@@ -37,7 +37,8 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     "mint": {"queue": "MintQueue", "env": {"ISSUER_KEY_ID", "NOTIFY_QUEUE_URL"}},
     "tickets": {
         "routes": {"GET /v1/orders/{order_id}/tickets", "POST /v1/tickets/{ticket_id}/device"},
-        "env": {"ISSUER_KEY_ID"},
+        # REVOKE_QUEUE_URL: a device binding queues the old credential's retirement at the door.
+        "env": {"ISSUER_KEY_ID", "REVOKE_QUEUE_URL"},
     },
     "privacy": {
         "routes": {
