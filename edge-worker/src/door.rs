@@ -54,6 +54,9 @@ pub struct Attempt {
     /// refused before admission: wrong event, gate or role).
     #[serde(default)]
     pub record_only: bool,
+    /// A synced scan that reached the edge late (see `offline::is_late`): flagged in the audit.
+    #[serde(default)]
+    pub late: bool,
 }
 
 /// The first admission of a ticket, shown when it is scanned again.
@@ -185,6 +188,12 @@ struct LinkRow {
     seq: i64,
     entry: String,
     hash: String,
+}
+
+#[derive(Deserialize)]
+struct RetiredRow {
+    ticket_id: String,
+    not_issued_before: i64,
 }
 
 #[derive(Deserialize)]
@@ -328,6 +337,7 @@ impl DurableObject for EventDoor {
                     .collect();
                 json(200, &windows)
             }
+            (Method::Get, "/retired") => json(200, &self.retired()?),
             (Method::Get, "/revoked") => {
                 let rows: Vec<serde_json::Value> = self
                     .sql
@@ -408,6 +418,18 @@ fn int(value: u64) -> SqlStorageValue {
 }
 
 impl EventDoor {
+    /// Each re-issued ticket's line: its credentials issued before it are refused.
+    fn retired(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let rows: Vec<RetiredRow> = self
+            .sql
+            .exec("SELECT ticket_id, not_issued_before FROM retired", None)?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.ticket_id, u64::try_from(r.not_issued_before).unwrap_or(0)))
+            .collect())
+    }
+
     fn ingest_url(&self) -> Option<String> {
         let url = self.env.var("AUDIT_INGEST_URL").ok()?.to_string();
         (!url.is_empty()).then_some(url)
@@ -661,6 +683,7 @@ impl EventDoor {
             event_id: a.event_id.clone(),
             gate_id: a.gate_id.clone(),
             gps: a.gps,
+            late: a.late,
             offline: a.offline,
             result,
             role: a.role.clone(),

@@ -157,6 +157,9 @@ pub struct DoorEntry {
     pub event_id: String,
     pub gate_id: String,
     pub gps: Option<DoorGps>,
+    /// A synced scan that reached the edge late; absent from the text when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
     pub offline: bool,
     pub result: String,
     pub role: Option<String>,
@@ -886,6 +889,7 @@ mod tests {
                 lat_e6: -6_175_392,
                 lon_e6: 106_827_153,
             }),
+            late: false,
             offline: false,
             result: result.into(),
             role: Some("staff".into()),
@@ -928,6 +932,12 @@ mod tests {
         assert!(parse_door_entry(&spaced, "evt-1", 1).is_none());
         let unknown = text.replace("already_admitted", "waved_through");
         assert!(parse_door_entry(&unknown, "evt-1", 1).is_none());
+        // A late synced scan carries `"late":true` after gps; `"late":false` is never the
+        // worker's text (it leaves the flag out).
+        let late = text.replace("\"offline\":false", "\"late\":true,\"offline\":false");
+        assert!(parse_door_entry(&late, "evt-1", 1).is_some_and(|e| e.late));
+        let not_late = text.replace("\"offline\":false", "\"late\":false,\"offline\":false");
+        assert!(parse_door_entry(&not_late, "evt-1", 1).is_none());
     }
 
     #[test]

@@ -93,6 +93,8 @@ fn door_chain(event: &str, n: u64) -> Vec<(u64, String, String)> {
                     lat_e6: -6_175_392,
                     lon_e6: 106_827_153,
                 }),
+                // The offline one was synced late: the ingest takes the worker's flag too.
+                late: seq == 4,
                 offline: seq == 4,
                 result: if seq % 3 == 0 {
                     api::ScanResult::Stale
