@@ -385,8 +385,21 @@ impl DurableObject for EventDoor {
                 .iter()
                 .map(|r| serde_json::json!({"seq": r.seq, "hash": r.hash, "canonical": r.entry}))
                 .collect();
-            let batch = serde_json::json!({ "event_id": event_id, "entries": entries });
-            if !self.post_batch(&url, &event_id, done + 1, &batch).await {
+            let mut batch = serde_json::json!({ "event_id": event_id, "entries": entries });
+            let key = audit_signing_key(&self.env);
+            if let (Some(key), Some(row)) = (&key, rows.last()) {
+                let seq = u64::try_from(row.seq).unwrap_or(0);
+                batch["head"] = crate::audit_forward::head(key, &event_id, seq, &row.hash);
+            }
+            let token = match &key {
+                Some(key) => Some(crate::audit_forward::event_token(key, &event_id)),
+                None => self
+                    .env
+                    .secret("AUDIT_INGEST_TOKEN")
+                    .ok()
+                    .map(|t| t.to_string()),
+            };
+            if !post_batch(&url, token.as_deref(), &event_id, done + 1, &batch).await {
                 // The ingest is down: try later; nothing is lost, the cursor did not move.
                 self.state
                     .storage()
@@ -407,6 +420,13 @@ impl DurableObject for EventDoor {
         self.forward_pending.set(true);
         Response::ok("more to forward")
     }
+}
+
+/// The forwarding key, when `AUDIT_SIGNING_KEY` is bound and valid (see `audit_forward.rs`).
+fn audit_signing_key(env: &Env) -> Option<ticket::p256::ecdsa::SigningKey> {
+    let secret = env.secret("AUDIT_SIGNING_KEY").ok()?.to_string();
+    let bytes = zeroize::Zeroizing::new(hex::decode(secret.trim()).ok()?);
+    ticket::p256::ecdsa::SigningKey::from_slice(&bytes).ok()
 }
 
 /// Entries per forwarded batch, and the default wait after a failed delivery.
@@ -477,21 +497,24 @@ impl EventDoor {
         self.forward_pending.set(true);
         Ok(())
     }
+}
 
-    /// One batch to the ingest, authenticated with `AUDIT_INGEST_TOKEN`; the
-    /// `idempotency-key` names the batch so a redelivery is recognisable. True when accepted.
-    async fn post_batch(
-        &self,
-        url: &str,
-        event_id: &str,
-        first: u64,
-        batch: &serde_json::Value,
-    ) -> bool {
+/// One batch to the ingest, authenticated with `token` (the event's token under
+/// `AUDIT_SIGNING_KEY`, else `AUDIT_INGEST_TOKEN`); the `idempotency-key` names the batch so a
+/// redelivery is recognisable. True when accepted.
+async fn post_batch(
+    url: &str,
+    token: Option<&str>,
+    event_id: &str,
+    first: u64,
+    batch: &serde_json::Value,
+) -> bool {
+    {
         let headers = Headers::new();
         if headers.set("content-type", "application/json").is_err() {
             return false;
         }
-        if let Ok(token) = self.env.secret("AUDIT_INGEST_TOKEN") {
+        if let Some(token) = token {
             if headers
                 .set("authorization", &format!("Bearer {token}"))
                 .is_err()
@@ -520,7 +543,9 @@ impl EventDoor {
             }
         }
     }
+}
 
+impl EventDoor {
     /// Applies an attempt; the answer is the [`ScanOutcome`] as JSON, serialised once for both
     /// the reply and the idempotency record.
     fn attempt(&self, a: &Attempt) -> Result<std::result::Result<String, Problem>> {

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod audit_forward;
 pub mod auth;
 pub mod config;
 pub mod devices;

@@ -24,7 +24,9 @@
 //!
 //! The worker authenticates with a random bearer token; this function stores only its SHA-256
 //! (`AUDIT_INGEST_TOKEN_SHA256`, hex, comma-separated to allow a rotation) and compares in
-//! constant time. `audit-ingest new-token` prints a fresh token and its hash.
+//! constant time. `audit-ingest new-token` prints a fresh token and its hash. With
+//! `AUDIT_HEAD_PUBLIC_KEY` set, per-event tokens and a signed head per batch are required
+//! instead ([`crate::audit_heads`]).
 //!
 //! Reports (finance/admin): [`page`] lists a stream's entries after a sequence number and checks
 //! each link, [`verify_stream`] walks a whole stream; `GET /v1/audit/events/{event_id}/entries`
@@ -191,6 +193,18 @@ pub fn parse_door_entry(canonical: &str, event_id: &str, seq: u64) -> Option<Doo
 pub struct Batch {
     pub event_id: String,
     pub entries: Vec<BatchEntry>,
+    /// The worker's signature over the last entry (see `crate::audit_heads`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<BatchHead>,
+}
+
+/// A signed batch head.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchHead {
+    pub seq: u64,
+    pub hash: String,
+    pub signature: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -603,6 +617,8 @@ pub fn new_ingest_token(rng: &dyn crate::ports::Rng) -> (zeroize::Zeroizing<Stri
 pub struct IngestService {
     pub log: Arc<dyn AuditLog>,
     pub tokens: IngestTokens,
+    /// When set, per-event tokens and signed heads are required instead of `tokens`.
+    pub heads: Option<crate::audit_heads::HeadKey>,
     pub clock: Arc<dyn Clock>,
     /// Verifies console tokens for the report route; `None` = reports off.
     pub console: Option<Arc<crate::staff::Console>>,
@@ -622,11 +638,15 @@ async fn post_batch(
     body: Body,
 ) -> Response {
     let result = async {
-        let token = bearer_token(&headers)?;
-        if !s.tokens.accepts(token) {
+        let token = bearer_token(&headers)?.to_owned();
+        if s.heads.is_none() && !s.tokens.accepts(&token) {
             return Err(Error::Unauthorized);
         }
         let batch: Batch = read_json(&headers, body, MAX_BATCH_BODY).await?;
+        // Per-event token and signed head: checked once the batch names its event.
+        if s.heads.as_ref().is_some_and(|k| !k.accepts(&token, &batch)) {
+            return Err(Error::Unauthorized);
+        }
         if let Some(key) = headers
             .get("idempotency-key")
             .map(|v| v.to_str().unwrap_or(""))
@@ -918,6 +938,7 @@ mod tests {
         Batch {
             event_id: "evt-1".into(),
             entries,
+            head: None,
         }
     }
 
@@ -958,7 +979,8 @@ mod tests {
         assert!(check_batch(&b).is_err());
         assert!(check_batch(&Batch {
             event_id: "evt-1".into(),
-            entries: vec![]
+            entries: vec![],
+            head: None,
         })
         .is_err());
     }

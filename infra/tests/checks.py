@@ -70,7 +70,8 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     },
     "audit-ingest": {
         "routes": {"POST /v1/audit/batches", "GET /v1/audit/events/{event_id}/entries"},
-        "env": STAFF_ENV | {"AUDIT_INGEST_TOKEN_SHA256"},
+        # AUDIT_HEAD_PUBLIC_KEY: per-event tokens and signed batch heads (functions/src/audit_heads.rs).
+        "env": STAFF_ENV | {"AUDIT_INGEST_TOKEN_SHA256", "AUDIT_HEAD_PUBLIC_KEY"},
     },
 }
 
