@@ -24,6 +24,10 @@ pub struct AuditEntry {
     pub event_id: String,
     pub gate_id: String,
     pub gps: Option<Gps>,
+    /// Synced late (see `offline::is_late`). Left out of the canonical text when false, so
+    /// entries from before the flag keep their text and hash.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
     /// Scanned offline and sent later through `/v1/sync`.
     pub offline: bool,
     pub result: ScanResult,
@@ -138,6 +142,7 @@ mod tests {
                 lat_e6: -6_175_392,
                 lon_e6: 106_827_153,
             }),
+            late: false,
             offline: false,
             result,
             role: Some("staff".into()),
@@ -170,6 +175,16 @@ mod tests {
             text,
             r#"{"at_ms":1700000000001,"detail":null,"event_id":"evt-1","gate_id":"A","gps":{"acc_m":5,"lat_e6":-6175392,"lon_e6":106827153},"offline":false,"result":"already_admitted","role":"staff","scan_id":"s-1","seq":1,"staff_id":"staff-7","ticket_id":"00000000000000000000000000000000"}"#
         );
+    }
+
+    #[test]
+    fn a_late_entry_says_so_in_its_canonical_text() {
+        let mut late = entry(1, ScanResult::Admitted);
+        late.late = true;
+        let text = String::from_utf8(late.canonical()).unwrap();
+        assert!(text.contains(r#""gps":{"acc_m":5,"lat_e6":-6175392,"lon_e6":106827153},"late":true,"offline":false"#), "{text}");
+        let back: AuditEntry = serde_json::from_str(&text).unwrap();
+        assert!(back.late);
     }
 
     #[test]

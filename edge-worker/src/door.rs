@@ -54,6 +54,9 @@ pub struct Attempt {
     /// refused before admission: wrong event, gate or role).
     #[serde(default)]
     pub record_only: bool,
+    /// A synced scan that reached the edge late (see `offline::is_late`): flagged in the audit.
+    #[serde(default)]
+    pub late: bool,
 }
 
 /// The first admission of a ticket, shown when it is scanned again.
@@ -185,6 +188,12 @@ struct LinkRow {
     seq: i64,
     entry: String,
     hash: String,
+}
+
+#[derive(Deserialize)]
+struct RetiredRow {
+    ticket_id: String,
+    not_issued_before: i64,
 }
 
 #[derive(Deserialize)]
@@ -328,6 +337,7 @@ impl DurableObject for EventDoor {
                     .collect();
                 json(200, &windows)
             }
+            (Method::Get, "/retired") => json(200, &self.retired()?),
             (Method::Get, "/revoked") => {
                 let rows: Vec<serde_json::Value> = self
                     .sql
@@ -375,8 +385,21 @@ impl DurableObject for EventDoor {
                 .iter()
                 .map(|r| serde_json::json!({"seq": r.seq, "hash": r.hash, "canonical": r.entry}))
                 .collect();
-            let batch = serde_json::json!({ "event_id": event_id, "entries": entries });
-            if !self.post_batch(&url, &event_id, done + 1, &batch).await {
+            let mut batch = serde_json::json!({ "event_id": event_id, "entries": entries });
+            let key = audit_signing_key(&self.env);
+            if let (Some(key), Some(row)) = (&key, rows.last()) {
+                let seq = u64::try_from(row.seq).unwrap_or(0);
+                batch["head"] = crate::audit_forward::head(key, &event_id, seq, &row.hash);
+            }
+            let token = match &key {
+                Some(key) => Some(crate::audit_forward::event_token(key, &event_id)),
+                None => self
+                    .env
+                    .secret("AUDIT_INGEST_TOKEN")
+                    .ok()
+                    .map(|t| t.to_string()),
+            };
+            if !post_batch(&url, token.as_deref(), &event_id, done + 1, &batch).await {
                 // The ingest is down: try later; nothing is lost, the cursor did not move.
                 self.state
                     .storage()
@@ -399,6 +422,13 @@ impl DurableObject for EventDoor {
     }
 }
 
+/// The forwarding key, when `AUDIT_SIGNING_KEY` is bound and valid (see `audit_forward.rs`).
+fn audit_signing_key(env: &Env) -> Option<ticket::p256::ecdsa::SigningKey> {
+    let secret = env.secret("AUDIT_SIGNING_KEY").ok()?.to_string();
+    let bytes = zeroize::Zeroizing::new(hex::decode(secret.trim()).ok()?);
+    ticket::p256::ecdsa::SigningKey::from_slice(&bytes).ok()
+}
+
 /// Entries per forwarded batch, and the default wait after a failed delivery.
 const FORWARD_BATCH: u64 = 100;
 const FORWARD_RETRY_SECS: u64 = 30;
@@ -408,6 +438,18 @@ fn int(value: u64) -> SqlStorageValue {
 }
 
 impl EventDoor {
+    /// Each re-issued ticket's line: its credentials issued before it are refused.
+    fn retired(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let rows: Vec<RetiredRow> = self
+            .sql
+            .exec("SELECT ticket_id, not_issued_before FROM retired", None)?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.ticket_id, u64::try_from(r.not_issued_before).unwrap_or(0)))
+            .collect())
+    }
+
     fn ingest_url(&self) -> Option<String> {
         let url = self.env.var("AUDIT_INGEST_URL").ok()?.to_string();
         (!url.is_empty()).then_some(url)
@@ -455,21 +497,24 @@ impl EventDoor {
         self.forward_pending.set(true);
         Ok(())
     }
+}
 
-    /// One batch to the ingest, authenticated with `AUDIT_INGEST_TOKEN`; the
-    /// `idempotency-key` names the batch so a redelivery is recognisable. True when accepted.
-    async fn post_batch(
-        &self,
-        url: &str,
-        event_id: &str,
-        first: u64,
-        batch: &serde_json::Value,
-    ) -> bool {
+/// One batch to the ingest, authenticated with `token` (the event's token under
+/// `AUDIT_SIGNING_KEY`, else `AUDIT_INGEST_TOKEN`); the `idempotency-key` names the batch so a
+/// redelivery is recognisable. True when accepted.
+async fn post_batch(
+    url: &str,
+    token: Option<&str>,
+    event_id: &str,
+    first: u64,
+    batch: &serde_json::Value,
+) -> bool {
+    {
         let headers = Headers::new();
         if headers.set("content-type", "application/json").is_err() {
             return false;
         }
-        if let Ok(token) = self.env.secret("AUDIT_INGEST_TOKEN") {
+        if let Some(token) = token {
             if headers
                 .set("authorization", &format!("Bearer {token}"))
                 .is_err()
@@ -498,7 +543,9 @@ impl EventDoor {
             }
         }
     }
+}
 
+impl EventDoor {
     /// Applies an attempt; the answer is the [`ScanOutcome`] as JSON, serialised once for both
     /// the reply and the idempotency record.
     fn attempt(&self, a: &Attempt) -> Result<std::result::Result<String, Problem>> {
@@ -661,6 +708,7 @@ impl EventDoor {
             event_id: a.event_id.clone(),
             gate_id: a.gate_id.clone(),
             gps: a.gps,
+            late: a.late,
             offline: a.offline,
             result,
             role: a.role.clone(),

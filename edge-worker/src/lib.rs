@@ -2,7 +2,7 @@
 //! Cloudflare Workers (workerd).
 //!
 //! Routes (see README.md): `POST /v1/scan`, `GET /v1/audit`, `POST /v1/revocations`,
-//! `GET /v1/offline-bundle`, `POST /v1/sync`, `POST /v1/staff-revocations`, `GET /v1/health`; test-only routes exist when
+//! `GET /v1/offline-bundle`, `POST /v1/sync`, `POST /v1/staff-revocations`, `POST /v1/devices`, `GET /v1/health`; test-only routes exist when
 //! `ALLOW_TEST_ROUTES = "true"` (never in `wrangler.toml`).
 //!
 //! All ticket logic is the `ticket` crate's ([`ticket::open`] + [`ticket::Opened::decide`]);
@@ -11,8 +11,10 @@
 
 pub mod api;
 pub mod audit;
+pub mod audit_forward;
 pub mod auth;
 pub mod config;
+pub mod devices;
 pub mod door;
 mod http;
 pub mod offline;

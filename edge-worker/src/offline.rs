@@ -5,13 +5,21 @@
 //! with the issuer's *public* key; never the issuer's private key, so a stolen scanner can read
 //! ticket metadata (no personal data: invariant 6) but cannot mint a ticket. The bundle is
 //! short-lived and signed by the worker's own bundle key (`BUNDLE_SIGNING_KEY`), so a scanner
-//! detects an altered bundle (a revocation list edited on the device, say). Admission offline is
+//! detects an altered bundle (a revocation list edited on the device, say). Besides revoked
+//! ticket ids it carries each re-issued ticket's `not_issued_before`, so an offline scanner
+//! refuses a credential older than the ticket's re-issue (the printed code of a ticket since
+//! bound to a phone) as the door does online (`revoked`, detail `superseded`). Admission offline is
 //! provisional: `/v1/sync` replays each scan through the event's door, and every one that the
 //! door refuses (admitted elsewhere meanwhile, revoked...) comes back as a conflict. The code
 //! is judged at the scan's claimed time, which must fall inside an offline bundle the edge handed
 //! to the same staff member for the same event (recorded in the event's door when handed out;
 //! 60 s of clock leeway): a scan claimed at any other time (backdated) is refused with
-//! `no_offline_bundle_at_scan_time`, recorded in the audit trail as such and reported.
+//! `no_offline_bundle_at_scan_time`, recorded in the audit trail as such and reported. The batch
+//! itself must be signed by the scanner's registered device key (`devices.rs`), and a scan synced
+//! late (more than `SYNC_LATENESS_SECS` after its claimed time, or after its bundle expired) is
+//! decided as any other but flagged `late: true` in its audit entry.
+
+use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -23,6 +31,7 @@ use zeroize::Zeroizing;
 
 use crate::api::{parse_scan, valid_id, InputError, Problem, ScanResult, ValidScan, MAX_ID_LEN};
 use crate::auth::Staff;
+use crate::devices::UnsignedSync;
 use crate::door::{Attempt, BundleIssued, BundleWindow, Decision, ScanOutcome};
 use crate::http::{json, problem};
 use crate::routes::{
@@ -51,6 +60,28 @@ pub fn covered(windows: &[BundleWindow], at: u64) -> bool {
         w.issued_at.saturating_sub(SCAN_CLOCK_LEEWAY_SECS) <= at
             && at <= w.expires_at.saturating_add(SCAN_CLOCK_LEEWAY_SECS)
     })
+}
+
+/// Default `SYNC_LATENESS_SECS`: a scan synced more than this after its claimed time is late.
+const DEFAULT_LATENESS_SECS: u64 = 3600;
+
+fn lateness_secs(ctx: &Ctx) -> u64 {
+    ctx.var("SYNC_LATENESS_SECS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_LATENESS_SECS)
+}
+
+/// A synced scan is late (flagged `late: true` in its audit entry, decided as any other) when it
+/// reaches the edge more than `lateness` seconds after its claimed time, or after every bundle
+/// that covered that time had expired (plus the clock leeway): the scanner sat on it.
+pub fn is_late(windows: &[BundleWindow], at: u64, now: u64, lateness: u64) -> bool {
+    let held_until = windows
+        .iter()
+        .filter(|w| covered(std::slice::from_ref(w), at))
+        .map(|w| w.expires_at)
+        .max();
+    now > at.saturating_add(lateness)
+        || held_until.is_some_and(|end| now > end.saturating_add(SCAN_CLOCK_LEEWAY_SECS))
 }
 
 /// Records a bundle in the event's door; false when the door did not take it.
@@ -101,6 +132,9 @@ struct Bundle<'a> {
     freshness_secs: u64,
     keys: Vec<BundleKey>,
     revoked: Vec<String>,
+    /// Ticket id -> unix seconds: the ticket's credentials issued before then are retired (it
+    /// was re-issued, e.g. bound to a phone): an offline scanner refuses them as `superseded`.
+    not_issued_before: BTreeMap<String, u64>,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +202,7 @@ pub(crate) async fn bundle(ctx: &Ctx, req: &Request) -> Result<Response> {
     let mut revoked = revoked_for(ctx, &params.event_id).await?;
     revoked.sort();
     revoked.dedup();
+    let not_issued_before = retired_for(ctx, &params.event_id).await?;
     let policy = ctx.policy(&params.event_id, None);
     let ttl = ctx
         .var("OFFLINE_BUNDLE_TTL_SECS")
@@ -187,6 +222,7 @@ pub(crate) async fn bundle(ctx: &Ctx, req: &Request) -> Result<Response> {
         freshness_secs: policy.freshness_secs,
         keys,
         revoked,
+        not_issued_before,
     };
     // Recorded before it is handed out: a synced scan must fall in a bundle of its staff member.
     let issued = BundleIssued {
@@ -255,11 +291,24 @@ async fn revoked_for(ctx: &Ctx, event_id: &str) -> Result<Vec<String>> {
     Ok(ids)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SyncRequest {
-    event_id: String,
-    scans: Vec<serde_json::Value>,
+/// The event door's re-issue lines (ticket id -> not issued before).
+async fn retired_for(ctx: &Ctx, event_id: &str) -> Result<BTreeMap<String, u64>> {
+    let mut door = door_request(
+        &ctx.env,
+        event_id,
+        "https://door/retired",
+        Method::Get,
+        None,
+        None,
+    )
+    .await?;
+    if door.status_code() != 200 {
+        return Err(worker::Error::RustError(format!(
+            "door retired list: status {}",
+            door.status_code()
+        )));
+    }
+    door.json().await
 }
 
 #[derive(Deserialize)]
@@ -282,7 +331,7 @@ struct Conflict {
 fn validate_sync(
     ctx: &Ctx,
     staff: &Staff,
-    sync: SyncRequest,
+    sync: UnsignedSync,
 ) -> std::result::Result<Vec<(ValidScan, OfflineFields)>, Problem> {
     if sync.scans.len() > MAX_SYNC_SCANS || !valid_id(&sync.event_id, MAX_ID_LEN) {
         return Err(Problem::new(
@@ -355,8 +404,10 @@ pub(crate) async fn sync(ctx: &Ctx, req: Request) -> Result<Response> {
         Ok(staff) => staff,
         Err(e) => return problem(&auth_problem(e)),
     };
-    let Ok(sync) = serde_json::from_slice::<SyncRequest>(&body) else {
-        return problem(&Problem::bad_input(InputError::Body));
+    // The device's signature, device and sequence (devices.rs), before anything is applied.
+    let sync = match crate::devices::open_sync(ctx, &staff, &body).await? {
+        Ok(sync) => sync,
+        Err(p) => return problem(&p),
     };
     // Validate everything before applying anything.
     let event_id = sync.event_id.clone();
@@ -368,6 +419,7 @@ pub(crate) async fn sync(ctx: &Ctx, req: Request) -> Result<Response> {
     let mut conflicts = Vec::new();
     let event_policy = ctx.policy(&event_id, None);
     let windows = bundle_windows(ctx, &event_id, &staff.id).await?;
+    let lateness = lateness_secs(ctx);
     for (scan, fields) in scans {
         let policy = Policy {
             gate: Some(scan.gate_id.clone()),
@@ -406,6 +458,7 @@ pub(crate) async fn sync(ctx: &Ctx, req: Request) -> Result<Response> {
             decision: checked.decision,
             offline: true,
             record_only: false,
+            late: is_late(&windows, scanned_at, ctx.now(), lateness),
         };
         let mut answer = door_attempt(&ctx.env, &attempt).await?;
         if answer.status_code() != 200 {
@@ -459,5 +512,20 @@ mod tests {
         assert!(covered(&windows, 940) && covered(&windows, 2060));
         assert!(!covered(&windows, 939) && !covered(&windows, 2061));
         assert!(!covered(&windows, 3000), "between two bundles");
+    }
+
+    #[test]
+    fn a_scan_synced_after_the_lateness_or_its_bundle_is_late() {
+        let windows = [BundleWindow {
+            issued_at: 1000,
+            expires_at: 9000,
+        }];
+        assert!(!is_late(&windows, 1500, 1500 + 3600, 3600));
+        assert!(is_late(&windows, 1500, 1500 + 3601, 3600));
+        // Synced after the bundle that covered the scan expired (60 s leeway).
+        assert!(!is_late(&windows, 8900, 9060, 3600));
+        assert!(is_late(&windows, 8900, 9061, 3600));
+        // No covering bundle: only the lateness counts (the scan is refused anyway).
+        assert!(!is_late(&[], 1500, 1600, 3600));
     }
 }

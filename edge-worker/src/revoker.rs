@@ -6,7 +6,9 @@
 //! time. Only the revocations route looks at this scheme; every other route takes a staff JWT
 //! (`Bearer`), so the credential cannot scan, sync, read the audit or download bundles. It names
 //! no event: it may revoke any event's ticket (its holder, the revoke function, serves all
-//! events), but only by revoking, which is what a refund or chargeback asks of the door.
+//! events), but only by revoking (a refund or chargeback) or by retiring a re-issued ticket's
+//! older credentials (`not_issued_before`, never in the future: device binding), which refuses
+//! no more than revoking the ticket would.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;

@@ -171,6 +171,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         (Method::Get, "/v1/offline-bundle") => offline::bundle(&ctx, &req).await,
         (Method::Post, "/v1/sync") => offline::sync(&ctx, req).await,
         (Method::Post, "/v1/staff-revocations") => revocations::revoke_staff(&ctx, req).await,
+        (Method::Post, "/v1/devices") => crate::devices::register(&ctx, req).await,
         (Method::Get, "/v1/health") => json(
             200,
             &serde_json::json!({
@@ -191,6 +192,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
             | "/v1/audit"
             | "/v1/revocations"
             | "/v1/staff-revocations"
+            | "/v1/devices"
             | "/v1/sync"
             | "/v1/offline-bundle"
             | "/v1/health",
@@ -503,6 +505,7 @@ async fn record_refusal(
         },
         offline: false,
         record_only: true,
+        late: false,
     };
     if let Err(e) = door_attempt(&ctx.env, &attempt).await {
         worker::console_error!("audit of a refused request failed: {e}");
@@ -585,6 +588,7 @@ async fn scan(ctx: &Ctx, req: Request) -> Result<Response> {
         decision: checked.decision,
         offline: false,
         record_only: false,
+        late: false,
     };
     door_attempt(&ctx.env, &attempt).await
 }
@@ -661,7 +665,8 @@ struct RevokeRequest {
 }
 
 /// Who may revoke: an admin of the event (staff JWT), or the back end's revoke function
-/// (`KarcisRevoker`, [`crate::revoker`]), which may only revoke whole tickets.
+/// (`KarcisRevoker`, [`crate::revoker`]), which revokes whole tickets and retires re-issued
+/// tickets' older credentials, and does nothing else.
 enum Revoker {
     Admin(std::result::Result<Staff, AuthError>),
     Machine(std::result::Result<(), crate::revoker::RevokerError>),
@@ -695,15 +700,19 @@ async fn revoke(ctx: &Ctx, req: Request) -> Result<Response> {
         return problem(&Problem::bad_input(InputError::Body));
     };
     let reason = r.reason.unwrap_or_else(|| "revoked".into());
+    let future_line = r
+        .not_issued_before
+        .is_some_and(|line| line > ctx.now().saturating_add(LEEWAY_SECS));
     if !valid_id(&r.event_id, MAX_ID_LEN)
         || TicketId::from_hex(&r.ticket_id).is_err()
         || !valid_id(&reason, MAX_ID_LEN)
+        || future_line
     {
         return problem(&Problem::new(
             400,
             "invalid_request",
             "Invalid request",
-            "event_id, ticket_id (32 hex) and reason (an id) are required",
+            "event_id, ticket_id (32 hex) and reason (an id) are required; not_issued_before is never in the future",
         ));
     }
     let by = match caller {
@@ -718,13 +727,10 @@ async fn revoke(ctx: &Ctx, req: Request) -> Result<Response> {
             ))
         }
         Revoker::Admin(Err(e)) => return problem(&auth_problem(e)),
-        // The machine credential revokes whole tickets only (no re-issue retirements).
-        Revoker::Machine(Ok(())) if r.not_issued_before.is_none() => "revoker".to_owned(),
-        Revoker::Machine(Ok(())) => {
-            return problem(&Problem::forbidden(
-                "the revoker credential revokes whole tickets only",
-            ))
-        }
+        // The machine credential revokes whole tickets (refunds, disputes) and retires the
+        // credentials of re-issued ones (device binding): a retirement never refuses more than
+        // revoking the ticket would.
+        Revoker::Machine(Ok(())) => "revoker".to_owned(),
         Revoker::Machine(Err(e)) => {
             worker::console_warn!("revoker credential refused: {e:?}");
             return problem(&auth_problem(AuthError::BadSignature));

@@ -50,6 +50,9 @@ export async function startWorker(fixture, vars = {}, { kvPersist } = {}) {
     ACCEPT_STATIC: "false",
     FRESHNESS_SECS: "30",
     OFFLINE_BUNDLE_TTL_SECS: "14400",
+    // The tests written before device-signed queues sync unsigned batches (the migration rule);
+    // device.test.mjs and the scanner test run with "false", as wrangler.toml ships.
+    ALLOW_UNSIGNED_SYNC: "true",
     ALLOW_TEST_ROUTES: "true",
     ...vars,
   };
@@ -63,6 +66,7 @@ export async function startWorker(fixture, vars = {}, { kvPersist } = {}) {
     durableObjects: {
       EVENT_DOOR: { className: "EventDoor", useSQLite: true },
       STAFF_REVOCATIONS: { className: "StaffRevocations", useSQLite: true },
+      STAFF_DEVICES: { className: "StaffDevices", useSQLite: true },
     },
     // The namespace id of wrangler.toml, so that wrangler's local state (kvPersist) matches.
     kvNamespaces: { REVOKED: "00000000000000000000000000000000" },
@@ -108,6 +112,7 @@ export function verifyChainLocally(entries) {
       event_id: e.event_id,
       gate_id: e.gate_id,
       gps: e.gps && { acc_m: e.gps.acc_m, lat_e6: e.gps.lat_e6, lon_e6: e.gps.lon_e6 },
+      late: e.late || undefined,
       offline: e.offline,
       result: e.result,
       role: e.role,

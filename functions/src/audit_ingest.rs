@@ -24,7 +24,9 @@
 //!
 //! The worker authenticates with a random bearer token; this function stores only its SHA-256
 //! (`AUDIT_INGEST_TOKEN_SHA256`, hex, comma-separated to allow a rotation) and compares in
-//! constant time. `audit-ingest new-token` prints a fresh token and its hash.
+//! constant time. `audit-ingest new-token` prints a fresh token and its hash. With
+//! `AUDIT_HEAD_PUBLIC_KEY` set, per-event tokens and a signed head per batch are required
+//! instead ([`crate::audit_heads`]).
 //!
 //! Reports (finance/admin): [`page`] lists a stream's entries after a sequence number and checks
 //! each link, [`verify_stream`] walks a whole stream; `GET /v1/audit/events/{event_id}/entries`
@@ -157,6 +159,9 @@ pub struct DoorEntry {
     pub event_id: String,
     pub gate_id: String,
     pub gps: Option<DoorGps>,
+    /// A synced scan that reached the edge late; absent from the text when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
     pub offline: bool,
     pub result: String,
     pub role: Option<String>,
@@ -188,6 +193,18 @@ pub fn parse_door_entry(canonical: &str, event_id: &str, seq: u64) -> Option<Doo
 pub struct Batch {
     pub event_id: String,
     pub entries: Vec<BatchEntry>,
+    /// The worker's signature over the last entry (see `crate::audit_heads`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<BatchHead>,
+}
+
+/// A signed batch head.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchHead {
+    pub seq: u64,
+    pub hash: String,
+    pub signature: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -600,6 +617,8 @@ pub fn new_ingest_token(rng: &dyn crate::ports::Rng) -> (zeroize::Zeroizing<Stri
 pub struct IngestService {
     pub log: Arc<dyn AuditLog>,
     pub tokens: IngestTokens,
+    /// When set, per-event tokens and signed heads are required instead of `tokens`.
+    pub heads: Option<crate::audit_heads::HeadKey>,
     pub clock: Arc<dyn Clock>,
     /// Verifies console tokens for the report route; `None` = reports off.
     pub console: Option<Arc<crate::staff_identity::Console>>,
@@ -619,11 +638,15 @@ async fn post_batch(
     body: Body,
 ) -> Response {
     let result = async {
-        let token = bearer_token(&headers)?;
-        if !s.tokens.accepts(token) {
+        let token = bearer_token(&headers)?.to_owned();
+        if s.heads.is_none() && !s.tokens.accepts(&token) {
             return Err(Error::Unauthorized);
         }
         let batch: Batch = read_json(&headers, body, MAX_BATCH_BODY).await?;
+        // Per-event token and signed head: checked once the batch names its event.
+        if s.heads.as_ref().is_some_and(|k| !k.accepts(&token, &batch)) {
+            return Err(Error::Unauthorized);
+        }
         if let Some(key) = headers
             .get("idempotency-key")
             .map(|v| v.to_str().unwrap_or(""))
@@ -886,6 +909,7 @@ mod tests {
                 lat_e6: -6_175_392,
                 lon_e6: 106_827_153,
             }),
+            late: false,
             offline: false,
             result: result.into(),
             role: Some("staff".into()),
@@ -914,6 +938,7 @@ mod tests {
         Batch {
             event_id: "evt-1".into(),
             entries,
+            head: None,
         }
     }
 
@@ -928,6 +953,12 @@ mod tests {
         assert!(parse_door_entry(&spaced, "evt-1", 1).is_none());
         let unknown = text.replace("already_admitted", "waved_through");
         assert!(parse_door_entry(&unknown, "evt-1", 1).is_none());
+        // A late synced scan carries `"late":true` after gps; `"late":false` is never the
+        // worker's text (it leaves the flag out).
+        let late = text.replace("\"offline\":false", "\"late\":true,\"offline\":false");
+        assert!(parse_door_entry(&late, "evt-1", 1).is_some_and(|e| e.late));
+        let not_late = text.replace("\"offline\":false", "\"late\":false,\"offline\":false");
+        assert!(parse_door_entry(&not_late, "evt-1", 1).is_none());
     }
 
     #[test]
@@ -948,7 +979,8 @@ mod tests {
         assert!(check_batch(&b).is_err());
         assert!(check_batch(&Batch {
             event_id: "evt-1".into(),
-            entries: vec![]
+            entries: vec![],
+            head: None,
         })
         .is_err());
     }

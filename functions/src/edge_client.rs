@@ -1,4 +1,6 @@
-//! The outbound adapter to the edge worker's `POST /v1/revocations`, for [`DoorRevocations`].
+//! The outbound adapter to the edge worker's `POST /v1/revocations`, for [`DoorRevocations`]:
+//! a whole ticket revoked (refund, dispute), or a ticket's credentials issued before its re-issue
+//! retired (`not_issued_before`, after device binding).
 //!
 //! The credential is scoped to that one route: the worker accepts `Authorization: KarcisRevoker
 //! t=<unix seconds>,v1=<hex>` only there, where `v1` is HMAC-SHA256 under the shared
@@ -63,13 +65,10 @@ impl<T: HttpTransport> EdgeRevocations<T> {
     }
 }
 
-#[async_trait]
-impl<T: HttpTransport + Send + Sync> DoorRevocations for EdgeRevocations<T> {
-    async fn revoke(&self, event_id: &str, ticket_id: &str, reason: &str) -> Result<()> {
-        let body = serde_json::to_vec(&serde_json::json!({
-            "event_id": event_id, "ticket_id": ticket_id, "reason": reason,
-        }))
-        .map_err(Error::internal)?;
+impl<T: HttpTransport + Send + Sync> EdgeRevocations<T> {
+    /// One signed `POST /v1/revocations` of `body`.
+    async fn post(&self, body: &serde_json::Value) -> Result<()> {
+        let body = serde_json::to_vec(body).map_err(Error::internal)?;
         let request = HttpRequest {
             method: "POST",
             url: format!("{}/v1/revocations", self.base_url),
@@ -98,6 +97,24 @@ impl<T: HttpTransport + Send + Sync> DoorRevocations for EdgeRevocations<T> {
             ))),
             status => Err(Error::unavailable(format!("edge answered HTTP {status}"))),
         }
+    }
+}
+
+#[async_trait]
+impl<T: HttpTransport + Send + Sync> DoorRevocations for EdgeRevocations<T> {
+    async fn revoke(&self, event_id: &str, ticket_id: &str, reason: &str) -> Result<()> {
+        self.post(&serde_json::json!({
+            "event_id": event_id, "ticket_id": ticket_id, "reason": reason,
+        }))
+        .await
+    }
+
+    async fn retire(&self, event_id: &str, ticket_id: &str, not_issued_before: u64) -> Result<()> {
+        self.post(&serde_json::json!({
+            "event_id": event_id, "ticket_id": ticket_id, "reason": "reissued",
+            "not_issued_before": not_issued_before,
+        }))
+        .await
     }
 }
 

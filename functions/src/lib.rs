@@ -15,6 +15,7 @@
 //! | [`admin`] | ops: create an event and its key set |
 
 pub mod admin;
+pub mod audit_heads;
 pub mod audit_ingest;
 pub mod aws;
 pub mod captcha;

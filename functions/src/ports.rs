@@ -134,7 +134,7 @@ pub enum Topic {
     Mint,
     /// `NOTIFY_QUEUE_URL`: body [`NotifyMessage`].
     Notify,
-    /// `REVOKE_QUEUE_URL`: body [`RevokeMessage`].
+    /// `REVOKE_QUEUE_URL`: body [`RevokeQueueMessage`] (a refund or dispute, or a re-issue).
     Revoke,
 }
 
@@ -170,6 +170,25 @@ pub struct RevokeMessage {
     pub event_id: String,
     /// `refunded` or `disputed` (the door records it as the revocation's reason).
     pub reason: String,
+}
+
+/// tickets -> revoke: a ticket was re-issued (bound to a device); the door must refuse its
+/// credentials issued before the stored re-issue (the printed static code among them). The
+/// message names the ticket only: the line comes from the stored ticket, never from the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetireMessage {
+    pub order_id: String,
+    pub event_id: String,
+    pub ticket_id: String,
+}
+
+/// What the revoke queue carries: a whole order to revoke, or one ticket's re-issue to record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RevokeQueueMessage {
+    Revoke(RevokeMessage),
+    Retire(RetireMessage),
 }
 
 /// -> notify. Names the customer and the template, never personal data. `dedupe_id` makes
@@ -510,6 +529,11 @@ pub trait DoorRevocations: Send + Sync {
     /// Revokes one ticket of one event; idempotent (revoking a revoked ticket again is `Ok`).
     /// `Unavailable` when the edge cannot be reached or answers 5xx: retry later.
     async fn revoke(&self, event_id: &str, ticket_id: &str, reason: &str) -> Result<()>;
+
+    /// Retires the ticket's credentials issued before `not_issued_before` (unix seconds): a
+    /// re-issue. Idempotent, and the door's line only moves forward, so a late or repeated
+    /// call changes nothing. `Unavailable` as for [`Self::revoke`].
+    async fn retire(&self, event_id: &str, ticket_id: &str, not_issued_before: u64) -> Result<()>;
 }
 
 /// How a notification reaches the buyer.

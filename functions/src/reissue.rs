@@ -86,7 +86,9 @@ pub async fn reissue(
         .await?
         .ok_or_else(|| Error::internal("ticket names an unknown event"))?;
     let set = keys.get(deps, &ticket.event_id, ticket.kid).await?;
-    let now = deps.clock.now();
+    // Strictly after the credential it replaces, so that the door's "not issued before" line
+    // retires the old one even when both were issued within one second.
+    let now = deps.clock.now().max(ticket.issued_at.saturating_add(1));
     let claims = bound_claims(&ticket, event.ends_at, device, now)?;
     let mut bound = ticket.clone();
     bound.credential = issue_credential(&set, &claims, deps.rng.as_ref())?;

@@ -1,5 +1,5 @@
-//! revoke: the tickets of a refunded or disputed order are revoked at the door (SQS, partial
-//! batch failures, like mint).
+//! revoke: the tickets of a refunded or disputed order are revoked at the door, and a re-issued
+//! ticket's older credentials are retired there (SQS, partial batch failures, like mint).
 //!
 //! payment-callback queues one [`RevokeMessage`] per refunded or disputed order. For each, the
 //! consumer reads the order (it must be `Refunded` or `Disputed`: a message for any other order
@@ -8,6 +8,12 @@
 //! so redelivery and duplicate messages are safe. A call that fails (edge down, 5xx, refused)
 //! fails the message: SQS redelivers it after the visibility timeout, and after
 //! `maxReceiveCount` receives it goes to the DLQ (alarmed).
+//!
+//! tickets queues one [`RetireMessage`] per device binding: the consumer reads the ticket and
+//! sends its stored `issued_at` as the door's `not_issued_before` for that event and ticket, so
+//! the printed static code (and any earlier credential) is refused at the door and, through the
+//! offline bundle, by offline scanners. Queued rather than called from the binding request so
+//! that an edge outage delays the retirement (retried, then the DLQ) instead of losing it.
 
 use std::sync::Arc;
 
@@ -17,7 +23,10 @@ use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::model::OrderStatus;
-use crate::ports::{DoorRevocations, KeyPurpose, Keys, Orders, RevokeMessage, Tickets};
+use crate::ports::{
+    DoorRevocations, KeyPurpose, Keys, Orders, RetireMessage, RevokeMessage, RevokeQueueMessage,
+    Tickets,
+};
 
 /// The edge worker's base URL (`https://door.example`; `http://127.0.0.1:PORT` locally).
 pub const EDGE_URL_ENV: &str = "EDGE_URL";
@@ -103,10 +112,16 @@ impl Revoker {
     /// The Lambda entry point.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         crate::sqs::process_batch(event, |m| async move {
-            let msg: RevokeMessage = serde_json::from_str(&m.body).map_err(|_| {
-                Error::Malformed("revoke message is not {order_id, event_id, reason}".into())
+            let msg: RevokeQueueMessage = serde_json::from_str(&m.body).map_err(|_| {
+                Error::Malformed(
+                    "revoke message is not {order_id, event_id, reason} nor {order_id, event_id, ticket_id}"
+                        .into(),
+                )
             })?;
-            self.revoke_order(&msg).await.map(|_| ())
+            match msg {
+                RevokeQueueMessage::Revoke(msg) => self.revoke_order(&msg).await.map(|_| ()),
+                RevokeQueueMessage::Retire(msg) => self.retire_reissued(&msg).await.map(|_| ()),
+            }
         })
         .await
     }
@@ -138,5 +153,34 @@ impl Revoker {
         Ok(Revoked {
             tickets: tickets.len(),
         })
+    }
+
+    /// Retires, at the door, the credentials of a re-issued (device-bound) ticket issued before
+    /// its stored re-issue: the old printed static code stops admitting. The line is the stored
+    /// ticket's `issued_at` (the message only names the ticket); a ticket not bound to a device
+    /// was never re-issued and is refused. Calling it again is harmless (the door's line only
+    /// moves forward).
+    pub async fn retire_reissued(&self, msg: &RetireMessage) -> Result<u64> {
+        let order =
+            crate::mint::order_of_message(self.orders.as_ref(), &msg.order_id, &msg.event_id)
+                .await?;
+        let tickets = self.tickets.order_tickets(&order.order_id).await?;
+        let ticket = tickets
+            .iter()
+            .find(|t| t.ticket_id == msg.ticket_id)
+            .ok_or(Error::NotFound)?;
+        if ticket.event_id != order.event_id {
+            return Err(Error::internal("a ticket of the order names another event"));
+        }
+        if ticket.device_key.is_none() || ticket.bind_pending {
+            return Err(Error::Conflict(
+                "the ticket was not re-issued: nothing to retire".into(),
+            ));
+        }
+        self.door
+            .retire(&ticket.event_id, &ticket.ticket_id, ticket.issued_at)
+            .await?;
+        tracing::info!(ticket_id = %ticket.ticket_id, not_issued_before = ticket.issued_at, "older credentials retired at the door");
+        Ok(ticket.issued_at)
     }
 }

@@ -753,6 +753,31 @@ where
     invocations
 }
 
+/// Runs `f` while a minter built from `deps` consumes `env`'s mint queue (the event source
+/// mapping, as in AWS): a device binding waits for the mint function's re-issue.
+pub async fn with_minter<T>(
+    env: &TestEnv,
+    deps: crate::deps::Deps,
+    f: impl std::future::Future<Output = T>,
+) -> T {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (clients, queue, flag) = (env.clients.clone(), env.mint.clone(), stop.clone());
+    let task = tokio::spawn(async move {
+        let minter = crate::mint::Minter::new(deps);
+        // Bounded: at most 600 receives (each waits up to 1 s on an empty queue).
+        for _ in 0..600 {
+            if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            pump(&clients, &queue, |e| minter.handle(e), 1).await;
+        }
+    });
+    let out = f.await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = task.await;
+    out
+}
+
 /// An event spec for tests: one tier `ga` of `capacity` at IDR 150000, on sale, starting a day
 /// after `now`.
 pub fn sample_event_spec(event_id: &str, capacity: u32, now: u64) -> crate::admin::EventSpec {

@@ -7,7 +7,9 @@
 //! function claims the ticket for the key (first key wins, one conditional write) and the mint
 //! function re-issues ([`crate::reissue`]): the public API never holds an issuer key.
 //! Idempotent: binding again to the same key returns the same credential; another key is `409`;
-//! a re-issue not stored within [`BIND_WAIT`] is `503` (ask again).
+//! a re-issue not stored within [`BIND_WAIT`] is `503` (ask again). Each answer with a bound
+//! credential queues the retirement of the ticket's older credentials at the door (the revoke
+//! function, [`crate::revoke`]): once it has run, the printed static code is refused.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +29,7 @@ use crate::deps::Deps;
 use crate::error::{Error, Result};
 use crate::http::{bearer_token, read_json, respond};
 use crate::model::OrderStatus;
-use crate::ports::{ReissueMessage, TicketRecord, Topic};
+use crate::ports::{ReissueMessage, RetireMessage, RevokeQueueMessage, TicketRecord, Topic};
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -178,6 +180,9 @@ impl TicketsService {
             return Err(Error::Conflict("ticket is bound to another device".into()));
         }
         if !claimed.bind_pending {
+            // A repeat, or a retry after queueing the retirement failed: queue it again (the
+            // door's line only moves forward).
+            queue_retirement(d, &claimed).await?;
             return TicketView::from_record(&claimed);
         }
         // Asked again on every call while pending: the mint function's re-issue is idempotent.
@@ -208,6 +213,7 @@ impl TicketsService {
                 .await?
                 .ok_or(Error::NotFound)?;
             if !now.bind_pending {
+                queue_retirement(&self.deps, &now).await?;
                 return TicketView::from_record(&now);
             }
         }
@@ -215,6 +221,20 @@ impl TicketsService {
             "the ticket is being bound to this device; ask again in a few seconds",
         ))
     }
+}
+
+/// Queues the retirement, at the door, of the credentials issued before `bound`'s (the printed
+/// static code among them): the revoke function sends it with the machine credential, retried
+/// while the edge is down. If queueing fails the binding answers 503; the buyer's retry finds the
+/// ticket bound to the same key and queues it again.
+async fn queue_retirement(d: &Deps, bound: &TicketRecord) -> Result<()> {
+    let message = RevokeQueueMessage::Retire(RetireMessage {
+        order_id: bound.order_id.clone(),
+        event_id: bound.event_id.clone(),
+        ticket_id: bound.ticket_id.clone(),
+    });
+    let body = serde_json::to_string(&message).map_err(Error::internal)?;
+    d.queue.send(Topic::Revoke, &body).await
 }
 
 async fn list_tickets(

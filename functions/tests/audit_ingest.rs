@@ -67,6 +67,7 @@ async fn world() -> World {
     let service = IngestService {
         log: log.clone(),
         tokens: IngestTokens::from_hex_list(&IngestTokens::hash_hex(TOKEN)).unwrap(),
+        heads: None,
         clock,
         console: Some(staff.console.clone()),
     };
@@ -93,6 +94,8 @@ fn door_chain(event: &str, n: u64) -> Vec<(u64, String, String)> {
                     lat_e6: -6_175_392,
                     lon_e6: 106_827_153,
                 }),
+                // The offline one was synced late: the ingest takes the worker's flag too.
+                late: seq == 4,
                 offline: seq == 4,
                 result: if seq % 3 == 0 {
                     api::ScanResult::Stale
@@ -510,4 +513,53 @@ async fn the_event_fixtures_are_accepted() {
     let page: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(page["chain"]["valid"], true);
     assert_eq!(page["results"]["already_admitted"], 1);
+}
+
+#[allow(dead_code, unused_imports, clippy::all, clippy::pedantic)]
+#[path = "../../edge-worker/src/audit_forward.rs"]
+mod audit_forward;
+
+/// Per-event tokens and signed heads ("The door" issue, item 9), made by the worker's own code
+/// (`edge-worker/src/audit_forward.rs`): accepted for their event; another event's token, the
+/// old shared token, a missing or wrong head (a token holder planting a chain) are 401 and
+/// nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_event_tokens_and_signed_heads_are_required_with_the_head_key() {
+    let mut w = world().await;
+    let key = ticket::p256::ecdsa::SigningKey::from_slice(&[5u8; 32]).unwrap();
+    let public = hex::encode(key.verifying_key().to_encoded_point(false).as_bytes());
+    w.service.heads = Some(functions::audit_heads::HeadKey::from_hex(&public).unwrap());
+    let chain = door_chain(EVENT, 3);
+    let signed = |event_for_head: &str, seq: u64| {
+        let mut body: serde_json::Value =
+            serde_json::from_str(&batch_body(EVENT, &chain, 1, 3)).unwrap();
+        let hash = chain[usize::try_from(seq).unwrap() - 1].2.clone();
+        body["head"] = audit_forward::head(&key, event_for_head, seq, &hash);
+        body.to_string()
+    };
+    let idem = || Some(format!("audit:{EVENT}:1"));
+    let token_a = audit_forward::event_token(&key, EVENT);
+    let token_b = audit_forward::event_token(&key, "evt-b");
+
+    let refused = [
+        // Event B's token on event A's chain.
+        post(&w, Some(&token_b), idem(), signed(EVENT, 3)).await,
+        // The old shared token.
+        post(&w, Some(TOKEN), idem(), signed(EVENT, 3)).await,
+        // The right token, no head: a token holder planting a chain.
+        post(&w, Some(&token_a), idem(), batch_body(EVENT, &chain, 1, 3)).await,
+        // A head signed for another position, or for another event.
+        post(&w, Some(&token_a), idem(), signed(EVENT, 2)).await,
+        post(&w, Some(&token_a), idem(), signed("evt-b", 3)).await,
+        // A token forged without the key.
+        post(&w, Some("ev1.AAAA"), idem(), signed(EVENT, 3)).await,
+    ];
+    for (i, (status, _, out)) in refused.iter().enumerate() {
+        assert_eq!(*status, StatusCode::UNAUTHORIZED, "case {i}: {out}");
+    }
+    assert!(stored(&w).await.is_empty(), "nothing stored");
+
+    let (status, _, out) = post(&w, Some(&token_a), idem(), signed(EVENT, 3)).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(stored(&w).await.len(), 3);
 }

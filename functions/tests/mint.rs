@@ -19,7 +19,7 @@ use functions::model::{OrderStatus, PaymentRecord};
 use functions::notify::Notifier;
 use functions::ports::{KeyPurpose, MintMessage, MintOutcome, Topic};
 use functions::testing::{
-    contains_bytes, pump, sample_buyer, sample_checkout_body, sample_event_spec, CountingKeys,
+    contains_bytes, pump, sample_buyer, with_minter, sample_checkout_body, sample_event_spec, CountingKeys,
     RecordingPayments, RecordingSender, TestClock, TestEnv,
 };
 use functions::tickets::{OrderTickets, TicketView, TicketsService};
@@ -75,27 +75,6 @@ async fn paid_order(w: &World, n: u32, quantity: u32) -> CheckoutResponse {
         .await
         .unwrap();
     created
-}
-
-/// Runs `f` while a minter consumes the mint queue (the event source mapping, as in AWS): device
-/// binding waits for the mint function's re-issue. The minter is built from `deps`.
-async fn with_minter<T>(w: &World, deps: Deps, f: impl std::future::Future<Output = T>) -> T {
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (clients, queue, flag) = (w.env.clients.clone(), w.env.mint.clone(), stop.clone());
-    let task = tokio::spawn(async move {
-        let minter = Minter::new(deps);
-        // Bounded: at most 600 receives (each waits up to 1 s on an empty queue).
-        for _ in 0..600 {
-            if flag.load(std::sync::atomic::Ordering::SeqCst) {
-                break;
-            }
-            pump(&clients, &queue, |e| minter.handle(e), 1).await;
-        }
-    });
-    let out = f.await;
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    task.await.unwrap();
-    out
 }
 
 async fn enqueue_mint(w: &World, order_id: &str) {
@@ -346,7 +325,7 @@ async fn tickets_list_verify_and_bind_to_a_device() {
     };
     let tid = list.tickets[0].ticket_id.clone();
     let (s, b) = with_minter(
-        &w,
+        &w.env,
         w.deps.clone(),
         call(&app, bind(&tid, &device_pub, &order.access_token)),
     )
@@ -549,7 +528,7 @@ async fn sqs_and_api_fixtures_drive_mint_notify_and_bind() {
         .replace("REPLACE_WITH_ACCESS_TOKEN", &o.access_token);
     let app = functions::tickets::router(TicketsService::new(w.deps.clone()));
     let (s, b) = with_minter(
-        &w,
+        &w.env,
         w.deps.clone(),
         call(&app, functions::http::request_from_event(&text).unwrap()),
     )
@@ -676,7 +655,7 @@ async fn binding_reissues_in_the_mint_function_and_the_tickets_function_never_un
 
     // With the mint function consuming its queue, the same bind completes.
     let mint_kms = Arc::new(CountingKeys::new(w.deps.keys.clone()));
-    let (s, b) = with_minter(&w, w.deps.clone().with_keys(mint_kms.clone()), async {
+    let (s, b) = with_minter(&w.env, w.deps.clone().with_keys(mint_kms.clone()), async {
         let mut last = (StatusCode::SERVICE_UNAVAILABLE, Vec::new());
         // Bounded: the service waits 300 ms per call; the minter answers within seconds.
         for _ in 0..40 {

@@ -46,8 +46,9 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     "mint": {"queue": "MintQueue", "env": {"ISSUER_KEY_ID", "NOTIFY_QUEUE_URL"}},
     "tickets": {
         "routes": {"GET /v1/orders/{order_id}/tickets", "POST /v1/tickets/{ticket_id}/device"},
-        # Device binding asks mint to re-issue: no issuer key here (least privilege).
-        "env": {"MINT_QUEUE_URL"},
+        # Device binding asks mint to re-issue (no issuer key here: least privilege) and queues
+        # the old credential's retirement at the door (REVOKE_QUEUE_URL).
+        "env": {"MINT_QUEUE_URL", "REVOKE_QUEUE_URL"},
     },
     "privacy": {
         "routes": {
@@ -83,7 +84,8 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     },
     "audit-ingest": {
         "routes": {"POST /v1/audit/batches", "GET /v1/audit/events/{event_id}/entries"},
-        "env": STAFF_ENV | {"AUDIT_INGEST_TOKEN_SHA256"},
+        # AUDIT_HEAD_PUBLIC_KEY: per-event tokens and signed batch heads (functions/src/audit_heads.rs).
+        "env": STAFF_ENV | {"AUDIT_INGEST_TOKEN_SHA256", "AUDIT_HEAD_PUBLIC_KEY"},
     },
 }
 

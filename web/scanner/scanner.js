@@ -7,6 +7,7 @@ import { formatClock } from "/shared/format.js";
 import { has, I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import { openDb } from "/shared/idb.js";
 import * as tf from "/shared/ticket-format.js";
+import { ensureDevice, signedBatch } from "/scanner/device-key.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, bundleProblem: null, busy: false };
@@ -30,6 +31,10 @@ async function signIn(token) {
   state.token = token.trim();
   state.claims = claims;
   await db.put("state", "token", state.token);
+  // This device's key for the token (signs the offline queue); offline now: registered at sync.
+  await ensureDevice(db, cfg.edgeBase, state.token).catch((e) => {
+    if (!(e instanceof TypeError)) console.warn("device key:", e.message);
+  });
   showSetup();
 }
 
@@ -76,6 +81,8 @@ async function openBundle(resp) {
     // The bundle holds its event's key sets only.
     ring: new Map(b.keys.map((k) => [k.kid, { eventId: b.event_id, issuerPublicKey: tf.hexToBytes(k.issuer_public_key), qrKey: tf.hexToBytes(k.qr_key) }])),
     revokedSet: new Set(b.revoked),
+    // Re-issued tickets: credentials issued before the line are refused (`superseded`).
+    notIssuedBefore: new Map(Object.entries(b.not_issued_before ?? {})),
   };
 }
 
@@ -156,7 +163,7 @@ async function checkOffline(scan) {
   }
   let answer;
   try {
-    const policy = { eventId: b.event_id, gate: state.gate, acceptStatic: b.accept_static, freshnessSecs: b.freshness_secs, revoked: b.revokedSet };
+    const policy = { eventId: b.event_id, gate: state.gate, acceptStatic: b.accept_static, freshnessSecs: b.freshness_secs, revoked: b.revokedSet, notIssuedBefore: b.notIssuedBefore };
     const { claims } = await tf.verifyQr(scan.qr, Math.floor(now / 1000), b.ring, policy);
     const seen = await db.get("admitted", claims.ticketId);
     if (seen) {
@@ -180,7 +187,9 @@ async function sync() {
   const queued = (await db.all("queue")).filter((s) => s.event_id === state.eventId).slice(0, 200);
   if (queued.length === 0 || !navigator.onLine) return;
   try {
-    const resp = await call(cfg.edgeBase, "/v1/sync", { method: "POST", body: { event_id: state.eventId, scans: queued }, token: state.token });
+    const dev = await ensureDevice(db, cfg.edgeBase, state.token);
+    const body = await signedBatch(db, dev, state.eventId, queued);
+    const resp = await call(cfg.edgeBase, "/v1/sync", { method: "POST", body, token: state.token });
     for (const s of queued) await db.delete("queue", s.scan_id);
     for (const c of resp.conflicts) await db.put("conflicts", c.scan_id, { ...c, synced_at_ms: Date.now() });
   } catch (e) {

@@ -331,7 +331,9 @@ async function ecdsaVerify(subtle, publicSec1, message, signature) {
  * Verifies a code offline, in the order of FORMAT.md.
  * `ring`: Map kid -> { eventId, issuerPublicKey: Uint8Array(65), qrKey: Uint8Array(32) }: a key set
  *   admits to its own event only;
- * `policy`: { eventId, gate (or null), acceptStatic, freshnessSecs, revoked: Set of hex ids }.
+ * `policy`: { eventId, gate (or null), acceptStatic, freshnessSecs, revoked: Set of hex ids,
+ *   notIssuedBefore (optional): Map hex id -> unix seconds, the ticket's re-issue: an older
+ *   credential is `superseded` }.
  * Returns `{ claims, proofTimestamp }` or throws a `Rejection`.
  */
 export async function verifyQr(text, now, ring, policy, subtle = globalThis.crypto.subtle) {
@@ -371,6 +373,9 @@ export async function verifyQr(text, now, ring, policy, subtle = globalThis.cryp
   }
   if (claims.eventId !== policy.eventId || set.eventId !== policy.eventId) reject("wrong_event");
   if (policy.revoked && policy.revoked.has(claims.ticketId)) reject("revoked");
+  // Beyond FORMAT.md's steps, with step 8: a credential older than its ticket's re-issue (the
+  // printed code of a ticket since bound to a phone) is refused, as the door does online.
+  if (policy.notIssuedBefore && claims.issuedAt < (policy.notIssuedBefore.get(claims.ticketId) ?? 0)) reject("superseded");
   if (now < claims.notBefore) reject("not_yet_valid");
   if (now > claims.notAfter) reject("expired");
   if (policy.gate != null && !claims.gates.includes("*") && !claims.gates.includes(policy.gate)) {
@@ -385,6 +390,7 @@ export function resultForRejection(code) {
     {
       stale_proof: "stale",
       revoked: "revoked",
+      superseded: "revoked",
       wrong_event: "wrong_event",
       not_yet_valid: "not_yet_valid",
       expired: "expired",

@@ -328,6 +328,19 @@ fn door_attack_tickets(
             mint_as(event_a, &credential, &["*"], valid, true)?,
         );
     }
+    // A printed (static) ticket later bound to a phone: the static credential, then the
+    // device-bound one the binding re-issued a minute ago.
+    let reprinted = TicketId::random(&mut OsRng);
+    for (name, issued_at, bound) in [
+        ("reprint_old", t - 3600, false),
+        ("reprint_new", t - 60, true),
+    ] {
+        let credential = claimed("evt-a", reprinted, issued_at);
+        tickets.insert(
+            name.into(),
+            mint_as(event_a, &credential, &["*"], valid, bound)?,
+        );
+    }
     Ok(())
 }
 

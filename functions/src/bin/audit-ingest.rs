@@ -39,7 +39,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     functions::telemetry::init();
     let config = Config::from_env()?;
     let clients = Clients::from_env().await;
-    let tokens = IngestTokens::from_env()?;
+    // With the worker's audit head key, per-event tokens and signed heads replace the shared
+    // token (functions::audit_heads); without it, AUDIT_INGEST_TOKEN_SHA256 is required.
+    let heads = functions::audit_heads::HeadKey::from_env()?;
+    let tokens = if heads.is_some() {
+        IngestTokens::default()
+    } else {
+        IngestTokens::from_env()?
+    };
     // Reports need the staff keys; without STAFF_SIGNING_KEY_ID the report route is off.
     let console = match std::env::var(SIGNING_KEY_ENV) {
         Ok(id) if !id.trim().is_empty() => {
@@ -64,6 +71,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             config.table_name.clone(),
         )),
         tokens,
+        heads,
         clock: Arc::new(SystemClock),
         console,
     };
