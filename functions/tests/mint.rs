@@ -19,8 +19,8 @@ use functions::model::{OrderStatus, PaymentRecord};
 use functions::notify::Notifier;
 use functions::ports::{KeyPurpose, MintMessage, MintOutcome, Topic};
 use functions::testing::{
-    contains_bytes, pump, sample_buyer, with_minter, sample_checkout_body, sample_event_spec, CountingKeys,
-    RecordingPayments, RecordingSender, TestClock, TestEnv,
+    contains_bytes, pump, sample_buyer, sample_checkout_body, sample_event_spec, with_minter,
+    CountingKeys, RecordingPayments, RecordingSender, TestClock, TestEnv,
 };
 use functions::tickets::{OrderTickets, TicketView, TicketsService};
 use tower::ServiceExt as _;

@@ -23,7 +23,8 @@ use functions::model::PaymentRecord;
 use functions::ports::{MintMessage, RetireMessage, RevokeQueueMessage, TicketRecord, Topic};
 use functions::revoke::Revoker;
 use functions::testing::{
-    pump, sample_checkout_body, with_minter, sample_event_spec, RecordingPayments, TestClock, TestEnv,
+    pump, sample_checkout_body, sample_event_spec, with_minter, RecordingPayments, TestClock,
+    TestEnv,
 };
 use functions::tickets::{BindRequest, TicketsService};
 
