@@ -69,7 +69,10 @@ fn test_parameters(
             IngestTokens::hash_hex(AUDIT_TOKEN),
         ),
         ("TurnstileHostnames", "tickets.example.test".to_owned()),
-        ("SesFromAddress", "karcis <tiket@mail.example.test>".to_owned()),
+        (
+            "SesFromAddress",
+            "karcis <tiket@mail.example.test>".to_owned(),
+        ),
         ("SesSendingDomain", "mail.example.test".to_owned()),
         ("GatewaySecretsCiphertext", gateway_secrets),
         ("RevokerKeyCiphertext", revoker_key),
@@ -98,8 +101,14 @@ fn calls(binary: &str) -> Vec<(&'static str, Expect)> {
             ("checkout-get-event.json", Status(200)), // the event is created first
             // The deployed bot check comes first: a fixture carries no Turnstile token, so both
             // are refused before the body is read and before any call to siteverify.
-            ("checkout-post-order-malformed.json", StatusBody(403, "captcha-failed")),
-            ("checkout-post-order.json", StatusBody(403, "captcha-failed")),
+            (
+                "checkout-post-order-malformed.json",
+                StatusBody(403, "captcha-failed"),
+            ),
+            (
+                "checkout-post-order.json",
+                StatusBody(403, "captcha-failed"),
+            ),
             ("checkout-get-order.json", Status(404)), // no such order
         ],
         // Signed at 2026-11-25T09:00:00Z: outside Stripe's 300 s tolerance, refused.

@@ -1,0 +1,4 @@
+//! Fraud defences of the sale: step-up verification of high-value orders ([`stepup`]).
+
+pub mod routes;
+pub mod stepup;
