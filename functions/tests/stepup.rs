@@ -351,3 +351,39 @@ async fn channel_checks_and_nothing_to_verify_below_the_threshold() {
     let (status, _) = f.resend(&small, &token).await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
+
+/// An order that never gets its code holds its seats only until the reservation expires: the
+/// sweeper releases it like any reservation, and a late right code then opens nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverified_order_is_released_at_expiry() {
+    let f = Fixture::new().await;
+    let (order, token) = f.order(8, 3, json!({})).await;
+    let id = order["order_id"].as_str().expect("id").to_owned();
+    let (code, _) = f.delivered_code(&id).await;
+    let available = || async {
+        f.deps
+            .events
+            .get_event("gala")
+            .await
+            .expect("read")
+            .expect("event")
+            .tiers[0]
+            .available
+    };
+    assert_eq!(available().await, 37);
+    f.clock.advance(900);
+    let report = functions::sweeper::sweep(&f.deps).await.expect("sweep");
+    assert_eq!(report.released, 1, "{report:?}");
+    assert_eq!(available().await, 40);
+    let stored = f
+        .deps
+        .orders
+        .get_order(&id)
+        .await
+        .expect("read")
+        .expect("order");
+    assert_eq!(stored.status, functions::model::OrderStatus::Expired);
+    let (status, _) = f.verify(&order, &token, &code).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(f.payments_for(&id), 0);
+}
