@@ -147,6 +147,17 @@ fn answered(results: &[(StatusCode, Value)], status: StatusCode) -> usize {
     results.iter().filter(|(s, _)| *s == status).count()
 }
 
+/// The attack in its plainest form (only the fields checkout always had): a Rp1.200.000 order
+/// must not come back with a payment session. On the code before the step-up (7a78874) it did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_high_value_order_gets_no_payment_session_without_a_code() {
+    let f = Fixture::new().await;
+    let (order, _) = f.order(9, 3, json!({})).await;
+    let id = order["order_id"].as_str().expect("id").to_owned();
+    assert!(order["payment"].is_null(), "{order}");
+    assert_eq!(f.payments_for(&id), 0);
+}
+
 /// The attack: a bot (or a stolen card) buys Rp1.200.000 of tickets and goes straight to the
 /// payment page. Below the threshold the payment session is made at once; above it, not before
 /// the code the buyer received, and the code is nowhere in clear (table, queues).
