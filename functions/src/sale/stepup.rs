@@ -350,3 +350,37 @@ pub async fn resend(deps: &Deps, order: &Order) -> Result<u64> {
     tracing::info!(order_id = %order.order_id, sends = step_up.sends, "step-up code resent");
     Ok(step_up.expires_at)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn above_the_threshold_of_the_order_currency_only() {
+        let t = parse_thresholds("IDR:1000000,USD:10000").unwrap();
+        assert!(
+            !above_threshold(&t, 1_000_000, "IDR"),
+            "exactly Rp1.000.000 is not above"
+        );
+        assert!(above_threshold(&t, 1_000_001, "IDR"));
+        assert!(
+            !above_threshold(&t, 5_000_000, "SGD"),
+            "no threshold for SGD"
+        );
+        assert!(above_threshold(&t, 10_001, "USD"));
+        assert!(parse_thresholds("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn code_macs_bind_order_customer_and_code() {
+        let a = code_mac_input("ord_1", "cus_1", "123456");
+        for other in [
+            code_mac_input("ord_2", "cus_1", "123456"),
+            code_mac_input("ord_1", "cus_2", "123456"),
+            code_mac_input("ord_1", "cus_1", "123457"),
+        ] {
+            assert_ne!(a, other);
+        }
+    }
+}
