@@ -29,7 +29,9 @@ use crate::model::{
     is_id, new_id, valid_id, BuyerDetails, Consent, Event, Order, OrderStatus, PaymentReference,
 };
 use crate::pii::CustomerKey;
-use crate::ports::{HostedPayments, NewCustomer, PaymentRequest, Reservation, ReserveOutcome};
+use crate::ports::{
+    Channel, HostedPayments, Lang, NewCustomer, PaymentRequest, Reservation, ReserveOutcome,
+};
 
 /// Money as sent and returned by the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +65,13 @@ pub struct CheckoutRequest {
     /// If given, the total the buyer saw: a different current price is refused (`409`).
     #[serde(default)]
     pub expected_total: Option<Money>,
+    /// How a high-value order's one-time code reaches the buyer (`email`, the default, `sms`,
+    /// `whatsapp`: the last two need the buyer's phone). See [`crate::sale::stepup`].
+    #[serde(default)]
+    pub otp_channel: Option<Channel>,
+    /// The language of the buyer's messages (`id`, the default, or `en`).
+    #[serde(default)]
+    pub lang: Option<Lang>,
 }
 
 /// The public view of an order.
@@ -161,6 +170,11 @@ pub struct Validated {
     pub policy_version: String,
     pub marketing: bool,
     pub max_per_buyer: u32,
+    /// The order waits for a one-time code before its payment session (its total is above
+    /// its currency's step-up threshold).
+    pub step_up: bool,
+    pub otp_channel: Channel,
+    pub lang: Lang,
 }
 
 /// Checks that need no I/O and no event: consent, quantity bounds, buyer details, provider.
@@ -247,8 +261,23 @@ pub fn validate_against_event(
             .cloned()
             .ok_or_else(|| Error::internal("no payment provider configured"))?,
     };
+    let buyer = req.buyer.normalised()?;
+    let otp_channel = req.otp_channel.unwrap_or_default();
+    if otp_channel != Channel::Email && buyer.phone.is_none() {
+        return Err(Error::invalid(
+            "otp_channel",
+            "sms and whatsapp need the buyer's phone",
+        ));
+    }
     Ok(Validated {
-        buyer: req.buyer.normalised()?,
+        step_up: crate::sale::stepup::above_threshold(
+            &config.step_up_thresholds,
+            amount_minor,
+            &event.currency,
+        ),
+        otp_channel,
+        lang: req.lang.unwrap_or_default(),
+        buyer,
         quantity: req.quantity,
         unit_price_minor: tier.price_minor,
         amount_minor,
@@ -427,6 +456,11 @@ impl Checkout {
                         quantity = order.quantity,
                         "reserved"
                     );
+                    if order.status == OrderStatus::VerificationRequired {
+                        // No payment session before the buyer's one-time code.
+                        crate::sale::stepup::start(d, &order, &customer_key, v.otp_channel, v.lang)
+                            .await?;
+                    }
                     let order = self.ensure_payment(order, &event).await?;
                     return Ok(Created {
                         response: CheckoutResponse {
@@ -443,7 +477,7 @@ impl Checkout {
                     if !bool::from(stored.as_bytes().ct_eq(request_hash.as_bytes())) {
                         return Err(Error::IdempotencyMismatch);
                     }
-                    return self.replay(&order_id, &event, &customer_key).await;
+                    return self.replay(&order_id, &event, &customer_key, &v).await;
                 }
                 ReserveOutcome::CustomerExists => {}
             }
@@ -473,7 +507,11 @@ impl Checkout {
             unit_price_minor: v.unit_price_minor,
             amount_minor: v.amount_minor,
             currency: v.currency.clone(),
-            status: OrderStatus::Reserved,
+            status: if v.step_up {
+                OrderStatus::VerificationRequired
+            } else {
+                OrderStatus::Reserved
+            },
             customer_id: key.customer_id().to_owned(),
             created_at: now,
             expires_at: now + d.config.reservation_ttl_secs,
@@ -500,7 +538,7 @@ impl Checkout {
     }
 
     /// Creates the hosted payment if the order has none yet (idempotent per order id).
-    async fn ensure_payment(&self, mut order: Order, event: &Event) -> Result<Order> {
+    pub(crate) async fn ensure_payment(&self, mut order: Order, event: &Event) -> Result<Order> {
         if order.payment.is_some() || order.status != OrderStatus::Reserved {
             return Ok(order);
         }
@@ -558,7 +596,13 @@ impl Checkout {
 
     /// Answers a reused idempotency key with the earlier order. `key` is the buyer's key as
     /// this request resolved it: reused when the order is theirs (no second KMS call).
-    async fn replay(&self, order_id: &str, event: &Event, key: &CustomerKey) -> Result<Created> {
+    async fn replay(
+        &self,
+        order_id: &str,
+        event: &Event,
+        key: &CustomerKey,
+        v: &Validated,
+    ) -> Result<Created> {
         let d = &self.deps;
         let order = d
             .orders
@@ -575,6 +619,10 @@ impl Checkout {
         };
         let token = key.open(&token_field(&order.order_id), &order.access_token_sealed)?;
         let token = String::from_utf8(token.to_vec()).map_err(Error::internal)?;
+        if order.status == OrderStatus::VerificationRequired {
+            // The first request may have died before its code was stored (a no-op otherwise).
+            crate::sale::stepup::start(d, &order, key, v.otp_channel, v.lang).await?;
+        }
         let order = self.await_creators_payment(order).await?;
         let order = self.ensure_payment(order, event).await?;
         tracing::info!(order_id = %order.order_id, "idempotent replay");
@@ -686,6 +734,14 @@ pub fn router(checkout: Checkout) -> Router {
     Router::new()
         .route("/v1/orders", post(post_order))
         .route("/v1/orders/{order_id}", get(get_order))
+        .route(
+            "/v1/orders/{order_id}/verify",
+            post(crate::sale::routes::post_verify),
+        )
+        .route(
+            "/v1/orders/{order_id}/verify/resend",
+            post(crate::sale::routes::post_resend),
+        )
         .route("/v1/events/{event_id}", get(get_event))
         .fallback(crate::http::not_found)
         .method_not_allowed_fallback(crate::http::method_not_allowed)

@@ -53,7 +53,14 @@ pub struct Config {
     pub client_rate_limit: u32,
     /// `CLIENT_RATE_WINDOW_SECS` (default 60).
     pub client_rate_window_secs: u64,
+    /// `STEP_UP_THRESHOLDS` (default `IDR:1000000`): per currency, the order total in karcis
+    /// minor units above which the buyer must enter a one-time code before paying (see
+    /// [`crate::sale::stepup`]). `CUR:amount` entries, comma-separated.
+    pub step_up_thresholds: Vec<(String, u64)>,
 }
+
+/// Rp1.000.000 (IDR has no minor unit in karcis: see `gateway::money`).
+pub const DEFAULT_STEP_UP_THRESHOLDS: &str = "IDR:1000000";
 
 impl Config {
     /// Reads the process environment.
@@ -104,8 +111,12 @@ impl Config {
         if !(1..=3600).contains(&client_rate_window_secs) {
             return Err(Error::internal("CLIENT_RATE_WINDOW_SECS must be 1..=3600"));
         }
+        let step_up_thresholds = crate::sale::stepup::parse_thresholds(
+            &get("STEP_UP_THRESHOLDS").unwrap_or_else(|| DEFAULT_STEP_UP_THRESHOLDS.to_owned()),
+        )?;
         Ok(Self {
             table_name,
+            step_up_thresholds,
             client_rate_limit,
             client_rate_window_secs,
             pii_key_id: get("PII_KEY_ID"),
@@ -155,6 +166,26 @@ mod tests {
         assert!(c.pii_key_id.is_none());
         assert!(Config::require(&c.pii_key_id, "PII_KEY_ID").is_err());
         assert_eq!((c.client_rate_limit, c.client_rate_window_secs), (5, 60));
+        assert_eq!(c.step_up_thresholds, vec![("IDR".to_owned(), 1_000_000)]);
+    }
+
+    #[test]
+    fn step_up_thresholds_are_checked() {
+        let c = cfg(&[
+            ("TABLE_NAME", "t"),
+            ("STEP_UP_THRESHOLDS", "IDR:2000000, USD:10000"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.step_up_thresholds,
+            vec![("IDR".to_owned(), 2_000_000), ("USD".to_owned(), 10_000)]
+        );
+        for bad in ["IDR", "idr:1", "IDR:-1", "IDR:1.5", "RUPIAH:1"] {
+            assert!(
+                cfg(&[("TABLE_NAME", "t"), ("STEP_UP_THRESHOLDS", bad)]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

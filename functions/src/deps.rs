@@ -22,6 +22,8 @@ pub struct Deps {
     pub dedup: Arc<dyn Dedup>,
     /// Fixed-window rate counters.
     pub limits: Arc<dyn RateLimits>,
+    /// Step-up one-time codes of high-value orders.
+    pub stepups: Arc<dyn crate::sale::stepup::StepUps>,
     /// The erasure log (its own table).
     pub erasures: Arc<dyn ErasureLog>,
     pub keys: Arc<dyn Keys>,
@@ -61,6 +63,7 @@ impl Deps {
             orders: store.clone(),
             tickets: store.clone(),
             limits: store.clone(),
+            stepups: store.clone(),
             dedup: store,
             pii: Arc::new(Pii::new(keys.clone(), customers.clone())),
             customers,

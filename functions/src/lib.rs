@@ -39,6 +39,7 @@ pub mod privacy;
 pub mod reissue;
 pub mod retention;
 pub mod revoke;
+pub mod sale;
 pub mod senders;
 pub mod sqs;
 pub mod staff;

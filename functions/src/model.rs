@@ -65,6 +65,9 @@ pub fn validate_time_zone(zone: &str) -> Result<()> {
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Reserved,
+    /// Reserved, waiting for the buyer's one-time code (a high-value order, see
+    /// [`crate::sale::stepup`]): no payment session exists until the code is verified.
+    VerificationRequired,
     Paid,
     Minted,
     Expired,
@@ -79,6 +82,7 @@ impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Reserved => "RESERVED",
+            Self::VerificationRequired => "VERIFICATION_REQUIRED",
             Self::Paid => "PAID",
             Self::Minted => "MINTED",
             Self::Expired => "EXPIRED",
@@ -91,6 +95,7 @@ impl OrderStatus {
     pub fn parse(text: &str) -> Result<Self> {
         Ok(match text {
             "RESERVED" => Self::Reserved,
+            "VERIFICATION_REQUIRED" => Self::VerificationRequired,
             "PAID" => Self::Paid,
             "MINTED" => Self::Minted,
             "EXPIRED" => Self::Expired,
@@ -425,7 +430,14 @@ mod tests {
         assert!(validate_currency("idr").is_err() && validate_currency("RUPIAH").is_err());
         assert!(is_id("ord", &format!("ord_{}", "ab".repeat(16))));
         assert!(!is_id("ord", "ord_XYZ") && !is_id("ord", &format!("cus_{}", "ab".repeat(16))));
-        for s in ["RESERVED", "PAID", "MINTED", "EXPIRED", "CANCELLED"] {
+        for s in [
+            "RESERVED",
+            "VERIFICATION_REQUIRED",
+            "PAID",
+            "MINTED",
+            "EXPIRED",
+            "CANCELLED",
+        ] {
             assert_eq!(OrderStatus::parse(s).unwrap().as_str(), s);
         }
     }

@@ -9,7 +9,9 @@
 //! A message's `channel` parameter (`email`, the default, `sms`, `whatsapp`) and `lang`
 //! parameter (`id`, the default, or `en`) choose how and in which language it goes; SMS and
 //! WhatsApp need the phone the buyer gave with the order (sealed on the order), and without one
-//! the message goes by email. The senders are in [`crate::senders`].
+//! the message goes by email. The senders are in [`crate::senders`]. A `code_sealed` parameter
+//! (a step-up code sealed with the buyer's key) is opened here and given to the template as
+//! `code`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,6 +99,7 @@ impl Notifier {
             let email = Zeroizing::new(String::from_utf8(email.to_vec()).map_err(Error::internal)?);
             let mut params = msg.params.clone();
             let (channel, lang) = channel_and_lang(&mut params)?;
+            open_sealed_code(&key, msg.order_id.as_deref(), &mut params)?;
             if let Some(order_id) = &msg.order_id {
                 params.insert("order_id".into(), order_id.clone());
             }
@@ -143,6 +146,27 @@ fn channel_and_lang(params: &mut BTreeMap<String, String>) -> Result<(Channel, L
         Some(l) => Lang::parse(&l).ok_or_else(|| Error::invalid("lang", "unknown"))?,
     };
     Ok((channel, lang))
+}
+
+/// A step-up code travels sealed with the buyer's key ([`crate::sale::stepup`]): opened here,
+/// for the template only.
+fn open_sealed_code(
+    key: &crate::pii::CustomerKey,
+    order_id: Option<&str>,
+    params: &mut BTreeMap<String, String>,
+) -> Result<()> {
+    use base64::Engine as _;
+    let Some(sealed) = params.remove(crate::sale::stepup::SEALED_CODE_PARAM) else {
+        return Ok(());
+    };
+    let order_id = order_id.ok_or_else(|| Error::invalid("order_id", "a sealed code needs it"))?;
+    let sealed = base64::engine::general_purpose::STANDARD
+        .decode(sealed)
+        .map_err(|_| Error::invalid("code_sealed", "not base64"))?;
+    let code = key.open(&crate::sale::stepup::code_field(order_id), &sealed)?;
+    let code = String::from_utf8(code.to_vec()).map_err(Error::internal)?;
+    params.insert("code".into(), code);
+    Ok(())
 }
 
 impl Notifier {

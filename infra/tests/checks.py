@@ -31,7 +31,8 @@ SENDER_ENV = {"SES_FROM_ADDRESS", "NOTIFY_SITE_URL", "SMS_ENABLED", "SMS_SENDER_
 # binary name -> routes ("METHOD path"), trigger kind, extra env vars it must receive
 FUNCTIONS: dict[str, dict[str, Any]] = {
     "checkout": {
-        "routes": {"POST /v1/orders", "GET /v1/orders/{order_id}", "GET /v1/events/{event_id}"},
+        "routes": {"POST /v1/orders", "GET /v1/orders/{order_id}", "POST /v1/orders/{order_id}/verify",
+                   "POST /v1/orders/{order_id}/verify/resend", "GET /v1/events/{event_id}"},
         # CHECKOUT_*_URL: where the gateway returns the buyer (bin/checkout.rs requires both).
         "env": {
             "PII_KEY_ID", "CONFIG_KEY_ID", "GATEWAY_SECRETS", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX",

@@ -1,7 +1,8 @@
 //! DynamoDB adapter: the single table of the contract (layouts in `functions/DATA.md`).
 //!
 //! [`DynamoStore`] implements [`Events`], [`Orders`], [`Customers`], [`Tickets`], [`Dedup`],
-//! [`crate::ports::RateLimits`] and [`crate::privacy::PrivacyRecords`].
+//! [`crate::ports::RateLimits`], [`crate::privacy::PrivacyRecords`] and
+//! [`crate::sale::stepup::StepUps`].
 
 mod attrs;
 mod erasures;
@@ -10,6 +11,7 @@ mod limits;
 mod orders;
 mod privacy;
 mod schema;
+mod stepup;
 mod tickets;
 
 pub use erasures::{create_erasure_log_table, DynamoErasureLog};

@@ -46,7 +46,11 @@ pub(crate) fn order_item(o: &Order) -> Result<Item> {
     if let Some(r) = &o.reversal {
         i.insert("reversal".into(), json(r)?);
     }
-    if o.status == OrderStatus::Reserved {
+    // An order waiting for its step-up code holds stock too: the sweeper releases it alike.
+    if matches!(
+        o.status,
+        OrderStatus::Reserved | OrderStatus::VerificationRequired
+    ) {
         i.insert("gsi1pk".into(), s(keys::RESERVED));
         i.insert(
             "gsi1sk".into(),
@@ -315,6 +319,11 @@ impl Orders for DynamoStore {
                 Ok(PaidOutcome::RefundDue(order))
             }
             OrderStatus::Reserved => Err(Error::unavailable("order changed during payment; retry")),
+            // No payment session exists before the step-up code: a payment cannot be this
+            // order's.
+            OrderStatus::VerificationRequired => Err(Error::Conflict(
+                "payment for an order still waiting for verification".into(),
+            )),
         }
     }
 
@@ -457,10 +466,14 @@ impl Orders for DynamoStore {
             &keys::order(&r.order_id),
             keys::ORDER_SK,
             "SET #st = :expired, released_at = :now REMOVE gsi1pk, gsi1sk",
-            Some("#st = :reserved AND expires_at <= :now AND quantity = :q AND tier_id = :t"),
+            Some(
+                "#st IN (:reserved, :verifying) AND expires_at <= :now AND quantity = :q \
+                 AND tier_id = :t",
+            ),
             vec![
                 (":expired", s(OrderStatus::Expired.as_str())),
                 (":reserved", s(OrderStatus::Reserved.as_str())),
+                (":verifying", s(OrderStatus::VerificationRequired.as_str())),
                 (":now", n(now)),
                 (":q", n(r.quantity)),
                 (":t", s(&r.tier_id)),

@@ -2,7 +2,7 @@
 // (unticked; the policy version goes with the order), the bot check, then the gateway's page.
 import { ApiError, call, config, showError } from "/shared/api.js";
 import { DEFAULT_TIME_ZONE, formatEventTime, formatMoney } from "/shared/format.js";
-import { I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
+import { I18nError, initI18n, language, onLanguageChange, t } from "/shared/i18n.js";
 import { toE164 } from "/shared/phone.js";
 import { deviceId } from "/js/guard.js";
 import { saveOrder } from "/js/wallet.js";
@@ -125,6 +125,8 @@ async function submit(e) {
     expected_total: { amount_minor: tier.price.amount_minor * quantity, currency: tier.price.currency },
   };
   if (cfg.paymentProvider) body.payment_provider = cfg.paymentProvider;
+  // A high-value order's one-time code comes in the page's language.
+  body.lang = language() === "en" ? "en" : "id";
   // The same attempt keeps its key across retries (a double click or a timeout does not buy twice).
   const fingerprint = JSON.stringify(body);
   let attempt = JSON.parse(sessionStorage.getItem("karcis.attempt") || "null");

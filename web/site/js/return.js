@@ -1,4 +1,6 @@
-// Back from the payment page: poll the order until it is paid and its tickets are minted.
+// Back from the payment page: poll the order until it is paid and its tickets are minted. A
+// high-value order first waits for the buyer's one-time code (the step-up): the form sends it,
+// and the right code hands the buyer to the payment page.
 import { call, config, showError } from "/shared/api.js";
 import { formatMoney } from "/shared/format.js";
 import { has, initI18n, onLanguageChange, t } from "/shared/i18n.js";
@@ -26,6 +28,41 @@ function say(message, order = view.order) {
   render();
 }
 
+// The step-up: the code form, shown while the order is `verification_required`.
+function stepUp(cfg, orderId, token) {
+  const form = $("verify");
+  form.hidden = false;
+  $("code").focus();
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("error").hidden = true;
+    const code = $("code").value.trim();
+    if (!/^[0-9]{6}$/.test(code)) {
+      $("code").setAttribute("aria-invalid", "true");
+      return;
+    }
+    $("verify-submit").disabled = true;
+    try {
+      const o = await call(cfg.apiBase, `/v1/orders/${encodeURIComponent(orderId)}/verify`, { method: "POST", body: { code }, token });
+      const redirect = o.payment?.redirect_url;
+      if (redirect) location.assign(redirect);
+      else location.reload();
+    } catch (x) {
+      showError($("error"), x);
+      $("verify-submit").disabled = false;
+    }
+  });
+  $("resend").addEventListener("click", async () => {
+    $("error").hidden = true;
+    try {
+      await call(cfg.apiBase, `/v1/orders/${encodeURIComponent(orderId)}/verify/resend`, { method: "POST", token });
+      say("return.verify.resent");
+    } catch (x) {
+      showError($("error"), x);
+    }
+  });
+}
+
 async function main() {
   initI18n();
   onLanguageChange(render);
@@ -47,6 +84,10 @@ async function main() {
         $("tickets-link").href = `/tickets.html?order=${encodeURIComponent(orderId)}`;
         $("done").hidden = false;
         $("tickets-link").focus();
+        return;
+      }
+      if (o.status === "verification_required") {
+        stepUp(cfg, orderId, saved.token);
         return;
       }
       if (o.status === "expired" || o.status === "cancelled") return;
