@@ -136,8 +136,6 @@ export default {
   "error.unexpected": "Please try again. If it happens again, contact the organiser.",
   "problem.unknown.title": "Something went wrong",
   "problem.unknown.detail": "The server answered with an error (HTTP {status}). Please try again later.",
-  "problem.captcha-failed.title": "Bot check failed",
-  "problem.captcha-failed.detail": "Complete the check again, then retry.",
   "problem.malformed-request.title": "Request not understood",
   "problem.malformed-request.detail": "The page sent something the server could not read. Reload the page and try again.",
   "problem.invalid-field.title": "Please check the form",

@@ -137,8 +137,6 @@ export default {
   "error.unexpected": "Silakan coba lagi. Jika terulang, hubungi penyelenggara.",
   "problem.unknown.title": "Terjadi kesalahan",
   "problem.unknown.detail": "Server menjawab dengan galat (HTTP {status}). Silakan coba lagi nanti.",
-  "problem.captcha-failed.title": "Pemeriksaan bot gagal",
-  "problem.captcha-failed.detail": "Selesaikan pemeriksaan lagi, lalu coba kembali.",
   "problem.malformed-request.title": "Permintaan tidak dipahami",
   "problem.malformed-request.detail": "Halaman mengirim data yang tidak bisa dibaca server. Muat ulang halaman lalu coba lagi.",
   "problem.invalid-field.title": "Mohon periksa formulir",
