@@ -160,6 +160,8 @@ export default {
   "problem.rate-limited.detail": "Please wait a moment, then try again.",
   "problem.device_key_conflict.title": "Another device is registered",
   "problem.device_key_conflict.detail": "This sign-in already belongs to another scanner. Sign out and sign in again on this device.",
+  "problem.audit_forwarding_unconfigured.title": "Door not set up",
+  "problem.audit_forwarding_unconfigured.detail": "This door must send its audit to the back end and is not configured to. Tell the organiser; do not scan with it.",
   "problem.devices_unavailable.title": "Door service unavailable",
   "problem.devices_unavailable.detail": "The scanner could not be registered just now. Try again in a moment.",
   "problem.captcha-failed.title": "Bot check failed",

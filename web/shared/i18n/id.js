@@ -161,6 +161,8 @@ export default {
   "problem.rate-limited.detail": "Mohon tunggu sebentar, lalu coba lagi.",
   "problem.device_key_conflict.title": "Perangkat lain sudah terdaftar",
   "problem.device_key_conflict.detail": "Sesi masuk ini sudah dipakai pemindai lain. Keluar, lalu masuk lagi di perangkat ini.",
+  "problem.audit_forwarding_unconfigured.title": "Pintu belum disiapkan",
+  "problem.audit_forwarding_unconfigured.detail": "Pintu ini wajib mengirim catatan audit ke server dan belum dikonfigurasi. Hubungi penyelenggara; jangan memindai dengan perangkat ini.",
   "problem.devices_unavailable.title": "Layanan pintu tidak tersedia",
   "problem.devices_unavailable.detail": "Pemindai belum bisa didaftarkan saat ini. Coba lagi sebentar lagi.",
   "problem.captcha-failed.title": "Pemeriksaan bot gagal",
