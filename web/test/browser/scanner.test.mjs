@@ -184,7 +184,7 @@ describe("scanner against the edge", { skip }, () => {
       const other = await startServer({ env: { KARCIS_EDGE_URL: edge.url }, config: { bundleSigningKey } });
       const p = await browser.context.newPage();
       try {
-        p.setDefaultTimeout(10000);
+        p.setDefaultTimeout(30000); // sign-in now sets a PIN (PBKDF2) too; the machine may be busy
         await p.goto(`${other.url}/scanner/`);
         await p.fill("#token", edge.fixture.data.tokens.staff);
         await p.click("#signin-form button[type=submit]");
