@@ -45,6 +45,17 @@ function dumpStorage(page) {
   }));
 }
 
+/** Enters `code` by hand; returns the verdict's result code and closes it. */
+async function scanOnce(page, code) {
+  await page.fill("#manual", code);
+  await page.click("#manual-form button[type=submit]");
+  await page.waitForSelector("#result:not([hidden])");
+  const result = await page.getAttribute("#result", "data-result");
+  await page.click("#result-next");
+  await page.waitForSelector("#result", { state: "hidden" });
+  return result;
+}
+
 /** The bytes of every file under `dir` (the browser profile), bounded. */
 function filesUnder(dir, out = [], budget = { files: 5000 }) {
   for (const name of readdirSync(dir)) {
@@ -79,15 +90,7 @@ describe("scanner PIN against the edge", { skip }, () => {
     await edge?.close();
   });
 
-  async function scan(code) {
-    await page.fill("#manual", code);
-    await page.click("#manual-form button[type=submit]");
-    await page.waitForSelector("#result:not([hidden])");
-    const result = await page.getAttribute("#result", "data-result");
-    await page.click("#result-next");
-    await page.waitForSelector("#result", { state: "hidden" });
-    return result;
-  }
+  const scan = (code) => scanOnce(page, code);
 
   test("the first sign-in asks for a PIN: simple and mismatched PINs are refused", async () => {
     await page.goto(`${web.url}/scanner/`);
@@ -194,10 +197,12 @@ describe("scanner PIN against the edge", { skip }, () => {
     await page.context().setOffline(false);
     await page.reload();
     await page.waitForSelector("#signin-error:not([hidden])");
-    // (Another token: the edge binds one device key per token, and the wiped key is gone.)
-    await page.fill("#token", data.tokens.staff2);
-    await page.click("#signin-form button[type=submit]");
+    // Through a sign-in link this time, with another token (the edge binds one device key per
+    // token, and the wiped key is gone). From another page: a fragment alone does not reload.
+    await page.goto("about:blank");
+    await page.goto(`${web.url}/scanner/#token=${data.tokens.staff2}`);
     await setPin(page, "802461");
+    assert.equal(new URL(page.url()).hash, "", "the token left the address bar");
     await page.waitForSelector("#setup:not([hidden])");
     await page.fill("#gate", "A");
     await page.click("#setup-form button[type=submit]");
@@ -237,15 +242,7 @@ describe("scanner fingerprint unlock (WebAuthn, virtual authenticator)", { skip 
     await page.click("#setup-form button[type=submit]");
     await page.waitForSelector("#scan:not([hidden])");
   }
-  async function scan(code) {
-    await page.fill("#manual", code);
-    await page.click("#manual-form button[type=submit]");
-    await page.waitForSelector("#result:not([hidden])");
-    const result = await page.getAttribute("#result", "data-result");
-    await page.click("#result-next");
-    await page.waitForSelector("#result", { state: "hidden" });
-    return result;
-  }
+  const scan = (code) => scanOnce(page, code);
 
   test("after the PIN, the fingerprint is offered; it unlocks the scanner at the next start", async () => {
     // WebAuthn needs a domain for its relying party id (an IP address is refused): localhost.
