@@ -14,6 +14,11 @@ import { createVault, defaultRandom, erase, masterFromPin, masterFromPrf, newPep
 const $ = (id) => document.getElementById(id);
 const UV = 0x04; // authenticator data flags: user verified
 
+function wipedKey(lost) {
+  if (!lost) return "pin.wiped.detail";
+  return lost === 1 ? "pin.wiped.lostOne" : "pin.wiped.lost";
+}
+
 function show(id) {
   for (const s of document.querySelectorAll("main > section")) s.hidden = s.id !== id;
 }
@@ -64,7 +69,7 @@ export async function createPinLock({ raw, cfg, stores, onLock, onUnlock, onWipe
     const rec = await record();
     const left = Math.max(0, policy.maxAttempts - (rec?.failures ?? 0));
     $("lock-queue").hidden = n === 0;
-    $("lock-queue").textContent = n ? t("pin.lock.queue", { n, left }) : "";
+    $("lock-queue").textContent = n ? t(n === 1 ? "pin.lock.queueOne" : "pin.lock.queue", { n, left }) : "";
   }
 
   async function showLock() {
@@ -110,7 +115,7 @@ export async function createPinLock({ raw, cfg, stores, onLock, onUnlock, onWipe
 
   function showNotice(notice) {
     show("signin");
-    showError($("signin-error"), new I18nError(notice.lost ? "pin.wiped.lost" : "pin.wiped.detail", { n: notice.lost }, "pin.wiped.title"));
+    showError($("signin-error"), new I18nError(wipedKey(notice.lost), { n: notice.lost }, "pin.wiped.title"));
   }
 
   async function tryPin(pin) {

@@ -400,7 +400,7 @@ async function main() {
   onLanguageChange(() => {
     renderWho();
     if (db) renderStatus();
-    if (db) renderConflicts();
+    if (db && state.eventId) renderConflicts(); // nothing to read while locked
   });
   cfg = await config();
   const raw = await openDb("karcis-scanner", STORES);

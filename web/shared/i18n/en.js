@@ -311,4 +311,6 @@ export default {
   "pin.wiped.title": "Scanner wiped",
   "pin.wiped.detail": "Too many wrong PINs: the token and the scanner's data were deleted from this device. Sign in again.",
   "pin.wiped.lost": "Too many wrong PINs: the token and the scanner's data were deleted from this device, with {n} offline scans not yet synced. Tell your supervisor, then sign in again.",
+  "pin.lock.queueOne": "1 offline scan is waiting to sync. After {left} more wrong PINs it is deleted too.",
+  "pin.wiped.lostOne": "Too many wrong PINs: the token and the scanner's data were deleted from this device, with 1 offline scan not yet synced. Tell your supervisor, then sign in again.",
 };

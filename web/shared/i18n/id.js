@@ -312,4 +312,6 @@ export default {
   "pin.wiped.title": "Pemindai dihapus",
   "pin.wiped.detail": "Terlalu banyak PIN salah: token dan data pemindai dihapus dari perangkat ini. Masuk lagi.",
   "pin.wiped.lost": "Terlalu banyak PIN salah: token dan data pemindai dihapus dari perangkat ini, termasuk {n} pindaian offline yang belum tersinkron. Beri tahu supervisor Anda, lalu masuk lagi.",
+  "pin.lock.queueOne": "1 pindaian offline menunggu sinkronisasi. Setelah {left} PIN salah lagi, pindaian itu ikut terhapus.",
+  "pin.wiped.lostOne": "Terlalu banyak PIN salah: token dan data pemindai dihapus dari perangkat ini, termasuk 1 pindaian offline yang belum tersinkron. Beri tahu supervisor Anda, lalu masuk lagi.",
 };

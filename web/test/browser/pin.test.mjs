@@ -12,6 +12,7 @@ import { startServer } from "../../scripts/serve.mjs";
 import { launch, requirements, shot, watchErrors } from "../lib/browser.mjs";
 import { rotating } from "../lib/codes.mjs";
 import { edgeAvailable, startEdge } from "../lib/edge.mjs";
+import { CATALOGUES } from "../lib/i18n.mjs";
 import { setPin, TEST_PIN, unlock } from "../lib/pin.mjs";
 
 const skip = requirements("the scanner PIN tests", edgeAvailable(), "KARCIS_SKIP_EDGE_TESTS");
@@ -157,6 +158,15 @@ describe("scanner PIN against the edge", { skip }, () => {
     assert.equal(await page.isVisible("#scan"), false);
     assert.equal(await page.textContent("#who"), "");
     await shot(page, "scanner-pin-2-locked");
+    // In Indonesian too: every text of the lock screen from the catalogue.
+    await page.click("[data-lang-choice=id]");
+    assert.equal(await page.textContent("#lock-why"), CATALOGUES.id["pin.lock.idle"]);
+    assert.equal(await page.textContent("#lock-h"), CATALOGUES.id["pin.lock.heading"]);
+    const texts = await page.$$eval("#lock [data-i18n]", (els) => els.filter((e) => !e.hidden).map((e) => [e.dataset.i18n, e.textContent]));
+    assert.ok(texts.length >= 5, JSON.stringify(texts));
+    for (const [key, text] of texts) assert.equal(text, CATALOGUES.id[key], key);
+    await shot(page, "scanner-pin-id-2-locked");
+    await page.click("[data-lang-choice=en]");
     // Back to the real time (the codes and the edge use it); the unlock starts the idle time anew.
     await page.clock.setSystemTime(Date.now());
   });
@@ -181,14 +191,14 @@ describe("scanner PIN against the edge", { skip }, () => {
     await page.reload();
     await page.waitForSelector("#lock:not([hidden])");
     assert.match(await page.textContent("#lock-why"), /start the shift/);
-    assert.match(await page.textContent("#lock-queue"), /1 offline scans are waiting to sync/);
+    assert.match(await page.textContent("#lock-queue"), /^1 offline scan is waiting to sync\. After 5 more wrong PINs it is deleted too\.$/);
     for (let left = 4; left >= 1; left--) {
       await unlock(page, "975310");
       await page.waitForFunction((n) => document.getElementById("lock-error").textContent.includes(`Attempts left: ${n}.`), left);
     }
     await unlock(page, "975310");
     await page.waitForSelector("#signin:not([hidden])");
-    assert.match(await page.textContent("#signin-error"), /Scanner wiped.*with 1 offline scans not yet synced/s);
+    assert.match(await page.textContent("#signin-error"), /Scanner wiped.*with 1 offline scan not yet synced\. Tell your supervisor/s);
     await shot(page, "scanner-pin-3-wiped");
     const { idb } = await dumpStorage(page);
     assert.deepEqual(Object.fromEntries(Object.entries(idb).map(([k, v]) => [k, v.map(([key]) => key)])),
