@@ -30,6 +30,7 @@ web-edge-deps:
 	@test -f $(EDGE_DIR)/build/index.js || $(MAKE) build-edge
 	@cargo build --locked --quiet -p edge-testgen
 
+# test/browser/ includes pin.test.mjs (the scanner PIN and WebAuthn, with a virtual authenticator).
 test-web: web-setup web-edge-deps ## web/: QR format unit tests (Node) + browser tests (chromium, real edge)
 	cd $(WEB_DIR) && node --test test/unit/
 	cd $(WEB_DIR) && $(WEB_TEST_ENV) node --test --test-concurrency=1 test/browser/

@@ -8,11 +8,14 @@ import { has, I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import { openDb } from "/shared/idb.js";
 import * as tf from "/shared/ticket-format.js";
 import { ensureDevice, signedBatch } from "/scanner/device-key.js";
+import { createPinLock } from "/scanner/pin-lock.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, bundleProblem: null, busy: false };
-let db;
+const STORES = ["state", "bundles", "queue", "admitted", "conflicts"];
+let db; // sealed by the PIN (pin-lock.js): unreadable while the scanner is locked
 let cfg;
+let pin;
 
 // ---------------------------------------------------------------------------------------------
 // sign-in
@@ -28,6 +31,7 @@ function decodeJwt(token) {
 
 async function signIn(token) {
   const claims = decodeJwt(token); // the edge verifies it; this only reads what to show
+  await pin.ensureVault(); // first sign-in: a PIN is set before anything is stored
   state.token = token.trim();
   state.claims = claims;
   await db.put("state", "token", state.token);
@@ -39,7 +43,7 @@ async function signIn(token) {
 }
 
 function showOnly(id) {
-  for (const s of ["signin", "setup", "scan"]) $(s).hidden = s !== id;
+  for (const s of ["signin", "setup", "scan", "pin-set", "lock"]) $(s).hidden = s !== id;
 }
 
 function renderWho() {
@@ -184,6 +188,7 @@ async function checkOffline(scan) {
 }
 
 async function sync() {
+  if (!state.token || !state.eventId) return; // signed out or locked
   const queued = (await db.all("queue")).filter((s) => s.event_id === state.eventId).slice(0, 200);
   if (queued.length === 0 || !navigator.onLine) return;
   try {
@@ -358,10 +363,35 @@ async function signOut() {
   if (state.eventId) await sync();
   const unsynced = (await db.all("queue")).length;
   if (unsynced && !confirm(t(unsynced === 1 ? "scan.signout.confirmOne" : "scan.signout.confirmMany", { n: unsynced }))) return;
-  for (const store of ["state", "bundles", "queue", "admitted", "conflicts"]) await db.clear(store);
+  for (const store of STORES) await db.clear(store);
+  forget();
+  showOnly("signin");
+}
+
+/** Drops what the page holds in memory (locked, signed out or wiped): storage keeps it sealed. */
+function forget() {
   if (state.watch != null) navigator.geolocation.clearWatch(state.watch);
   Object.assign(state, { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, bundleProblem: null });
+  for (const track of $("video").srcObject?.getTracks?.() ?? []) track.stop();
+  $("video").hidden = true;
   $("token").value = "";
+  $("who").textContent = "";
+  $("signin-error").hidden = true;
+}
+
+/** Back to where the staff member was: the saved token (or one from a sign-in link), its gate. */
+async function resume(fromLink) {
+  const saved = fromLink || (await db.get("state", "token"));
+  if (saved) {
+    try {
+      await signIn(saved);
+      const place = await db.get("state", "place");
+      if (place && !fromLink && state.claims.events.includes(place.eventId)) await startScanning(place.eventId, place.gate, place.gps);
+      return;
+    } catch (e) {
+      showError($("signin-error"), e);
+    }
+  }
   showOnly("signin");
 }
 
@@ -370,10 +400,18 @@ async function main() {
   onLanguageChange(() => {
     renderWho();
     if (db) renderStatus();
-    if (db) renderConflicts();
+    if (db && state.eventId) renderConflicts(); // nothing to read while locked
   });
   cfg = await config();
-  db = await openDb("karcis-scanner", ["state", "bundles", "queue", "admitted", "conflicts"]);
+  const raw = await openDb("karcis-scanner", STORES);
+  let fromLink = null;
+  pin = await createPinLock({ raw, cfg, stores: STORES, onLock: forget, onWipe: forget,
+    onUnlock: () => {
+      const link = fromLink;
+      fromLink = null;
+      return resume(link);
+    } });
+  db = pin.store;
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/scanner/sw.js", { scope: "/scanner/" }).catch(() => {});
 
   $("signin-form").addEventListener("submit", (e) => {
@@ -407,20 +445,12 @@ async function main() {
 
   // A sign-in link carries the token in the fragment (never sent to a server); drop it from the URL.
   const frag = new URLSearchParams(location.hash.slice(1));
-  const fromLink = frag.get("token");
+  fromLink = frag.get("token");
   if (fromLink) history.replaceState(null, "", location.pathname);
-  const saved = fromLink || (await db.get("state", "token"));
-  if (saved) {
-    try {
-      await signIn(saved);
-      const place = await db.get("state", "place");
-      if (place && !fromLink && state.claims.events.includes(place.eventId)) await startScanning(place.eventId, place.gate, place.gps);
-      return;
-    } catch (e) {
-      showError($("signin-error"), e);
-    }
-  }
-  showOnly("signin");
+  // Each start (a new shift) asks for the PIN first; a link's token waits for the unlock.
+  const status = await pin.start();
+  if (status === "locked" || (status === "wiped" && !fromLink)) return;
+  await resume(fromLink);
 }
 
 main();

@@ -25,6 +25,7 @@ export async function launch({ viewport = { width: 390, height: 844 }, permissio
   });
   return {
     context,
+    profile, // the profile directory: what the browser stores on disk (the PIN test reads it)
     close: async () => {
       await context.close().catch(() => {});
       rmSync(profile, { recursive: true, force: true });
