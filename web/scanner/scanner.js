@@ -7,7 +7,9 @@ import { formatClock } from "/shared/format.js";
 import { has, I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import { openDb } from "/shared/idb.js";
 import * as tf from "/shared/ticket-format.js";
+import * as camera from "/scanner/camera.js";
 import { ensureDevice, signedBatch } from "/scanner/device-key.js";
+import * as feedback from "/scanner/gate-feedback.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, bundleProblem: null, busy: false };
@@ -223,19 +225,6 @@ function reason(answer, offline) {
   return has(key) ? t(key) : t("scan.reason.unknown", { code: answer.result });
 }
 
-function beep(ok) {
-  try {
-    const ctx = new AudioContext();
-    const o = ctx.createOscillator();
-    o.frequency.value = ok ? 880 : 220;
-    o.connect(ctx.destination);
-    o.start();
-    o.stop(ctx.currentTime + (ok ? 0.15 : 0.5));
-  } catch {
-    /* no audio */
-  }
-}
-
 function showResult(answer, offline) {
   const ok = answer.result === "admitted";
   const box = $("result");
@@ -247,8 +236,7 @@ function showResult(answer, offline) {
   $("result-tag").hidden = !(offline && ok);
   $("result-why").textContent = reason(answer, offline);
   box.hidden = false;
-  navigator.vibrate?.(ok ? 120 : [300, 100, 300]);
-  beep(ok);
+  feedback.signal(answer.result);
   $("result-next").focus();
 }
 
@@ -268,6 +256,10 @@ function renderStatus() {
     const n = q.filter((s) => s.event_id === state.eventId).length;
     $("queue").textContent = t("scan.queue", { n });
     $("queue").dataset.count = String(n);
+  });
+  feedback.admittedAt(db, state.gate).then((n) => {
+    $("counter").textContent = t("scan.counter", { n });
+    $("counter").dataset.count = String(n);
   });
 }
 
@@ -292,43 +284,9 @@ function note(key) {
 }
 
 async function startCamera() {
-  const video = $("video");
-  try {
-    const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
-    video.srcObject = stream;
-    video.hidden = false;
-    await video.play();
-  } catch {
-    note("scan.camera.none");
-    return;
-  }
-  const detector = "BarcodeDetector" in window ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
-  note(detector ? "scan.camera.builtin" : "scan.camera.jsqr");
-  const canvas = document.createElement("canvas");
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  let last = "";
-  const tick = async () => {
-    if (video.hidden) return;
-    if (!state.busy && $("result").hidden && video.readyState >= 2) {
-      let text = null;
-      if (detector) {
-        const codes = await detector.detect(video).catch(() => []);
-        text = codes[0]?.rawValue ?? null;
-      } else if (window.jsQR) {
-        canvas.width = video.videoWidth;
-        canvas.height = video.videoHeight;
-        ctx.drawImage(video, 0, 0);
-        const img = ctx.getImageData(0, 0, canvas.width, canvas.height);
-        text = window.jsQR(img.data, img.width, img.height, { inversionAttempts: "dontInvert" })?.data ?? null;
-      }
-      if (text && text !== last) {
-        last = text;
-        await checkCode(text);
-      }
-    }
-    setTimeout(tick, 150);
-  };
-  tick();
+  feedback.unlockAudio();
+  const how = await camera.startCamera($("video"), { onCode: checkCode, paused: () => state.busy || !$("result").hidden });
+  note(how === "builtin" ? "scan.camera.builtin" : how === "jsqr" ? "scan.camera.jsqr" : "scan.camera.none");
 }
 
 function startGps() {
@@ -389,6 +347,7 @@ async function main() {
   $("manual-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const v = $("manual").value;
+    feedback.unlockAudio();
     $("manual").value = "";
     if (v.trim()) checkCode(v);
   });
