@@ -13,12 +13,15 @@
 // 2. The edge's verification alone, per scan, inside workerd (its test route /v1/_bench/verify,
 //    as bench-edge measures it).
 // 3. jsQR decode time per 640x480 frame (Node, the same jsqr package the scanner vendors), for
-//    the static code, the rotating code, a smaller rotating code and a frame with no code.
+//    the static code, the rotating code, a smaller rotating code and a frame with no code; and
+//    how often jsQR reads a code by pixels a module, today's codes against one 20 bytes shorter.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { randomBytes } from "node:crypto";
 import jsQR from "jsqr";
+import qrcode from "qrcode-generator";
 import { startServer } from "../scripts/serve.mjs";
 import * as tf from "../shared/ticket-format.js";
 import { launch } from "../test/lib/browser.mjs";
@@ -150,16 +153,52 @@ async function decodeTimes(edge, renderer) {
   return out;
 }
 
+const BANDS = [1.5, 2, 2.5, 3, 4, 5];
+
+/** How often jsQR reads a code by its pixels a module (sizes of 100 to 400 px in steps of 3, in a
+ * 640x480 frame): today's static and rotating codes, and a rotating code 20 bytes shorter (see
+ * qr-size.mjs), rendered by the site's drawQr. Modules rarely land on whole pixels in a camera. */
+async function readability(edge, renderer) {
+  const t = edge.fixture.data.tickets;
+  const cases = [
+    ["static code", tf.staticQr(tf.hexToBytes(t.static.sealed_hex))],
+    ["rotating code", await rotating(t.bench)],
+    ["rotating code 20 bytes shorter", tf.QR_PREFIX + tf.base45Encode(new Uint8Array(randomBytes(238)))],
+  ];
+  const out = [];
+  for (const [name, text] of cases) {
+    const modules = qrModules(text);
+    const bands = BANDS.slice(0, -1).map(() => ({ read: 0, of: 0 }));
+    for (let size = 100; size <= 400; size += 3) {
+      const band = BANDS.findIndex((lo, i) => i < BANDS.length - 1 && size / (modules + 8) >= lo && size / (modules + 8) < BANDS[i + 1]);
+      if (band < 0) continue;
+      const rgba = new Uint8ClampedArray((await renderFrame(renderer, { text, size })).buffer);
+      bands[band].of += 1;
+      if (jsQR(rgba, FRAME.width, FRAME.height, { inversionAttempts: "dontInvert" })?.data === text) bands[band].read += 1;
+    }
+    out.push({ name, chars: text.length, version: (modules - 17) / 4, bands });
+  }
+  return out;
+}
+
+function qrModules(text) {
+  const qr = qrcode(0, "M");
+  qr.addData(text, "Alphanumeric");
+  qr.make();
+  return qr.getModuleCount();
+}
+
 const dir = mkdtempSync(path.join(tmpdir(), "karcis-bench-door-"));
 const edge = await startEdge();
 const web = await startServer({ env: { KARCIS_EDGE_URL: edge.url }, config: { bundleSigningKey: edge.fixture.data.bundle_public_key } });
 const renderer = await launch();
-let admit, verify, decodes;
+let admit, verify, decodes, readable;
 try {
   const page = await renderer.context.newPage();
   await page.goto(`${web.url}/tickets.html`);
   await page.waitForSelector("#empty:not([hidden])");
   decodes = await decodeTimes(edge, page);
+  readable = await readability(edge, page);
   verify = await edgeVerification(edge);
   admit = await timeToAdmit(edge, web, page, dir);
 } finally {
@@ -186,3 +225,7 @@ console.log(`\njsQR decode per ${FRAME.width}x${FRAME.height} frame (Node ${proc
 console.log("| frame | characters | p50 | p99 | decoded |");
 console.log("|---|---|---|---|---|");
 for (const d of decodes) console.log(`| ${d.name} | ${d.chars || "-"} | ${f(d.p50)} | ${f(d.p99)} | ${d.found} |`);
+console.log("\nSizes jsQR reads, by pixels a module (codes of 100 to 400 px in steps of 3 in a 640x480 frame):");
+console.log(`| code | characters | QR version | ${BANDS.slice(0, -1).map((lo, i) => `${lo}-${BANDS[i + 1]} px`).join(" | ")} |`);
+console.log(`|---|---|---|${BANDS.slice(0, -1).map(() => "---|").join("")}`);
+for (const r of readable) console.log(`| ${r.name} | ${r.chars} | ${r.version} | ${r.bands.map((b) => (b.of ? `${b.read}/${b.of}` : "-")).join(" | ")} |`);

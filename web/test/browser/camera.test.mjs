@@ -125,6 +125,16 @@ describe("the scanner's camera against the edge", { skip }, () => {
       counter: document.getElementById("counter").textContent,
       note: document.getElementById("camera-note").textContent,
       signals: window.__signals,
+      colour: getComputedStyle(document.getElementById("result")).backgroundColor,
+      // The stylesheet's --ok and --bad, as computed colours.
+      palette: Object.fromEntries(["ok", "bad"].map((name) => {
+        const probe = document.createElement("i");
+        probe.style.backgroundColor = `var(--${name})`;
+        document.body.append(probe);
+        const c = getComputedStyle(probe).backgroundColor;
+        probe.remove();
+        return [name, c];
+      })),
     }));
   }
 
@@ -151,6 +161,11 @@ describe("the scanner's camera against the edge", { skip }, () => {
     assert.deepEqual(v.signals.vibrate, [[120]]);
     assert.deepEqual(v.signals.tones, [880, 1320]);
     assert.equal(v.counter, id["scan.counter"].replace("{n}", "1"));
+    // Full screen, in the stylesheet's green: readable at arm's length.
+    const box = await gate.page.locator("#result").boundingBox();
+    assert.deepEqual([box.x, box.y, box.width, box.height], [0, 0, 390, 844]);
+    assert.equal(v.colour, v.palette.ok);
+    assert.notEqual(v.palette.ok, v.palette.bad);
     await shot(gate.page, "camera-1-admitted");
     await next(gate.page);
     // The phone stays in view: 20 more frames looked at, still the one request.
@@ -189,6 +204,7 @@ describe("the scanner's camera against the edge", { skip }, () => {
     assert.equal(v.big, id["scan.verdict.already"]);
     assert.match(v.cls, /\bbad\b/);
     assert.match(v.why, /gerbang A/);
+    assert.equal(v.colour, v.palette.bad);
     assert.deepEqual(v.signals.vibrate, [[250, 120, 250]]);
     assert.deepEqual(v.signals.tones, [330, 330]);
     assert.equal(v.counter, id["scan.counter"].replace("{n}", "3"), "a refusal counts nothing");
@@ -205,6 +221,7 @@ describe("the scanner's camera against the edge", { skip }, () => {
     assert.equal(v.big, id["scan.verdict.refused"]);
     assert.equal(v.why, id["scan.reason.stale"]);
     assert.match(v.cls, /\bbad\b/);
+    assert.equal(v.colour, v.palette.bad);
     assert.deepEqual(v.signals.vibrate, [[500, 150, 500]]);
     assert.deepEqual(v.signals.tones, [196]);
     await shot(gate.page, "camera-3-refused");
