@@ -166,10 +166,11 @@ describe("the scanner's camera against the edge", { skip }, () => {
     assert.deepEqual([box.x, box.y, box.width, box.height], [0, 0, 390, 844]);
     assert.equal(v.colour, v.palette.ok);
     assert.notEqual(v.palette.ok, v.palette.bad);
-    await shot(gate.page, "camera-1-admitted");
+    await shot(gate.page, "camera-id-1-admitted");
     await next(gate.page);
     // The phone stays in view: 20 more frames looked at, still the one request.
     await looks(gate.page, 20);
+    await shot(gate.page, "camera-id-0-scanning");
     assert.equal(await gate.page.isHidden("#result"), true);
     assert.deepEqual(gate.scans, gate.texts);
     assert.deepEqual(gate.errors, []);
@@ -193,7 +194,11 @@ describe("the scanner's camera against the edge", { skip }, () => {
     assert.equal(second.result, "admitted", JSON.stringify(second));
     assert.equal(second.big, id["scan.verdict.admitted"]);
     assert.equal(second.counter, id["scan.counter"].replace("{n}", "3"), "this device admitted 3 at gate A");
-    assert.deepEqual(gate.scans, [gate.texts[0], gate.texts[2]], "one request per ticket, none for the rotation");
+    // One request per ticket: the first of the two renders seen (a slow start may miss the first),
+    // none for the other, then the next person's.
+    assert.equal(gate.scans.length, 2, JSON.stringify(gate.scans.map((q) => q.slice(0, 24))));
+    assert.ok(gate.texts.slice(0, 2).includes(gate.scans[0]));
+    assert.equal(gate.scans[1], gate.texts[2]);
     assert.deepEqual(gate.errors, []);
   });
 
@@ -208,7 +213,7 @@ describe("the scanner's camera against the edge", { skip }, () => {
     assert.deepEqual(v.signals.vibrate, [[250, 120, 250]]);
     assert.deepEqual(v.signals.tones, [330, 330]);
     assert.equal(v.counter, id["scan.counter"].replace("{n}", "3"), "a refusal counts nothing");
-    await shot(gate.page, "camera-2-already");
+    await shot(gate.page, "camera-id-2-already-admitted");
     assert.deepEqual(gate.scans, gate.texts);
     assert.deepEqual(gate.errors, []);
   });
@@ -224,7 +229,7 @@ describe("the scanner's camera against the edge", { skip }, () => {
     assert.equal(v.colour, v.palette.bad);
     assert.deepEqual(v.signals.vibrate, [[500, 150, 500]]);
     assert.deepEqual(v.signals.tones, [196]);
-    await shot(gate.page, "camera-3-refused");
+    await shot(gate.page, "camera-id-3-refused-blurred");
     assert.deepEqual(gate.scans, gate.texts);
     assert.deepEqual(gate.errors, []);
   });
