@@ -65,14 +65,16 @@ function probe({ x, y }) {
   });
 }
 
-async function timeToAdmit(edge, web, renderer, dir) {
+/** `offline`: the page is offline once signed in, so the scanner decides with its signed bundle
+ * (the same verification in WebCrypto, then IndexedDB). */
+async function timeToAdmit(edge, web, renderer, dir, { offline = false, people = ADMITS } = {}) {
   const file = path.join(dir, "camera.y4m");
   const cam = await launch({ args: fakeCameraArgs(file), permissions: ["camera"] });
   const blank = await renderFrame(renderer, { text: "KC1:", size: 0 });
   const rows = [];
   const results = {};
   try {
-    for (let i = 0; i < ADMITS; i++) {
+    for (let i = 0; i < people; i++) {
       const p = await cam.context.newPage();
       p.setDefaultTimeout(30000);
       await p.addInitScript(probe, PROBE);
@@ -83,22 +85,28 @@ async function timeToAdmit(edge, web, renderer, dir) {
       await p.waitForFunction(() => document.getElementById("bundle").dataset.state === "ok");
       const code = await renderFrame(renderer, { text: await rotating(edge.fixture.data.tickets.bench), size: CODE_SIZE });
       writeY4m(file, [{ frame: blank, count: FPS }, { frame: code, count: 3 * FPS }], FPS);
+      if (offline) {
+        await p.context().setOffline(true);
+        await p.waitForFunction(() => document.getElementById("net").dataset.online === "false");
+      }
       await p.click("#camera");
       await p.waitForFunction(() => window.__door.shown != null);
       const r = await p.evaluate(() => {
         const decode = performance.getEntriesByName("door.decode").find((m) => m.detail.found);
         const scan = performance.getEntriesByType("resource").find((e) => e.name.endsWith("/edge/v1/scan"));
         return { ...window.__door, decodeStart: decode.startTime, decode: decode.duration,
-          fetchStart: scan.startTime, responseEnd: scan.responseEnd, result: document.getElementById("result").dataset.result };
+          fetchStart: scan?.startTime, responseEnd: scan?.responseEnd, result: document.getElementById("result").dataset.result };
       });
       results[r.result] = (results[r.result] ?? 0) + 1;
       rows.push({
         total: r.shown - r.inView,
         wait: r.decodeStart - r.inView,
         decode: r.decode,
-        roundTrip: r.responseEnd - r.fetchStart,
-        rest: r.shown - r.responseEnd,
+        ...(offline
+          ? { local: r.shown - r.decodeStart - r.decode }
+          : { roundTrip: r.responseEnd - r.fetchStart, rest: r.shown - r.responseEnd }),
       });
+      if (offline) await p.context().setOffline(false);
       await p.close();
     }
   } finally {
@@ -192,7 +200,7 @@ const dir = mkdtempSync(path.join(tmpdir(), "karcis-bench-door-"));
 const edge = await startEdge();
 const web = await startServer({ env: { KARCIS_EDGE_URL: edge.url }, config: { bundleSigningKey: edge.fixture.data.bundle_public_key } });
 const renderer = await launch();
-let admit, verify, decodes, readable;
+let admit, offline, verify, decodes, readable;
 try {
   const page = await renderer.context.newPage();
   await page.goto(`${web.url}/tickets.html`);
@@ -201,6 +209,7 @@ try {
   readable = await readability(edge, page);
   verify = await edgeVerification(edge);
   admit = await timeToAdmit(edge, web, page, dir);
+  offline = await timeToAdmit(edge, web, page, dir, { offline: true, people: Math.ceil(ADMITS / 3) });
 } finally {
   await renderer.close();
   await web.close();
@@ -218,6 +227,14 @@ for (const [k, label] of [["total", "frame in view → verdict on screen"], ["wa
   console.log(`| ${label} | ${f(pct(xs, 50))} | ${f(pct(xs, 99))} |`);
 }
 console.log(`| of the round trip: the edge's verification (workerd, WebCrypto, per scan) | ${verify.toFixed(2)} | |`);
+console.log(`\nOffline (the signed bundle; ${offline.rows.length} people, ms; results ${JSON.stringify(offline.results)}):`);
+console.log("| part | p50 | p99 |");
+console.log("|---|---|---|");
+for (const [k, label] of [["total", "frame in view → verdict on screen"], ["wait", "waiting for the next look"], ["decode", "jsQR decode of that frame"],
+  ["local", "verification in the page (WebCrypto), IndexedDB, verdict painted"]]) {
+  const xs = offline.rows.map((r) => r[k]);
+  console.log(`| ${label} | ${f(pct(xs, 50))} | ${f(pct(xs, 99))} |`);
+}
 const p50 = pct(admit.rows.map((r) => r.total), 50);
 console.log(`\nThe scanner's share of a gate: ${f(p50)} ms a person at p50, a ceiling of ${Math.floor(60000 / p50)} scans a minute per gate`);
 console.log("(people presenting phones and staff reading the verdict are not in it: 500 people in 30 min is 16.7 a minute, 3.6 s each).");

@@ -45,8 +45,8 @@ export function signal(result) {
   }
 }
 
-/** The admissions at `gate` this device has recorded (online and provisional), from the
- * scanner's "admitted" store; signing out clears it with the rest. */
-export async function admittedAt(db, gate) {
-  return (await db.all("admitted")).filter((a) => a.gate_id === gate).length;
+/** The admissions at `gate` of `eventId` this device has recorded (online and provisional),
+ * from the scanner's "admitted" store; signing out clears it with the rest. */
+export async function admittedAt(db, eventId, gate) {
+  return (await db.all("admitted")).filter((a) => a.event_id === eventId && a.gate_id === gate).length;
 }

@@ -143,7 +143,7 @@ async function checkCode(qr) {
       answer = null; // network failure: decide offline
     }
     if (answer) {
-      if (answer.result === "admitted" && answer.ticket_id) await db.put("admitted", answer.ticket_id, { at_ms: answer.at_ms, gate_id: state.gate });
+      if (answer.result === "admitted" && answer.ticket_id) await db.put("admitted", answer.ticket_id, { at_ms: answer.at_ms, gate_id: state.gate, event_id: state.eventId });
       showResult(answer, false);
     } else {
       showResult(await checkOffline(scan), true);
@@ -171,7 +171,7 @@ async function checkOffline(scan) {
     if (seen) {
       answer = { result: "already_admitted", ticket_id: claims.ticketId, admitted: seen, here: true };
     } else {
-      await db.put("admitted", claims.ticketId, { at_ms: now, gate_id: state.gate, offline: true });
+      await db.put("admitted", claims.ticketId, { at_ms: now, gate_id: state.gate, event_id: state.eventId, offline: true });
       answer = { result: "admitted", ticket_id: claims.ticketId };
     }
   } catch (e) {
@@ -257,7 +257,7 @@ function renderStatus() {
     $("queue").textContent = t("scan.queue", { n });
     $("queue").dataset.count = String(n);
   });
-  feedback.admittedAt(db, state.gate).then((n) => {
+  feedback.admittedAt(db, state.eventId, state.gate).then((n) => {
     $("counter").textContent = t("scan.counter", { n });
     $("counter").dataset.count = String(n);
   });

@@ -84,11 +84,11 @@ describe("the scanner's camera against the edge", { skip }, () => {
   });
 
   /**
-   * The scanner (Indonesian) signed in at gate A in a new page, its camera playing the video
+   * The scanner (Indonesian) signed in at `gateId` (A) in a new page, its camera playing the video
    * that `segments()` gives ([{ text, count, ...renderFrame options }]), made once signed in; the
    * camera started. Returns the page, the `qr` of every POST /v1/scan, and the page errors.
    */
-  async function atGate(segments, { init } = {}) {
+  async function atGate(segments, { init, gateId = "A" } = {}) {
     while (open.length) await open.pop().close(); // the previous page's camera stops with it
     const p = await camera.context.newPage();
     open.push(p);
@@ -103,7 +103,7 @@ describe("the scanner's camera against the edge", { skip }, () => {
     if (init) await p.addInitScript(init);
     await p.goto(`${web.url}/scanner/#token=${edge.fixture.data.tokens.staff}`);
     await p.waitForSelector("#setup:not([hidden])");
-    await p.fill("#gate", "A");
+    await p.fill("#gate", gateId);
     await p.click("#setup-form button[type=submit]");
     await p.waitForSelector("#scan:not([hidden])");
     await p.waitForFunction(() => document.getElementById("bundle").dataset.state === "ok");
@@ -234,13 +234,14 @@ describe("the scanner's camera against the edge", { skip }, () => {
     assert.deepEqual(gate.errors, []);
   });
 
-  test("the BarcodeDetector path (the browser's own, else a stand-in on jsQR) admits", async (t) => {
+  test("the BarcodeDetector path (the browser's own, else a stand-in on jsQR) admits, at another gate with its own count", async (t) => {
     const real = await page.evaluate(() => "BarcodeDetector" in window);
     t.diagnostic(`this chromium has BarcodeDetector: ${real}`);
     const gate = await atGate(async () => [{ text: await rotating(edge.fixture.data.tickets.concurrent), count: 3 * FPS }],
-      { init: real ? undefined : standInDetector });
+      { init: real ? undefined : standInDetector, gateId: "B" });
     const v = await verdict(gate.page);
     assert.equal(v.result, "admitted");
+    assert.equal(v.counter, id["scan.counter"].replace("{n}", "1"), "gate B counts its own admissions, not gate A's");
     assert.equal(v.note, id["scan.camera.builtin"]);
     if (!real) assert.ok(await gate.page.evaluate(() => window.__detectCalls) > 0);
     assert.deepEqual(gate.scans, gate.texts);
