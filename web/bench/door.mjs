@@ -92,6 +92,8 @@ async function timeToAdmit(edge, web, renderer, dir, { offline = false, people =
       await p.click("#camera");
       await p.waitForFunction(() => window.__door.shown != null);
       const r = await p.evaluate(() => {
+        // The latest look (the scanner keeps no other), the one that found the code: it stops
+        // looking while the verdict is shown.
         const decode = performance.getEntriesByName("door.decode").find((m) => m.detail.found);
         const scan = performance.getEntriesByType("resource").find((e) => e.name.endsWith("/edge/v1/scan"));
         return { ...window.__door, decodeStart: decode.startTime, decode: decode.duration,
