@@ -7,7 +7,9 @@ import { formatClock } from "/shared/format.js";
 import { has, I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import { openDb } from "/shared/idb.js";
 import * as tf from "/shared/ticket-format.js";
+import * as camera from "/scanner/camera.js";
 import { ensureDevice, signedBatch } from "/scanner/device-key.js";
+import * as feedback from "/scanner/gate-feedback.js";
 import { createPinLock } from "/scanner/pin-lock.js";
 
 const $ = (id) => document.getElementById(id);
@@ -145,7 +147,7 @@ async function checkCode(qr) {
       answer = null; // network failure: decide offline
     }
     if (answer) {
-      if (answer.result === "admitted" && answer.ticket_id) await db.put("admitted", answer.ticket_id, { at_ms: answer.at_ms, gate_id: state.gate });
+      if (answer.result === "admitted" && answer.ticket_id) await db.put("admitted", answer.ticket_id, { at_ms: answer.at_ms, gate_id: state.gate, event_id: state.eventId });
       showResult(answer, false);
     } else {
       showResult(await checkOffline(scan), true);
@@ -173,7 +175,7 @@ async function checkOffline(scan) {
     if (seen) {
       answer = { result: "already_admitted", ticket_id: claims.ticketId, admitted: seen, here: true };
     } else {
-      await db.put("admitted", claims.ticketId, { at_ms: now, gate_id: state.gate, offline: true });
+      await db.put("admitted", claims.ticketId, { at_ms: now, gate_id: state.gate, event_id: state.eventId, offline: true });
       answer = { result: "admitted", ticket_id: claims.ticketId };
     }
   } catch (e) {
@@ -228,19 +230,6 @@ function reason(answer, offline) {
   return has(key) ? t(key) : t("scan.reason.unknown", { code: answer.result });
 }
 
-function beep(ok) {
-  try {
-    const ctx = new AudioContext();
-    const o = ctx.createOscillator();
-    o.frequency.value = ok ? 880 : 220;
-    o.connect(ctx.destination);
-    o.start();
-    o.stop(ctx.currentTime + (ok ? 0.15 : 0.5));
-  } catch {
-    /* no audio */
-  }
-}
-
 function showResult(answer, offline) {
   const ok = answer.result === "admitted";
   const box = $("result");
@@ -252,8 +241,7 @@ function showResult(answer, offline) {
   $("result-tag").hidden = !(offline && ok);
   $("result-why").textContent = reason(answer, offline);
   box.hidden = false;
-  navigator.vibrate?.(ok ? 120 : [300, 100, 300]);
-  beep(ok);
+  feedback.signal(answer.result);
   $("result-next").focus();
 }
 
@@ -273,6 +261,10 @@ function renderStatus() {
     const n = q.filter((s) => s.event_id === state.eventId).length;
     $("queue").textContent = t("scan.queue", { n });
     $("queue").dataset.count = String(n);
+  });
+  feedback.admittedAt(db, state.eventId, state.gate).then((n) => {
+    $("counter").textContent = t("scan.counter", { n });
+    $("counter").dataset.count = String(n);
   });
 }
 
@@ -297,43 +289,9 @@ function note(key) {
 }
 
 async function startCamera() {
-  const video = $("video");
-  try {
-    const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
-    video.srcObject = stream;
-    video.hidden = false;
-    await video.play();
-  } catch {
-    note("scan.camera.none");
-    return;
-  }
-  const detector = "BarcodeDetector" in window ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
-  note(detector ? "scan.camera.builtin" : "scan.camera.jsqr");
-  const canvas = document.createElement("canvas");
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  let last = "";
-  const tick = async () => {
-    if (video.hidden) return;
-    if (!state.busy && $("result").hidden && video.readyState >= 2) {
-      let text = null;
-      if (detector) {
-        const codes = await detector.detect(video).catch(() => []);
-        text = codes[0]?.rawValue ?? null;
-      } else if (window.jsQR) {
-        canvas.width = video.videoWidth;
-        canvas.height = video.videoHeight;
-        ctx.drawImage(video, 0, 0);
-        const img = ctx.getImageData(0, 0, canvas.width, canvas.height);
-        text = window.jsQR(img.data, img.width, img.height, { inversionAttempts: "dontInvert" })?.data ?? null;
-      }
-      if (text && text !== last) {
-        last = text;
-        await checkCode(text);
-      }
-    }
-    setTimeout(tick, 150);
-  };
-  tick();
+  feedback.unlockAudio();
+  const how = await camera.startCamera($("video"), { onCode: checkCode, paused: () => state.busy || !$("result").hidden });
+  note(how === "builtin" ? "scan.camera.builtin" : how === "jsqr" ? "scan.camera.jsqr" : "scan.camera.none");
 }
 
 function startGps() {
@@ -427,6 +385,7 @@ async function main() {
   $("manual-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const v = $("manual").value;
+    feedback.unlockAudio();
     $("manual").value = "";
     if (v.trim()) checkCode(v);
   });

@@ -247,6 +247,7 @@ export default {
   "scan.bundle.refusedToken": "offline bundle: refused (sign in again)",
   "scan.bundle.refusedKey": "offline bundle: refused (not signed by the configured key)",
   "scan.queue": "queue: {n}",
+  "scan.counter": "admitted at this gate: {n}",
   "scan.camera.preview": "Camera preview",
   "scan.camera.use": "Use camera",
   "scan.camera.none": "No camera available: enter codes manually.",

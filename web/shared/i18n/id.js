@@ -248,6 +248,7 @@ export default {
   "scan.bundle.refusedToken": "paket offline: ditolak (masuk lagi)",
   "scan.bundle.refusedKey": "paket offline: ditolak (tidak ditandatangani kunci yang diatur)",
   "scan.queue": "antrean: {n}",
+  "scan.counter": "masuk di gerbang ini: {n}",
   "scan.camera.preview": "Pratinjau kamera",
   "scan.camera.use": "Pakai kamera",
   "scan.camera.none": "Kamera tidak tersedia: masukkan kode secara manual.",

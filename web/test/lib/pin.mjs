@@ -20,3 +20,14 @@ export async function unlock(page, pin = TEST_PIN) {
   await page.fill("#pin", pin);
   await page.click("#lock-form button[type=submit]");
 }
+
+/** After opening the scanner with a sign-in link: sets the PIN (the device's first page) or
+ *  unlocks (a later page of the same device, which starts locked), then shows the gate setup. */
+export async function toGateSetup(page, pin = TEST_PIN) {
+  await page.waitForSelector("#pin-set:not([hidden]), #lock:not([hidden]), #setup:not([hidden])");
+  if (await page.isVisible("#pin-set")) await setPin(page, pin);
+  else if (await page.isVisible("#lock")) await unlock(page, pin);
+  await page.waitForSelector("#setup:not([hidden]), #scan:not([hidden])");
+  if (await page.isVisible("#scan")) await page.click("#change");
+  await page.waitForSelector("#setup:not([hidden])");
+}
