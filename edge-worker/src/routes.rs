@@ -137,7 +137,36 @@ fn load_config(env: &Env) -> std::result::Result<Rc<Config>, String> {
     Ok(cfg)
 }
 
+/// The most of a request body read after its answer (the largest route's limit, sync's).
+const MAX_DRAIN_BYTES: usize = 512 * 1024;
+/// How long the answer waits for the rest of a body.
+const MAX_DRAIN_MS: u64 = 2_000;
+
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
+    // A refusal made before the body is read (401, 403, 404, 503) leaves it unread, and workerd
+    // then closes the connection under a client that reuses it: its next request fails with
+    // "other side closed". So a request with a body has it read to its end (bounded) before the
+    // answer goes: from a tee, which holds at most what the handler itself did not read.
+    let rest = if matches!(req.method(), Method::Post | Method::Put | Method::Patch) {
+        Some(req.clone()?)
+    } else {
+        None
+    };
+    let response = dispatch(req, env).await?;
+    // Not after a 413 (too large: closing is the point), and never longer than
+    // `MAX_DRAIN_MS` (a body that never ends is given up on, as before).
+    if let (Some(rest), false) = (rest, response.status_code() == 413) {
+        // Its content was judged by the handler (or refused unread): only the reading matters.
+        let read = Box::pin(body(rest, MAX_DRAIN_BYTES));
+        let limit = Box::pin(worker::Delay::from(std::time::Duration::from_millis(
+            MAX_DRAIN_MS,
+        )));
+        let _ = futures_util::future::select(read, limit).await;
+    }
+    Ok(response)
+}
+
+async fn dispatch(req: Request, env: Env) -> Result<Response> {
     let cfg = match load_config(&env) {
         Ok(cfg) => cfg,
         Err(e) => {
