@@ -10,8 +10,11 @@ mod events;
 mod limits;
 mod orders;
 mod privacy;
+pub mod restore;
 mod schema;
+pub mod snapshot;
 mod stepup;
+mod switch;
 mod tickets;
 
 pub use erasures::{create_erasure_log_table, DynamoErasureLog};
@@ -76,6 +79,8 @@ pub mod keys {
     }
     pub const CONFIG: &str = "CONFIG";
     pub const PII_INDEX_KEY: &str = "PII_INDEX_KEY";
+    /// The incident kill switch of every sale (pk `CONFIG`).
+    pub const SALES_PAUSE: &str = "SALES_PAUSE";
     pub fn dedup(key: &str) -> String {
         format!("DEDUP#{key}")
     }

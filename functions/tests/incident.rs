@@ -1,0 +1,152 @@
+//! The incident commands against moto (INCIDENT.md): each one's effect on the system it is
+//! meant to stop.
+
+use std::sync::Arc;
+
+use functions::audit_ingest::{verify_stream, DynamoAuditLog, Stream};
+use functions::checkout::{Checkout, CheckoutRequest, PAUSE_CACHE_SECS};
+use functions::deps::Deps;
+use functions::error::Error;
+use functions::operations::pause::{set_sales, Scope};
+use functions::testing::{
+    at_once, sample_checkout_body, sample_event_spec, RecordingPayments, TestClock, TestEnv,
+};
+
+const NOW: u64 = 1_800_000_000;
+
+async fn order(checkout: &Checkout, event: &str, n: u32) -> Result<String, Error> {
+    let req: CheckoutRequest =
+        serde_json::from_value(sample_checkout_body(event, 1, n)).expect("body");
+    checkout
+        .create_order(&format!("incident-order-key-{n:05}"), &req)
+        .await
+        .map(|c| c.response.order.order_id)
+}
+
+async fn world() -> (TestEnv, Deps, Arc<TestClock>, DynamoAuditLog) {
+    let env = TestEnv::new().await;
+    let clock = Arc::new(TestClock::new(NOW));
+    let deps = env.deps().with_clock(clock.clone());
+    for event in ["fest", "other"] {
+        functions::admin::create_event(&deps, &sample_event_spec(event, 100, NOW))
+            .await
+            .expect("event");
+    }
+    let log = DynamoAuditLog::new(env.clients.dynamodb.clone(), env.config.table_name.clone());
+    (env, deps, clock, log)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_one_event_stops_its_checkout_at_once_and_no_other() {
+    let (env, deps, _clock, log) = world().await;
+    let checkout = Checkout::new(deps.clone(), Arc::new(RecordingPayments::default()));
+    order(&checkout, "fest", 1).await.expect("on sale");
+    let store = env.store();
+    set_sales(
+        &store,
+        &log,
+        &Scope::Event("fest".into()),
+        true,
+        "ops",
+        "leak",
+        NOW,
+    )
+    .await
+    .expect("pause");
+    assert_eq!(order(&checkout, "fest", 2).await, Err(Error::NotOnSale));
+    order(&checkout, "other", 3)
+        .await
+        .expect("other event still sells");
+    // Unknown events are an error, not a silent no-op.
+    assert_eq!(
+        set_sales(
+            &store,
+            &log,
+            &Scope::Event("nope".into()),
+            true,
+            "ops",
+            "x",
+            NOW
+        )
+        .await
+        .map(|_| ()),
+        Err(Error::NotFound)
+    );
+    set_sales(
+        &store,
+        &log,
+        &Scope::Event("fest".into()),
+        false,
+        "ops",
+        "fixed",
+        NOW,
+    )
+    .await
+    .expect("resume");
+    order(&checkout, "fest", 4).await.expect("on sale again");
+    // Both uses are in the staff chain, which verifies.
+    let chain = verify_stream(&log, &Stream::Staff, 100)
+        .await
+        .expect("verify");
+    assert!(chain.valid && chain.checked == 2, "{chain:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kill_switch_stops_every_checkout_within_seconds() {
+    let (env, deps, clock, log) = world().await;
+    let warm = Checkout::new(deps.clone(), Arc::new(RecordingPayments::default()));
+    order(&warm, "fest", 1).await.expect("on sale");
+    set_sales(
+        &env.store(),
+        &log,
+        &Scope::All,
+        true,
+        "ops",
+        "incident",
+        NOW,
+    )
+    .await
+    .expect("pause all");
+    // A fresh instance refuses at once, for every event, under a burst.
+    let cold = Arc::new(Checkout::new(
+        deps.clone(),
+        Arc::new(RecordingPayments::default()),
+    ));
+    let results = at_once(20, |i| {
+        let c = cold.clone();
+        async move {
+            order(
+                &c,
+                if i % 2 == 0 { "fest" } else { "other" },
+                100 + u32::try_from(i).expect("small"),
+            )
+            .await
+        }
+    })
+    .await;
+    assert!(
+        results.iter().all(|r| *r == Err(Error::NotOnSale)),
+        "{results:?}"
+    );
+    // A warm instance refuses once its last read is older than the cache.
+    clock.advance(PAUSE_CACHE_SECS);
+    assert_eq!(order(&warm, "other", 2).await, Err(Error::NotOnSale));
+    set_sales(
+        &env.store(),
+        &log,
+        &Scope::All,
+        false,
+        "ops",
+        "over",
+        NOW + 5,
+    )
+    .await
+    .expect("resume");
+    clock.advance(PAUSE_CACHE_SECS);
+    order(&warm, "fest", 3).await.expect("sales resumed");
+    assert!(
+        set_sales(&env.store(), &log, &Scope::All, true, "ops", "", NOW)
+            .await
+            .is_err()
+    );
+}
