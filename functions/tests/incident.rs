@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
-use functions::audit_ingest::{verify_stream, DynamoAuditLog, Stream};
+use aws_sdk_dynamodb::types::AttributeValue;
+use functions::audit_ingest::{append_record, verify_stream, DynamoAuditLog, Stream};
 use functions::checkout::{Checkout, CheckoutRequest, PAUSE_CACHE_SECS};
 use functions::deps::Deps;
 use functions::error::Error;
+use functions::operations::evidence::export_evidence;
 use functions::operations::pause::{set_sales, Scope};
 use functions::testing::{
     at_once, sample_checkout_body, sample_event_spec, RecordingPayments, TestClock, TestEnv,
@@ -149,4 +151,53 @@ async fn the_kill_switch_stops_every_checkout_within_seconds() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_evidence_export_verifies_each_chain_and_shows_a_tamper() {
+    let (env, _deps, _clock, log) = world().await;
+    let store = env.store();
+    set_sales(&store, &log, &Scope::All, true, "ops", "incident", NOW)
+        .await
+        .expect("pause");
+    for i in 0..3 {
+        append_record(&log, &Stream::Door("fest".into()), NOW + i, |seq| {
+            Ok(format!("{{\"result\":\"admitted\",\"seq\":{seq}}}"))
+        })
+        .await
+        .expect("door entry");
+    }
+    let evidence = export_evidence(&log, &["fest".to_owned()], NOW)
+        .await
+        .expect("export");
+    assert!(evidence.verified);
+    let staff = &evidence.chains[0];
+    assert_eq!(staff.stream, "STAFFAUDIT");
+    assert!(staff.entries[0].canonical.contains("\"actor\":\"ops\""));
+    assert!(staff.entries[0]
+        .canonical
+        .contains("\"action\":\"sales_paused\""));
+    assert_eq!(evidence.chains[1].entries.len(), 3);
+    let (text, digest) = evidence.to_json_with_digest().expect("json");
+    assert_eq!(digest.len(), 64);
+    assert!(text.contains("AUDIT#fest"));
+
+    // Someone with table access rewrites the second door entry: the export shows where.
+    env.clients
+        .dynamodb
+        .update_item()
+        .table_name(&env.config.table_name)
+        .key("pk", AttributeValue::S("AUDIT#fest".into()))
+        .key("sk", AttributeValue::S(format!("SEQ#{:020}", 2)))
+        .update_expression("SET canonical = :c")
+        .expression_attribute_values(":c", AttributeValue::S("{\"result\":\"denied\"}".into()))
+        .send()
+        .await
+        .expect("tamper");
+    let evidence = export_evidence(&log, &["fest".to_owned()], NOW)
+        .await
+        .expect("export");
+    assert!(!evidence.verified);
+    assert!(evidence.chains[0].check.valid);
+    assert_eq!(evidence.chains[1].check.first_bad_seq, Some(2));
 }

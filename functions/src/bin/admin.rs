@@ -9,6 +9,9 @@
 //!   stdout, a summary on stderr); exits 1 when an invariant is broken.
 //! - `admin pause-sales (--all | --event ID) --reason TEXT [--resume]` sets the kill switch of
 //!   every sale or one event's `on_sale`, recorded in the staff audit chain as `$KARCIS_OPERATOR`.
+//! - `admin export-evidence [--event ID ...]` prints the staff chain and each event's door
+//!   chain, verified from genesis, as JSON; its SHA-256 goes to stderr. Exits 1 if a chain is
+//!   broken.
 
 use std::io::Read as _;
 
@@ -21,7 +24,7 @@ use functions::store::restore::{RestoreSource, Wait};
 const USAGE: &str = "usage: admin create-event < event.json\n       admin restore-drill \
                      --target-table NAME (--point-in-time [UNIX] | --backup ARN | --export \
                      s3://BUCKET/PREFIX)\n       admin pause-sales (--all | --event ID) --reason \
-                     TEXT [--resume]";
+                     TEXT [--resume]\n       admin export-evidence [--event ID ...]";
 
 fn usage() -> ! {
     eprintln!("{USAGE}");
@@ -87,6 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         Some("pause-sales") => pause_sales(&args[1..]).await?,
+        Some("export-evidence") => export_evidence(&args[1..]).await?,
         _ => usage(),
     }
     Ok(())
@@ -122,5 +126,32 @@ async fn pause_sales(args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
     let now = deps.clock.now();
     let link = set_sales(&store, &log, &scope, paused, &actor, &reason, now).await?;
     println!("{}", link.canonical);
+    Ok(())
+}
+
+async fn export_evidence(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let mut events = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match (a.as_str(), it.next()) {
+            ("--event", Some(e)) => events.push(e.clone()),
+            _ => usage(),
+        }
+    }
+    let deps = Deps::from_env().await?;
+    let clients = functions::aws::Clients::from_env().await;
+    let log = functions::audit_ingest::DynamoAuditLog::new(
+        clients.dynamodb,
+        deps.config.table_name.clone(),
+    );
+    let evidence =
+        functions::operations::evidence::export_evidence(&log, &events, deps.clock.now()).await?;
+    let (text, digest) = evidence.to_json_with_digest()?;
+    println!("{text}");
+    eprintln!("sha256 {digest}");
+    if !evidence.verified {
+        eprintln!("a chain is BROKEN: see first_bad_seq");
+        std::process::exit(1);
+    }
     Ok(())
 }

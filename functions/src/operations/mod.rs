@@ -2,5 +2,6 @@
 //! the DynamoDB side of a restore and a table scan is in `crate::store::{restore, snapshot}`.
 
 pub mod drill;
+pub mod evidence;
 pub mod pause;
 pub mod restore;
