@@ -201,3 +201,89 @@ async fn the_evidence_export_verifies_each_chain_and_shows_a_tamper() {
     assert!(evidence.chains[0].check.valid);
     assert_eq!(evidence.chains[1].check.first_bad_seq, Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_backup_job_exports_once_and_a_failure_is_recorded() {
+    use functions::operations::backup::{run_job, BackupJob, BackupTarget, Outcome};
+    use functions::store::restore::Wait;
+    let (env, _deps, _clock, _log) = world().await;
+    let wait = Wait {
+        every: std::time::Duration::from_millis(100),
+        polls: 600,
+    };
+    env.clients
+        .dynamodb
+        .update_continuous_backups()
+        .table_name(&env.config.table_name)
+        .point_in_time_recovery_specification(
+            aws_sdk_dynamodb::types::PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(true)
+                .build()
+                .expect("spec"),
+        )
+        .send()
+        .await
+        .expect("PITR");
+    let store = env.store();
+    let job = BackupJob {
+        kind: "daily_export".into(),
+        run_id: "daily-2026-11-30".into(),
+    };
+    // No bucket: the run fails, is recorded as failed, and its message fails.
+    let missing = BackupTarget {
+        bucket: functions::testing::unique_name("karcis-no-bucket"),
+        kms_key: None,
+    };
+    assert!(run_job(&store, &missing, &job, NOW, wait).await.is_err());
+    assert_eq!(
+        store
+            .backup_run_status(&job.run_id)
+            .await
+            .expect("read")
+            .as_deref(),
+        Some("FAILED")
+    );
+    // The retry (redelivery) with the bucket in place exports the table.
+    let bucket = functions::testing::unique_name("karcis-backups");
+    functions::testing::create_s3_bucket(&env.endpoint, &bucket);
+    let target = BackupTarget {
+        bucket,
+        kms_key: None,
+    };
+    let first = run_job(&store, &target, &job, NOW, wait)
+        .await
+        .expect("export");
+    assert!(
+        matches!(first, Outcome::Exported { items, .. } if items > 0),
+        "{first:?}"
+    );
+    assert_eq!(
+        store
+            .backup_run_status(&job.run_id)
+            .await
+            .expect("read")
+            .as_deref(),
+        Some("DONE")
+    );
+    // Redelivered at once, many times: none exports again.
+    let store = Arc::new(store);
+    let target = Arc::new(target);
+    let again = at_once(5, |_| {
+        let (s, t, j) = (store.clone(), target.clone(), job.clone());
+        async move { run_job(&s, &t, &j, NOW, wait).await }
+    })
+    .await;
+    assert!(
+        again.iter().all(|r| *r == Ok(Outcome::AlreadyClaimed)),
+        "{again:?}"
+    );
+    // A malformed job changes nothing.
+    let bad = BackupJob {
+        kind: "daily_export".into(),
+        run_id: "../x".into(),
+    };
+    assert!(matches!(
+        run_job(&store, &target, &bad, NOW, wait).await,
+        Err(Error::Invalid { .. })
+    ));
+}

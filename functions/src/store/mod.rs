@@ -5,6 +5,7 @@
 //! [`crate::sale::stepup::StepUps`].
 
 mod attrs;
+mod backups;
 mod erasures;
 mod events;
 mod limits;
@@ -130,6 +131,11 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The client, for the operations' adapters (exports and restores).
+    pub fn client_for_ops(&self) -> &Client {
+        &self.client
     }
 
     pub(crate) fn client(&self) -> &Client {
