@@ -21,3 +21,11 @@ moto-venv: ## python venv with moto[server] for the AWS integration tests (cache
 	fi
 
 SETUP_STEPS += moto-venv
+
+# The restore drill (README "Restore drill"): on moto, a sale of KARCIS_DRILL_ORDERS orders is
+# backed up, a buyer erased, the backup restored into a new table, the erasure log replayed and
+# the invariants checked; the report is printed. `make test` runs it at 12 orders.
+.PHONY: restore-drill
+KARCIS_DRILL_ORDERS ?= 300
+restore-drill: moto-venv ## restore drill on moto at KARCIS_DRILL_ORDERS orders, prints the report
+	KARCIS_DRILL_ORDERS=$(KARCIS_DRILL_ORDERS) cargo test --locked -p functions --test restore_drill -- --nocapture

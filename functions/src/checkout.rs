@@ -356,7 +356,12 @@ pub struct Checkout {
     pub payments: Arc<dyn HostedPayments>,
     /// The per-client rate limit and the bot check of `POST /v1/orders` (see [`crate::guard`]).
     pub guard: Option<Arc<Guard>>,
+    /// The kill switch as last read: (read at, paused). See [`PAUSE_CACHE_SECS`].
+    pause_seen: Arc<std::sync::Mutex<Option<(u64, bool)>>>,
 }
+
+/// How long checkout trusts its last read of the kill switch (`admin pause-sales --all`).
+pub const PAUSE_CACHE_SECS: u64 = 2;
 
 impl std::fmt::Debug for Checkout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -378,7 +383,27 @@ impl Checkout {
             deps,
             payments,
             guard: None,
+            pause_seen: Arc::new(std::sync::Mutex::new(None)),
         }
+    }
+
+    /// Whether the kill switch is on, read at most every [`PAUSE_CACHE_SECS`] per instance.
+    async fn sales_paused(&self, now: u64) -> Result<bool> {
+        let seen = *self
+            .pause_seen
+            .lock()
+            .map_err(|_| Error::internal("poisoned"))?;
+        if let Some((at, paused)) = seen {
+            if at <= now && now < at + PAUSE_CACHE_SECS {
+                return Ok(paused);
+            }
+        }
+        let paused = self.deps.events.sales_paused().await?;
+        *self
+            .pause_seen
+            .lock()
+            .map_err(|_| Error::internal("poisoned"))? = Some((now, paused));
+        Ok(paused)
     }
 
     /// Puts `guard` in front of `POST /v1/orders`.
@@ -398,6 +423,9 @@ impl Checkout {
         validate_request(req, &self.deps.config)?;
         let d = &self.deps;
         let now = d.clock.now();
+        if self.sales_paused(now).await? {
+            return Err(Error::NotOnSale);
+        }
         let event = d
             .events
             .get_event(&req.event_id)

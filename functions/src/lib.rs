@@ -31,6 +31,7 @@ pub mod http;
 pub mod mint;
 pub mod model;
 pub mod notify;
+pub mod operations;
 pub mod payment_callback;
 pub mod phone;
 pub mod pii;

@@ -218,6 +218,10 @@ pub trait Events: Send + Sync {
     async fn create_event(&self, event: &Event, keys: &WrappedEventKeys) -> Result<bool>;
     /// The wrapped key set `kid` of an event.
     async fn get_event_keys(&self, event_id: &str, kid: u32) -> Result<Option<WrappedEventKeys>>;
+    /// Whether every sale is paused (the incident kill switch, `CONFIG`/`SALES_PAUSE`, see
+    /// `crate::operations::pause`). An eventually consistent read: checkout caches it for
+    /// seconds, so one hot item is not read at every order of a flash sale.
+    async fn sales_paused(&self) -> Result<bool>;
 }
 
 /// An event's issuer and QR keys, sealed under a data key that KMS wraps with the

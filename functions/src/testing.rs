@@ -849,3 +849,24 @@ where
     }
     results
 }
+
+/// Creates an S3 bucket on moto with boto3 from the moto venv (the functions crate has no S3
+/// client: only DynamoDB's export/import touch S3, server side).
+///
+/// # Panics
+/// If the venv's python fails.
+pub fn create_s3_bucket(endpoint: &str, bucket: &str) {
+    let python = venv_dir().join("bin").join("python");
+    let status = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1], \
+             region_name='us-east-1', aws_access_key_id='testing', \
+             aws_secret_access_key='testing').create_bucket(Bucket=sys.argv[2])",
+            endpoint,
+            bucket,
+        ])
+        .status()
+        .expect("python");
+    assert!(status.success(), "create bucket {bucket}");
+}

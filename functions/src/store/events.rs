@@ -111,6 +111,22 @@ impl Events for DynamoStore {
         }
     }
 
+    async fn sales_paused(&self) -> Result<bool> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(item_key(keys::CONFIG, keys::SALES_PAUSE)))
+            .send()
+            .await
+            .map_err(|e| {
+                Error::unavailable(format!("dynamodb GetItem: {}", crate::aws::describe(&e)))
+            })?;
+        Ok(out
+            .item
+            .is_some_and(|i| get_bool(&i, "paused").unwrap_or(false)))
+    }
+
     async fn get_event_keys(&self, event_id: &str, kid: u32) -> Result<Option<WrappedEventKeys>> {
         let item = self
             .get_item(&keys::event(event_id), &keys::event_keys(kid))

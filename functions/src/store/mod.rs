@@ -5,14 +5,18 @@
 //! [`crate::sale::stepup::StepUps`].
 
 mod attrs;
+mod backups;
 mod erasures;
 mod events;
 mod limits;
 mod one_time;
 mod orders;
 mod privacy;
+pub mod restore;
 mod schema;
+pub mod snapshot;
 mod stepup;
+mod switch;
 mod tickets;
 
 pub use erasures::{create_erasure_log_table, DynamoErasureLog};
@@ -77,6 +81,8 @@ pub mod keys {
     }
     pub const CONFIG: &str = "CONFIG";
     pub const PII_INDEX_KEY: &str = "PII_INDEX_KEY";
+    /// The incident kill switch of every sale (pk `CONFIG`).
+    pub const SALES_PAUSE: &str = "SALES_PAUSE";
     pub fn dedup(key: &str) -> String {
         format!("DEDUP#{key}")
     }
@@ -126,6 +132,11 @@ impl DynamoStore {
 
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The client, for the operations' adapters (exports and restores).
+    pub fn client_for_ops(&self) -> &Client {
+        &self.client
     }
 
     pub(crate) fn client(&self) -> &Client {

@@ -1,0 +1,8 @@
+//! Operations: the restore drill and the incident commands of `INCIDENT.md`. Domain logic here;
+//! the DynamoDB side of a restore and a table scan is in `crate::store::{restore, snapshot}`.
+
+pub mod backup;
+pub mod drill;
+pub mod evidence;
+pub mod pause;
+pub mod restore;
