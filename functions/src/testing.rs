@@ -805,6 +805,7 @@ pub fn sample_event_spec(event_id: &str, capacity: u32, now: u64) -> crate::admi
             price_minor: 150_000,
             capacity,
             gates: vec!["*".to_owned()],
+            stock_shards: None,
         }],
     }
 }

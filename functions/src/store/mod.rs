@@ -12,6 +12,7 @@ mod orders;
 mod privacy;
 mod schema;
 mod stepup;
+pub mod stock;
 mod tickets;
 
 pub use erasures::{create_erasure_log_table, DynamoErasureLog};
