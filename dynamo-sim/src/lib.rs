@@ -72,6 +72,8 @@ impl Default for Config {
 pub struct Stats {
     pub requests: u64,
     pub forwarded: u64,
+    /// `TransactWriteItems` requests that reached the ceilings and conflict checks.
+    pub transactions: u64,
     pub transactions_committed: u64,
     pub conflicts: u64,
     pub item_throttles: u64,
@@ -86,6 +88,7 @@ pub struct Stats {
 struct Counters {
     requests: AtomicU64,
     forwarded: AtomicU64,
+    transactions: AtomicU64,
     transactions_committed: AtomicU64,
     conflicts: AtomicU64,
     item_throttles: AtomicU64,
@@ -173,6 +176,7 @@ impl Sim {
         Stats {
             requests: g(&c.requests),
             forwarded: g(&c.forwarded),
+            transactions: g(&c.transactions),
             transactions_committed: g(&c.transactions_committed),
             conflicts: g(&c.conflicts),
             item_throttles: g(&c.item_throttles),
@@ -304,6 +308,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Dr
         model::Request::Write(r) => (r.clone(), false),
         model::Request::Other => (Vec::new(), false),
     };
+    if transaction {
+        bump(&c.transactions);
+    }
     if !refs.is_empty() {
         if let Some(refused) = admit(&shared, &refs, transaction)? {
             return Ok(refused);

@@ -175,27 +175,38 @@ fn level(b: Option<&Bucket>, rate: f64, burst: f64, now: f64) -> f64 {
 
 impl Throughput {
     /// Takes the units of every item of the request, or nothing if any item or partition lacks
-    /// them (the index of the first refused item).
+    /// them (the index of the first refused item). A full bucket always admits one request,
+    /// however many units it needs on one key (DynamoDB's ceilings are rates, not request
+    /// sizes).
     pub fn take(&mut self, refs: &[ItemRef], c: &Ceilings, now: f64) -> Result<(), Refusal> {
         let mut need_items: HashMap<&str, f64> = HashMap::new();
         let mut need_parts: HashMap<&str, f64> = HashMap::new();
+        for r in refs {
+            *need_items.entry(&r.item).or_default() += f64::from(r.units);
+            *need_parts.entry(&r.partition).or_default() += f64::from(r.units);
+        }
+        let short = |map: &HashMap<String, Bucket>, rate: Option<f64>, key: &str, need: f64| {
+            rate.is_some_and(|rate| {
+                let burst = (rate * c.burst_secs).max(need);
+                need > level(map.get(key), rate, burst, now) + 1e-9
+            })
+        };
         for (i, r) in refs.iter().enumerate() {
-            let u = f64::from(r.units);
-            if let Some(rate) = c.item_units_per_sec {
-                let burst = (rate * c.burst_secs).max(u);
-                let need = need_items.entry(&r.item).or_default();
-                *need += u;
-                if *need > level(self.items.get(&r.item), rate, burst, now) + 1e-9 {
-                    return Err(Refusal::Item(i));
-                }
+            if short(
+                &self.items,
+                c.item_units_per_sec,
+                &r.item,
+                need_items[r.item.as_str()],
+            ) {
+                return Err(Refusal::Item(i));
             }
-            if let Some(rate) = c.partition_units_per_sec {
-                let burst = (rate * c.burst_secs).max(u);
-                let need = need_parts.entry(&r.partition).or_default();
-                *need += u;
-                if *need > level(self.partitions.get(&r.partition), rate, burst, now) + 1e-9 {
-                    return Err(Refusal::Partition(i));
-                }
+            if short(
+                &self.partitions,
+                c.partition_units_per_sec,
+                &r.partition,
+                need_parts[r.partition.as_str()],
+            ) {
+                return Err(Refusal::Partition(i));
             }
         }
         for (map, rate, needs) in [
