@@ -86,15 +86,23 @@ async fn stock(direct: &TestEnv) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sale_through_the_simulator_with_faults_on_keeps_every_invariant() {
+    sale(1, 15).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sale_on_sharded_stock_through_the_simulator_with_faults_on_keeps_every_invariant() {
+    sale(4, 16).await;
+}
+
+async fn sale(stock_shards: u32, seed: u64) {
     let direct = TestEnv::with_config(|c| c.reservation_ttl_secs = 600).await;
     let clock = Arc::new(TestClock::new(NOW));
-    functions::admin::create_event(
-        &direct.deps().with_clock(clock.clone()),
-        &sample_event_spec(EVENT, CAPACITY, NOW),
-    )
-    .await
-    .unwrap();
-    let env = direct.through_sim(faults_on(15));
+    let mut spec = sample_event_spec(EVENT, CAPACITY, NOW);
+    spec.tiers[0].stock_shards = Some(stock_shards);
+    functions::admin::create_event(&direct.deps().with_clock(clock.clone()), &spec)
+        .await
+        .unwrap();
+    let env = direct.through_sim(faults_on(seed));
     let deps = env.deps().with_clock(clock.clone());
     // Checkout creates its payments at the gateway stub (real adapter and transport), so that
     // the gateway's webhooks name them.
