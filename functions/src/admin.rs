@@ -44,6 +44,10 @@ pub struct TierSpec {
     pub capacity: u32,
     #[serde(default)]
     pub gates: Vec<String>,
+    /// How many items the tier's stock is split across, from the expected demand: each takes
+    /// about 500 reservations a second on DynamoDB (default 1; see `store::stock`).
+    #[serde(default)]
+    pub stock_shards: Option<u32>,
 }
 
 /// What was created: the event and its public key material.
@@ -98,6 +102,14 @@ pub fn event_from_spec(spec: &EventSpec) -> Result<Event> {
     if max_per_buyer == 0 {
         return Err(Error::invalid("max_per_buyer", "at least 1"));
     }
+    if spec
+        .tiers
+        .iter()
+        .filter_map(|t| t.stock_shards)
+        .any(|n| n == 0 || n > crate::store::stock::MAX_SHARDS)
+    {
+        return Err(Error::invalid("stock_shards", "1..=100"));
+    }
     Ok(Event {
         event_id: spec.event_id.clone(),
         name: spec.name.trim().to_owned(),
@@ -123,6 +135,7 @@ pub fn event_from_spec(spec: &EventSpec) -> Result<Event> {
                 } else {
                     t.gates.clone()
                 },
+                stock_shards: t.stock_shards.unwrap_or(1),
             })
             .collect(),
     })

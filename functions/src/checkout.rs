@@ -805,6 +805,7 @@ mod tests {
                 capacity: 10,
                 available: 10,
                 gates: vec!["*".into()],
+                stock_shards: 1,
             }],
         }
     }

@@ -214,6 +214,7 @@ mod tests {
                 capacity: 1,
                 available: 1,
                 gates: vec![],
+                stock_shards: 1,
             }],
         };
         let order = Order::sample("ord_x", OrderStatus::Paid);

@@ -145,6 +145,13 @@ pub struct Tier {
     pub available: u32,
     /// Gates a ticket of this tier admits through (`"*"` = any).
     pub gates: Vec<String>,
+    /// How many items the stock is split across (`store::stock`); at least 1.
+    #[serde(default = "one")]
+    pub stock_shards: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// What the buyer accepted at checkout.

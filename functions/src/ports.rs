@@ -287,6 +287,8 @@ pub struct ExpiredReservation {
     pub customer_id: String,
     pub quantity: u32,
     pub expires_at: u64,
+    /// The stock shard the reservation took from (`None`: a tier stored before sharding).
+    pub stock_shard: Option<u32>,
 }
 
 /// Result of [`Orders::mark_paid`].

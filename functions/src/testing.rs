@@ -10,6 +10,9 @@
 //!   killed on drop; a watchdog also kills it when the test process exits.
 //! - [`faults`]: an SDK interceptor injecting DynamoDB conflicts, throttling, lost answers and
 //!   index lag ([`TestEnv::with_faults`]).
+//! - [`sim`]: the DynamoDB behaviour simulator (crate `dynamo-sim`) between the DynamoDB client
+//!   and moto: write ceilings, transaction conflicts, throttling, server errors, latency and
+//!   dropped connections from a seed ([`TestEnv::through_sim`]).
 //! - [`TestEnv`]: a unique table (the contract's schema), three KMS keys (PII, issuer, config),
 //!   and mint/notify queues with real DLQ redrive policies, all on one moto shared by the test
 //!   binary ([`Moto::shared`]). Names are unique, so tests run in parallel.
@@ -37,6 +40,7 @@ use crate::ports::{
 use crate::store::DynamoStore;
 
 pub mod faults;
+pub mod sim;
 
 /// Where the moto venv lives: `$KARCIS_MOTO_VENV`, else `~/.cache/karcis/venv-moto`.
 pub fn venv_dir() -> PathBuf {
@@ -390,6 +394,9 @@ pub struct TestEnv {
     pub mint: QueuePair,
     pub notify: QueuePair,
     pub revoke: QueuePair,
+    /// The DynamoDB behaviour simulator the DynamoDB client goes through, if any
+    /// ([`TestEnv::through_sim`]); kept alive with the environment.
+    pub sim: Option<Arc<dynamo_sim::Sim>>,
 }
 
 /// Receives before a message goes to its DLQ (the contract says 5).
@@ -446,6 +453,7 @@ impl TestEnv {
             mint,
             notify,
             revoke,
+            sim: None,
         }
     }
 
@@ -797,6 +805,7 @@ pub fn sample_event_spec(event_id: &str, capacity: u32, now: u64) -> crate::admi
             price_minor: 150_000,
             capacity,
             gates: vec!["*".to_owned()],
+            stock_shards: None,
         }],
     }
 }

@@ -708,6 +708,7 @@ pub async fn open_event(
             price_minor: 350_000,
             capacity: tickets,
             gates: vec!["*".into()],
+            stock_shards: None,
         }],
     };
     let created = functions::admin::create_event(&stack.deps, &spec)

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::attrs::{b, get_b, get_bool, get_n, get_s, get_ss, item_key, list, n, s, Item};
+use super::stock::StockMeta;
 use super::{keys, DynamoStore, TxError};
 use crate::error::{Error, Result};
 use crate::model::{Event, Tier};
@@ -34,20 +35,34 @@ fn tier_item(event_id: &str, t: &Tier) -> Item {
     i.insert("name".into(), s(&t.name));
     i.insert("price_minor".into(), n(t.price_minor));
     i.insert("capacity".into(), n(t.capacity));
-    i.insert("available".into(), n(t.available));
     i.insert("sold".into(), n(0));
     i.insert("gates".into(), list(&t.gates));
     i
 }
 
-fn tier_from(i: &Item) -> Result<Tier> {
+/// A tier from its item; `available` from the tier item (unsharded) or its shards.
+async fn tier_from(store: &DynamoStore, event_id: &str, i: &Item) -> Result<Tier> {
+    let tier_id = get_s(i, "tier_id")?;
+    let meta = StockMeta::from_item(i);
+    let (available, stock_shards) = match meta.shards {
+        None => (get_n(i, "available")?, 1),
+        Some(shards) => (
+            store
+                .shard_stock(event_id, &tier_id, &meta)
+                .await?
+                .iter()
+                .sum(),
+            shards,
+        ),
+    };
     Ok(Tier {
-        tier_id: get_s(i, "tier_id")?,
+        tier_id,
         name: get_s(i, "name")?,
         price_minor: get_n(i, "price_minor")?,
         capacity: get_n(i, "capacity")?,
-        available: get_n(i, "available")?,
+        available,
         gates: get_ss(i, "gates"),
+        stock_shards,
     })
 }
 
@@ -58,12 +73,10 @@ impl Events for DynamoStore {
         let Some(meta) = self.get_item(&pk, keys::EVENT_META).await? else {
             return Ok(None);
         };
-        let tiers = self
-            .query_prefix(&pk, "TIER#", 1000)
-            .await?
-            .iter()
-            .map(tier_from)
-            .collect::<Result<Vec<_>>>()?;
+        let mut tiers = Vec::new();
+        for i in &self.query_prefix(&pk, "TIER#", 1000).await? {
+            tiers.push(tier_from(self, event_id, i).await?);
+        }
         Ok(Some(Event {
             event_id: get_s(&meta, "event_id")?,
             name: get_s(&meta, "name")?,
@@ -100,8 +113,26 @@ impl Events for DynamoStore {
             self.put(event_item(event), new)?,
             self.put(keys_item, new)?,
         ];
+        let shards: u32 = event.tiers.iter().map(|t| t.stock_shards.max(1)).sum();
+        if event.tiers.len() + shards as usize + items.len() > 100 {
+            return Err(Error::invalid(
+                "stock_shards",
+                "tiers and their stock shards together at most 97",
+            ));
+        }
         for t in &event.tiers {
-            items.push(self.put(tier_item(&event.event_id, t), new)?);
+            let mut tier = tier_item(&event.event_id, t);
+            let stock = DynamoStore::new_shards(
+                &event.event_id,
+                &t.tier_id,
+                t.available,
+                t.stock_shards.max(1),
+                &mut tier,
+            );
+            items.push(self.put(tier, new)?);
+            for shard in stock {
+                items.push(self.put(shard, new)?);
+            }
         }
         match self.transact(items).await {
             Ok(()) => Ok(true),

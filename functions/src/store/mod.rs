@@ -16,6 +16,7 @@ pub mod restore;
 mod schema;
 pub mod snapshot;
 mod stepup;
+pub mod stock;
 mod switch;
 mod tickets;
 

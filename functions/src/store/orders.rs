@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, TransactWriteItem, Update};
 
 use super::attrs::{b, get_b, get_json_opt, get_n, get_n_opt, get_s, item_key, json, n, s, Item};
-use super::{keys, unless_condition_failed, DynamoStore, TxError};
+use super::{keys, stock, unless_condition_failed, DynamoStore, TxError};
 use crate::aws::describe;
 use crate::error::{Error, Result};
 use crate::model::{Order, OrderStatus, PaymentRecord, PaymentReference};
@@ -112,6 +112,39 @@ fn update(
         .build())
 }
 
+impl DynamoStore {
+    /// One attempt of the checkout transaction (the stock shard at index 1, the order at 3).
+    async fn reserve_on(
+        &self,
+        r: &Reservation,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<ReserveOutcome> {
+        match self.transact(items).await {
+            Ok(()) => Ok(ReserveOutcome::Created),
+            Err(TxError::Condition(0)) => {
+                let rec = self
+                    .get_item(&keys::idempotency(&r.idempotency_key_hash), "IDEMPOTENCY")
+                    .await?
+                    .ok_or_else(|| Error::unavailable("idempotency record not readable yet"))?;
+                Ok(ReserveOutcome::Replayed {
+                    order_id: get_s(&rec, "order_id")?,
+                    request_hash: get_s(&rec, "request_hash")?,
+                })
+            }
+            Err(TxError::Condition(1)) => Err(Error::SoldOut),
+            Err(TxError::Condition(2)) => Err(Error::LimitExceeded(format!(
+                "at most {} tickets per buyer for this event",
+                r.max_per_buyer
+            ))),
+            Err(TxError::Condition(6 | 7)) => Ok(ReserveOutcome::CustomerExists),
+            Err(TxError::Condition(i)) => Err(Error::internal(format!(
+                "checkout transaction: condition {i} failed"
+            ))),
+            Err(TxError::Other(e)) => Err(e),
+        }
+    }
+}
+
 #[async_trait]
 impl Orders for DynamoStore {
     async fn reserve(&self, r: &Reservation) -> Result<ReserveOutcome> {
@@ -131,16 +164,7 @@ impl Orders for DynamoStore {
         idem.insert("order_id".into(), s(&o.order_id));
         idem.insert("request_hash".into(), s(&r.request_hash));
         idem.insert("ttl".into(), n(r.idempotency_expires_at));
-        // 1: stock
-        let stock = update(
-            self,
-            &keys::event(&o.event_id),
-            &keys::tier(&o.tier_id),
-            "SET available = available - :q",
-            Some("attribute_exists(pk) AND available >= :q"),
-            vec![(":q", n(q))],
-            vec![],
-        )?;
+        // 1: stock (a shard, chosen below)
         // 2: per-buyer counter
         let limit = update(
             self,
@@ -178,9 +202,7 @@ impl Orders for DynamoStore {
 
         let mut items = vec![
             self.put(idem, new)?,
-            stock,
             limit,
-            self.put(order, new)?,
             self.put(link, None)?,
             self.put(consent, None)?,
         ];
@@ -196,29 +218,35 @@ impl Orders for DynamoStore {
             items.push(self.put(key, new)?);
             items.push(self.put(index, new)?);
         }
-        match self.transact(items).await {
-            Ok(()) => Ok(ReserveOutcome::Created),
-            Err(TxError::Condition(0)) => {
-                let rec = self
-                    .get_item(&keys::idempotency(&r.idempotency_key_hash), "IDEMPOTENCY")
-                    .await?
-                    .ok_or_else(|| Error::unavailable("idempotency record not readable yet"))?;
-                Ok(ReserveOutcome::Replayed {
-                    order_id: get_s(&rec, "order_id")?,
-                    request_hash: get_s(&rec, "request_hash")?,
-                })
-            }
-            Err(TxError::Condition(1)) => Err(Error::SoldOut),
-            Err(TxError::Condition(2)) => Err(Error::LimitExceeded(format!(
-                "at most {} tickets per buyer for this event",
-                r.max_per_buyer
-            ))),
-            Err(TxError::Condition(6 | 7)) => Ok(ReserveOutcome::CustomerExists),
-            Err(TxError::Condition(i)) => Err(Error::internal(format!(
-                "checkout transaction: condition {i} failed"
-            ))),
-            Err(TxError::Other(e)) => Err(e),
+        // Sold out from the tier item alone; else the shards from a random start (the order id
+        // is random), moving on while a shard lacks the quantity.
+        let meta = self.stock_meta(&o.event_id, &o.tier_id).await?;
+        if meta.sold_out() {
+            return Err(Error::SoldOut);
         }
+        let shards = match meta.shards {
+            None => vec![0],
+            Some(n) => stock::try_order(n, &meta.empty, stock::draw_from(&o.order_id)),
+        };
+        for k in shards {
+            let mut attempt = items.clone();
+            let mut order = order.clone();
+            if meta.shards.is_some() {
+                order.insert("stock_shard".into(), n(k));
+            }
+            attempt.insert(
+                1,
+                self.take_from_shard(&o.event_id, &o.tier_id, meta.shards, k, q)?,
+            );
+            attempt.insert(3, self.put(order, new)?);
+            match self.reserve_on(r, attempt).await {
+                Err(Error::SoldOut) if meta.shards.is_some() => {
+                    self.mark_empty(&o.event_id, &o.tier_id, k).await?;
+                }
+                other => return other,
+            }
+        }
+        Err(Error::SoldOut)
     }
 
     async fn get_order(&self, order_id: &str) -> Result<Option<Order>> {
@@ -446,6 +474,7 @@ impl Orders for DynamoStore {
                     customer_id: get_s(&i, "customer_id")?,
                     quantity: get_n(&i, "quantity")?,
                     expires_at: get_n(&i, "expires_at")?,
+                    stock_shard: get_n_opt(&i, "stock_shard"),
                 });
             }
             if found.len() >= limit as usize {
@@ -480,15 +509,7 @@ impl Orders for DynamoStore {
             ],
             vec![("#st", "status")],
         )?;
-        let stock = update(
-            self,
-            &keys::event(&r.event_id),
-            &keys::tier(&r.tier_id),
-            "ADD available :q",
-            Some("attribute_exists(pk)"),
-            vec![(":q", n(r.quantity))],
-            vec![],
-        )?;
+        let stock = self.return_to_shard(&r.event_id, &r.tier_id, r.stock_shard, r.quantity)?;
         let counter = update(
             self,
             &keys::customer(&r.customer_id),
@@ -498,7 +519,9 @@ impl Orders for DynamoStore {
             vec![(":neg", n(-i64::from(r.quantity)))],
             vec![],
         )?;
-        match self.transact(vec![order, stock, counter]).await {
+        let mut items = vec![order, counter];
+        items.extend(stock);
+        match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(TxError::Condition(0)) => Ok(false),
             Err(TxError::Condition(i)) => Err(Error::internal(format!(
