@@ -198,6 +198,16 @@ impl Pii {
         to_key(&self.keys.decrypt(&purpose, &wrapped).await?)
     }
 
+    /// The blind-index key itself, for [`blind_index`] of other kinds (sign-in client
+    /// addresses): loaded once, never logged.
+    pub async fn index_key(&self) -> Result<&[u8; 32]> {
+        let key = self
+            .index_key
+            .get_or_try_init(|| self.load_index_key())
+            .await?;
+        Ok(key)
+    }
+
     /// The blind index of an already normalised email address.
     pub async fn email_index(&self, normalised_email: &str) -> Result<String> {
         let key = self

@@ -88,6 +88,9 @@ impl rand_core::CryptoRng for RandCore<'_> {}
 pub enum KeyPurpose {
     /// `PII_KEY_ID`, context `{"purpose":"customer-pii","customer_id":<id>}`.
     CustomerPii { customer_id: String },
+    /// `PII_KEY_ID`, context `{"purpose":"staff-totp","staff_id":<id>}`: a staff member's
+    /// TOTP secret (its own data key, like a customer's).
+    StaffTotp { staff_id: String },
     /// `ISSUER_KEY_ID`, context `{"purpose":"ticket-issuer","event_id":<id>,"kid":<kid>}`.
     TicketIssuer { event_id: String, kid: u32 },
     /// `CONFIG_KEY_ID`, context `{"purpose":"gateway-secrets"}`.

@@ -578,6 +578,27 @@ contract_tests! {
     audit_ingest_starts_and_answers => "audit-ingest",
 }
 
+/// The staff function's routes in the template are exactly the router's
+/// (`functions::staff::ROUTES`): a route the code serves but the API does not send it (as
+/// `/v1/staff/members/{staff_id}/revocations` was) is unreachable when deployed.
+#[test]
+fn every_staff_route_is_in_the_template() {
+    let template = load_template();
+    let staff = template
+        .functions
+        .iter()
+        .find(|f| f.binary == "staff")
+        .unwrap();
+    let served: BTreeSet<String> = functions::staff::ROUTES
+        .iter()
+        .map(|r| (*r).to_owned())
+        .collect();
+    assert_eq!(
+        staff.routes, served,
+        "the template's staff routes (left) differ from the router's (right)"
+    );
+}
+
 /// The contract bites: a reference without a value, an unknown function and a resource without
 /// a local counterpart each fail, named by function and variable.
 #[test]

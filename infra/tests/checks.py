@@ -79,9 +79,12 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
             "POST /v1/staff/members/{staff_id}/password-setup",
             "POST /v1/staff/password",
             "POST /v1/staff/sign-in",
+            # Door-token revocations (one token or all of a member's), admins only.
+            "POST /v1/staff/members/{staff_id}/revocations",
         },
         # EDGE_BASE_URL: deactivations and revocations go to the door's deny-list.
-        "env": STAFF_ENV | {"EDGE_BASE_URL"},
+        # PII_KEY_ID: the blind index of sign-in clients and the TOTP data keys.
+        "env": STAFF_ENV | {"EDGE_BASE_URL", "PII_KEY_ID"},
     },
     "audit-ingest": {
         "routes": {"POST /v1/audit/batches", "GET /v1/audit/events/{event_id}/entries"},
@@ -150,7 +153,8 @@ TABLE_LEADING_KEYS = {
     # ORDER#*: the phone number sealed on the order (SMS, WhatsApp).
     "notify": {"CUSTOMER#*", "DEDUP#*", "ORDER#*"},
     "revoke": {"ORDER#*"},
-    "staff": {"STAFF#*", "STAFFAUDIT"},
+    # CONFIG: the wrapped blind-index key (sign-in client counters).
+    "staff": {"STAFF#*", "STAFFAUDIT", "CONFIG"},
     "audit-ingest": {"AUDIT#*", "STAFF#*"},
 }
 # The gsi1 partition keys (gsi1pk) each function may Query; a function not named has no gsi1.
@@ -658,7 +662,7 @@ def check_envelope_keys(t: Template) -> list[str]:
     problems = []
     # The config key wraps two configuration secrets, each under its own purpose.
     purposes = {
-        "PiiKey": {"customer-pii"},
+        "PiiKey": {"customer-pii", "staff-totp"},
         "IssuerKey": {"ticket-issuer"},
         "ConfigKey": {"gateway-secrets", "revoker-key", "captcha-secret", "messaging-secrets"},
     }
@@ -685,7 +689,8 @@ def check_envelope_keys(t: Template) -> list[str]:
 # Who may use each envelope key (least privilege). Only mint signs tickets: the public tickets
 # function claims a ticket for a device and asks mint to re-issue over the mint queue.
 KEY_USERS = {
-    "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole"},
+    # StaffRole: the blind-index key and the staff TOTP data keys only.
+    "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole", "StaffRole"},
     "IssuerKey": {"MintRole"},
     # + the Turnstile secret (checkout, privacy) and the WhatsApp token (notify, privacy)
     "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole", "PrivacyRole", "NotifyRole"},

@@ -162,9 +162,21 @@ class TemplateTests(unittest.TestCase):
         self.assertEqual(set(checks.as_list(st["Action"])), {"kms:GenerateDataKey", "kms:Decrypt"})
         self.assertEqual(st["Condition"]["StringEquals"], {"kms:EncryptionContext:purpose": "customer-pii"})
 
+    def test_staff_uses_the_pii_key_for_the_blind_index_and_totp_only(self):
+        policy = self.t["Resources"]["PiiKey"]["Properties"]["KeyPolicy"]
+        staff = [s for s in checks.statements(policy) if checks.ref_target(s["Principal"]["AWS"]) == "StaffRole"]
+        conditions = sorted((s["Condition"]["StringEquals"] for s in staff), key=str)
+        self.assertEqual(conditions, sorted([
+            {"kms:EncryptionContext:purpose": "customer-pii", "kms:EncryptionContext:customer_id": "__blind_index__"},
+            {"kms:EncryptionContext:purpose": "staff-totp"},
+        ], key=str))
+        for st in staff:
+            self.assertEqual(set(checks.as_list(st["Action"])), {"kms:GenerateDataKey", "kms:Decrypt"})
+
     def test_only_envelope_key_users_are_named_in_key_policies(self):
         expected = {
-            "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole"},
+            # StaffRole: the blind-index key and staff TOTP data keys only (test below).
+            "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole", "StaffRole"},
             # Only mint signs tickets: the public tickets function cannot unwrap an issuer key.
             "IssuerKey": {"MintRole"},
             # + the Turnstile secret (checkout, privacy) and the WhatsApp token (notify, privacy)

@@ -11,8 +11,8 @@ use functions::audit_ingest::DynamoAuditLog;
 use functions::aws::Clients;
 use functions::deps::Deps;
 use functions::staff::{
-    create_signing_key, DynamoDirectory, KmsSigner, MemberSpec, Purpose, Role, Settings,
-    StaffService, TokenRequest,
+    create_signing_key, DynamoCredentials, DynamoDirectory, KmsSigner, MemberSpec, Purpose, Role,
+    SetPasswordRequest, Settings, SignInRequest, StaffSecrets, StaffService,
 };
 use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
@@ -50,7 +50,11 @@ impl StaffIssuer {
             deps.clock.clone(),
             deps.rng.clone(),
         )
-        .map_err(|e| format!("staff service: {e}"))?;
+        .map_err(|e| format!("staff service: {e}"))?
+        .with_credentials(
+            Arc::new(DynamoCredentials::new(clients.dynamodb.clone(), table)),
+            StaffSecrets::new(deps.keys.clone(), deps.customers.clone()),
+        );
         Ok(Self { service })
     }
 
@@ -59,8 +63,9 @@ impl StaffIssuer {
         serde_json::to_value(self.service.jwks()).unwrap_or_default()
     }
 
-    /// Makes `staff_id` a member with `role` for `events` and `gates`, then issues its door
-    /// token (valid 1 h).
+    /// Makes `staff_id` a member with `role` (staff: admins and finance would also need a
+    /// TOTP code) for `events` and `gates`, and signs it in as door staff do: an operator's
+    /// setup code, a password set with it, then `sign-in` for a door token (valid 1 h).
     pub async fn door_token(
         &self,
         staff_id: &str,
@@ -79,17 +84,38 @@ impl StaffIssuer {
             .put_member(OPERATOR, staff_id, &spec)
             .await
             .map_err(|e| format!("staff member {staff_id}: {e}"))?;
-        let request = TokenRequest {
-            purpose: Purpose::Door,
-            events: None,
-            gates: None,
-            ttl_secs: Some(3600),
-        };
+        let setup = self
+            .service
+            .issue_setup_code(OPERATOR, staff_id)
+            .await
+            .map_err(|e| format!("setup code {staff_id}: {e}"))?;
+        let mut raw = [0u8; 16];
+        self.service.rng.fill(&mut raw);
+        let password = format!("{} plum kettle", hex::encode(raw));
+        self.service
+            .set_password(&SetPasswordRequest {
+                username: staff_id.to_owned(),
+                setup_code: setup.setup_code,
+                password: password.clone(),
+            })
+            .await
+            .map_err(|e| format!("password {staff_id}: {e}"))?;
         let issued = self
             .service
-            .issue_token(OPERATOR, staff_id, &request)
+            .sign_in(
+                &SignInRequest {
+                    username: staff_id.to_owned(),
+                    password,
+                    purpose: Purpose::Door,
+                    events: None,
+                    gates: None,
+                    ttl_secs: Some(3600),
+                    totp: None,
+                },
+                "127.0.0.1",
+            )
             .await
-            .map_err(|e| format!("staff token {staff_id}: {e}"))?;
+            .map_err(|e| format!("sign-in {staff_id}: {e}"))?;
         Ok(issued.token)
     }
 }

@@ -47,7 +47,9 @@ impl KmsKeys {
 
     fn key_id(&self, purpose: &KeyPurpose) -> Result<&str> {
         let (value, name) = match purpose {
-            KeyPurpose::CustomerPii { .. } => (&self.pii_key_id, "PII_KEY_ID"),
+            KeyPurpose::CustomerPii { .. } | KeyPurpose::StaffTotp { .. } => {
+                (&self.pii_key_id, "PII_KEY_ID")
+            }
             KeyPurpose::TicketIssuer { .. } => (&self.issuer_key_id, "ISSUER_KEY_ID"),
             KeyPurpose::GatewaySecrets
             | KeyPurpose::RevokerKey
@@ -64,6 +66,10 @@ pub fn encryption_context(purpose: &KeyPurpose) -> Vec<(&'static str, String)> {
         KeyPurpose::CustomerPii { customer_id } => vec![
             ("purpose", "customer-pii".to_owned()),
             ("customer_id", customer_id.clone()),
+        ],
+        KeyPurpose::StaffTotp { staff_id } => vec![
+            ("purpose", "staff-totp".to_owned()),
+            ("staff_id", staff_id.clone()),
         ],
         KeyPurpose::TicketIssuer { event_id, kid } => vec![
             ("purpose", "ticket-issuer".to_owned()),

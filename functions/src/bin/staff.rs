@@ -19,12 +19,14 @@ use std::sync::Arc;
 
 use functions::audit_ingest::DynamoAuditLog;
 use functions::aws::Clients;
+use functions::aws::KmsKeys;
 use functions::config::Config;
 use functions::ports::{OsRng, SystemClock};
 use functions::staff::{
     previous_public_keys, router, DynamoCredentials, DynamoDirectory, EdgeStaffDenyList, KmsSigner,
-    MemberSpec, Settings, StaffService, TokenRequest, SIGNING_KEY_ENV,
+    MemberSpec, Settings, StaffSecrets, StaffService, TokenRequest, SIGNING_KEY_ENV,
 };
+use functions::store::DynamoStore;
 
 async fn service() -> Result<StaffService, Box<dyn std::error::Error + Send + Sync>> {
     let config = Config::from_env()?;
@@ -49,10 +51,20 @@ async fn service() -> Result<StaffService, Box<dyn std::error::Error + Send + Sy
         Arc::new(SystemClock),
         Arc::new(OsRng),
     )?
-    .with_credentials(Arc::new(DynamoCredentials::new(
-        clients.dynamodb.clone(),
-        config.table_name.clone(),
-    )));
+    .with_credentials(
+        Arc::new(DynamoCredentials::new(
+            clients.dynamodb.clone(),
+            config.table_name.clone(),
+        )),
+        // PII_KEY_ID: the blind index of client addresses and the TOTP data keys.
+        StaffSecrets::new(
+            Arc::new(KmsKeys::from_config(clients.kms.clone(), &config)),
+            Arc::new(DynamoStore::new(
+                clients.dynamodb.clone(),
+                config.table_name.clone(),
+            )),
+        ),
+    );
     // Deactivations and revocations reach the door's deny-list through the edge worker.
     match std::env::var(EdgeStaffDenyList::URL_ENV) {
         Ok(url) if !url.trim().is_empty() => {

@@ -5,15 +5,18 @@
 //! |---|---|---|
 //! | `STAFF#<staff_id>` | `PASSWORD` | `phc` (argon2id PHC string), `set_at` |
 //! | `STAFF#<staff_id>` | `SETUP` | `code_sha256`, `expires_at`, `ttl` |
+//! | `STAFF#<staff_id>` | `TOTP` | `sealed` (AES-256-GCM), `wrapped_key` (KMS), `confirmed`, `last_step` |
 //! | `STAFF#<staff_id>` | `LOCK` | `failures`, `last_at`, `locked_until`, `ttl` (the account) |
-//! | `STAFF#client#<sha256/128>` | `LOCK` | the same, per client (`#` is not in a staff id) |
+//! | `STAFF#client#<blind index>` | `LOCK` | the same, per client (`#` is not in a staff id) |
 //!
 //! Counters expire through the table's `ttl` a day after their last attempt.
 
+use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, ReturnValue, TransactWriteItem};
 
 use async_trait::async_trait;
 
+use super::second_factor::StoredTotp;
 use super::signin::{Attempt, Credentials};
 use crate::error::{Error, Result};
 use crate::store::unless_condition_failed;
@@ -102,6 +105,7 @@ impl Credentials for DynamoCredentials {
         staff_id: &str,
         code_sha256: &str,
         phc: &str,
+        totp: Option<&StoredTotp>,
         now: u64,
     ) -> Result<bool> {
         let pk = format!("STAFF#{staff_id}");
@@ -123,11 +127,82 @@ impl Credentials for DynamoCredentials {
             .item("set_at", n(now))
             .build()
             .map_err(Error::internal)?;
-        let items = vec![
+        let mut items = vec![
             TransactWriteItem::builder().delete(consume).build(),
             TransactWriteItem::builder().put(store).build(),
         ];
+        if let Some(t) = totp {
+            let secret = Put::builder()
+                .table_name(&self.table)
+                .item("pk", s(format!("STAFF#{staff_id}")))
+                .item("sk", s("TOTP"))
+                .item("type", s("staff_totp"))
+                .item("sealed", AttributeValue::B(Blob::new(t.sealed.clone())))
+                .item(
+                    "wrapped_key",
+                    AttributeValue::B(Blob::new(t.wrapped_key.clone())),
+                )
+                .item("confirmed", AttributeValue::Bool(t.confirmed))
+                .item("last_step", n(t.last_step))
+                .item("set_at", n(now))
+                .build()
+                .map_err(Error::internal)?;
+            items.push(TransactWriteItem::builder().put(secret).build());
+        }
         crate::audit_ingest::transact(&self.client, items).await
+    }
+
+    async fn totp(&self, staff_id: &str) -> Result<Option<StoredTotp>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("STAFF#{staff_id}")))
+            .key("sk", s("TOTP"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Self::unavailable("get totp", &e))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let blob = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_b().ok())
+                .map(|b| b.as_ref().to_vec())
+                .ok_or_else(|| Error::internal("totp item without its secret"))
+        };
+        Ok(Some(StoredTotp {
+            sealed: blob("sealed")?,
+            wrapped_key: blob("wrapped_key")?,
+            confirmed: item
+                .get("confirmed")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+            last_step: item
+                .get("last_step")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        }))
+    }
+
+    async fn spend_totp_step(&self, staff_id: &str, wrapped_key: &[u8], step: u64) -> Result<bool> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("STAFF#{staff_id}")))
+            .key("sk", s("TOTP"))
+            .update_expression("SET last_step = :step, confirmed = :yes")
+            .condition_expression("last_step < :step AND wrapped_key = :key")
+            .expression_attribute_values(":step", n(step))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":key", AttributeValue::B(Blob::new(wrapped_key)))
+            .send()
+            .await;
+        Ok(unless_condition_failed("spend totp step", res)?.is_some())
     }
 
     async fn take_attempt(

@@ -60,6 +60,7 @@ pub mod password;
 mod planning;
 mod records;
 mod routes;
+mod second_factor;
 mod service;
 mod signin;
 mod store;
@@ -69,12 +70,14 @@ pub use credentials_store::DynamoCredentials;
 pub use edge::{EdgeStaffDenyList, REVOKER_ID};
 pub use planning::{plan_token, Purpose, TokenRequest};
 pub use records::{MemberView, RecordDetail, StaffDenyList, StaffDirectory, StaffRecord};
-pub use routes::{router, LogQuery};
-pub use service::{IssuedToken, RevocationDone, RevocationRequest, StaffService};
+pub use routes::{router, LogQuery, ROUTES};
+pub use second_factor::{StoredTotp, TotpCheck, TotpEnrolment};
+pub use service::{IssuedToken, RevocationDone, RevocationRequest, StaffSecrets, StaffService};
 pub use signin::{
-    hold_secs, Attempt, Credentials, PasswordSet, SetPasswordRequest, SetupCode, SignInRequest,
-    ACCOUNT_THRESHOLD, BASE_HOLD_SECS, CLIENT_THRESHOLD, MAX_HOLD_SECS, SETUP_TTL_SECS,
-    SIGN_IN_ACTOR,
+    client_key, hold_secs, needs_second_factor, Attempt, Credentials, PasswordSet,
+    SetPasswordRequest, SetupCode, SignInRequest, ACCOUNT_THRESHOLD, BASE_HOLD_SECS,
+    CLIENT_INDEX_KIND, CLIENT_THRESHOLD, MAX_HOLD_SECS, SETUP_TTL_SECS, SIGN_IN_ACTOR,
+    SIGN_IN_CONSOLE_TTL_SECS, SIGN_IN_MAX_CONSOLE_TTL_SECS, TOTP_ISSUER,
 };
 pub use store::{
     create_signing_key, previous_public_keys, public_key_of, DynamoDirectory, KmsSigner,

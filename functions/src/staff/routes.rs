@@ -187,6 +187,21 @@ async fn get_log(
     )
 }
 
+/// Every route of [`router`], `METHOD path`: the template (`infra/template.yaml`, the staff
+/// function's `HttpApi` events) must route exactly these here (`tests/deploy_contract.rs`), and
+/// the router answers exactly these (`tests/staff_signin.rs`).
+pub const ROUTES: &[&str] = &[
+    "GET /v1/staff/jwks",
+    "GET /v1/staff/log",
+    "GET /v1/staff/members/{staff_id}",
+    "PUT /v1/staff/members/{staff_id}",
+    "POST /v1/staff/members/{staff_id}/tokens",
+    "POST /v1/staff/members/{staff_id}/password-setup",
+    "POST /v1/staff/members/{staff_id}/revocations",
+    "POST /v1/staff/password",
+    "POST /v1/staff/sign-in",
+];
+
 /// The staff routes.
 pub fn router(service: StaffService) -> Router {
     Router::new()

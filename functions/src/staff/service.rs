@@ -100,6 +100,34 @@ pub struct StaffService {
     pub door: Option<Arc<dyn StaffDenyList>>,
     /// Passwords, setup codes and sign-in counters; `None` = password sign-in off (`503`).
     pub credentials: Option<Arc<dyn super::signin::Credentials>>,
+    /// The keys of sign-in: the blind index of client addresses and the TOTP data keys.
+    pub secrets: Option<Arc<StaffSecrets>>,
+}
+
+/// KMS-held secrets of sign-in (`PII_KEY_ID`): the table-wide blind-index key (the client
+/// counters are keyed by the blind index of the address, never a plain hash of it) and the
+/// members' TOTP data keys.
+pub struct StaffSecrets {
+    pub pii: crate::pii::Pii,
+    pub keys: Arc<dyn crate::ports::Keys>,
+}
+
+impl std::fmt::Debug for StaffSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StaffSecrets(<redacted>)")
+    }
+}
+
+impl StaffSecrets {
+    pub fn new(
+        keys: Arc<dyn crate::ports::Keys>,
+        customers: Arc<dyn crate::ports::Customers>,
+    ) -> Self {
+        Self {
+            pii: crate::pii::Pii::new(keys.clone(), customers),
+            keys,
+        }
+    }
 }
 
 impl std::fmt::Debug for StaffService {
@@ -140,6 +168,7 @@ impl StaffService {
             console,
             door: None,
             credentials: None,
+            secrets: None,
         })
     }
 
@@ -150,10 +179,15 @@ impl StaffService {
         self
     }
 
-    /// Password sign-in through `credentials`.
+    /// Password sign-in through `credentials`, with the blind-index and TOTP keys of `secrets`.
     #[must_use]
-    pub fn with_credentials(mut self, credentials: Arc<dyn super::signin::Credentials>) -> Self {
+    pub fn with_credentials(
+        mut self,
+        credentials: Arc<dyn super::signin::Credentials>,
+        secrets: StaffSecrets,
+    ) -> Self {
         self.credentials = Some(credentials);
+        self.secrets = Some(Arc::new(secrets));
         self
     }
 

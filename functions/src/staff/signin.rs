@@ -16,8 +16,13 @@
 //!   /v1/staff/members/{staff_id}/password-setup`, 24 h); the member sends it with the new
 //!   password (`POST /v1/staff/password`). The code is stored as its SHA-256 and consumed in the
 //!   same transaction that stores the PHC, so it works once. Only the PHC string is stored.
-//! - Second factor: admins and finance must use TOTP, which this module does not check yet, so
-//!   they cannot sign in with a password alone (`403`); they keep CLI-issued tokens for now.
+//! - Client counters are keyed by the blind index of the address ([`crate::pii::blind_index`]
+//!   under the table-wide KMS-wrapped key): the address is personal data, and a plain hash of
+//!   an IPv4 address is reversed by trying all 2^32 of them.
+//! - Second factor: admins and finance also give a TOTP code (`totp`), checked only after the
+//!   password is right; a wrong, missing or replayed code is a failed sign-in (same counters,
+//!   same `401`); without an enrolled secret they are refused (`403`): they cannot skip it.
+//!   Their sign-in tokens are short-lived (console: 15 min by default, at most an hour).
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -26,7 +31,8 @@ use sha2::{Digest, Sha256};
 use super::password::{check_policy, hash_password, verify_password, MAX_PASSWORD_BYTES};
 use super::planning::{Purpose, TokenRequest};
 use super::records::{RecordDetail, StaffRecord};
-use super::service::{IssuedToken, StaffService};
+use super::second_factor::{StoredTotp, TotpCheck, TotpEnrolment};
+use super::service::{IssuedToken, StaffSecrets, StaffService};
 use crate::audit_ingest::{self, Stream};
 use crate::error::{Error, Result};
 use crate::staff_identity::{valid_staff_id, Role, MAX_STAFF_ID_LEN};
@@ -42,6 +48,16 @@ pub const MAX_HOLD_SECS: u64 = 3600;
 pub const SETUP_TTL_SECS: u64 = 24 * 3600;
 /// The actor recorded for tokens issued by sign-in.
 pub const SIGN_IN_ACTOR: &str = "sign-in";
+/// Console tokens issued by sign-in: default and longest lifetime.
+pub const SIGN_IN_CONSOLE_TTL_SECS: u64 = 900;
+pub const SIGN_IN_MAX_CONSOLE_TTL_SECS: u64 = 3600;
+/// The `otpauth://` issuer label.
+pub const TOTP_ISSUER: &str = "karcis";
+
+/// Admins and finance sign in with a second factor.
+pub fn needs_second_factor(role: Role) -> bool {
+    matches!(role, Role::Admin | Role::Finance)
+}
 
 /// How long a counter at `failures` is held (0 below the threshold).
 pub fn hold_secs(failures: u32, threshold: u32) -> u64 {
@@ -69,14 +85,22 @@ pub trait Credentials: Send + Sync {
     /// Stores a setup code's SHA-256 (hex), replacing an earlier one.
     async fn put_setup(&self, staff_id: &str, code_sha256: &str, expires_at: u64) -> Result<()>;
     /// One transaction: consumes the setup code (present, same hash, unexpired) and stores
-    /// `phc`. `Ok(false)` when the code is wrong, used or expired (nothing changes).
+    /// `phc` (and, for admins and finance, a new pending TOTP secret replacing any earlier
+    /// one). `Ok(false)` when the code is wrong, used or expired (nothing changes).
     async fn set_password(
         &self,
         staff_id: &str,
         code_sha256: &str,
         phc: &str,
+        totp: Option<&StoredTotp>,
         now: u64,
     ) -> Result<bool>;
+    /// The member's TOTP secret (sealed), if enrolled.
+    async fn totp(&self, staff_id: &str) -> Result<Option<StoredTotp>>;
+    /// One conditional write: spends `step` of the secret wrapped as `wrapped_key` (and
+    /// confirms the enrolment) if no step at or after it was spent. `Ok(false)`: replayed, or
+    /// the secret was replaced meanwhile.
+    async fn spend_totp_step(&self, staff_id: &str, wrapped_key: &[u8], step: u64) -> Result<bool>;
     /// One conditional write: counts an attempt on `key` (setting a hold of `provisional` s
     /// that only matters from `threshold` on) unless `key` has reached `threshold` failures
     /// and is held past `now`.
@@ -106,6 +130,9 @@ pub struct SignInRequest {
     pub gates: Option<Vec<String>>,
     #[serde(default)]
     pub ttl_secs: Option<u64>,
+    /// The TOTP code (admins and finance).
+    #[serde(default)]
+    pub totp: Option<String>,
 }
 
 impl std::fmt::Debug for SignInRequest {
@@ -152,28 +179,48 @@ impl std::fmt::Debug for SetupCode {
     }
 }
 
-/// `POST /v1/staff/password` answer.
+/// `POST /v1/staff/password` answer; `totp` (admins and finance) is shown this once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordSet {
     pub staff_id: String,
     pub audit_seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<TotpEnrolment>,
 }
 
 fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// The counter key of a client: its address hashed (it is personal data), length-bounded.
-fn client_key(client: &str) -> String {
+/// The blind-index kind of sign-in client addresses.
+pub const CLIENT_INDEX_KIND: &str = "staff-sign-in-client";
+
+/// The counter key of a client: the keyed blind index of its address (length-bounded).
+pub fn client_key(index_key: &[u8; 32], client: &str) -> String {
     let client: String = client.chars().take(64).collect();
-    format!("client#{}", &sha256_hex(&client)[..32])
+    format!(
+        "client#{}",
+        crate::pii::blind_index(index_key, CLIENT_INDEX_KIND, &client)
+    )
 }
 
 impl StaffService {
-    fn credentials(&self) -> Result<&dyn Credentials> {
+    pub(super) fn credentials(&self) -> Result<&dyn Credentials> {
         self.credentials
             .as_deref()
             .ok_or_else(|| Error::unavailable("password sign-in is not configured"))
+    }
+
+    pub(super) fn secrets(&self) -> Result<&StaffSecrets> {
+        self.secrets
+            .as_deref()
+            .ok_or_else(|| Error::unavailable("password sign-in is not configured"))
+    }
+
+    /// The counter key of `client` (see [`client_key`]).
+    async fn client_counter(&self, client: &str) -> Result<String> {
+        let key = self.secrets()?.pii.index_key().await?;
+        Ok(client_key(key, client))
     }
 
     async fn record(
@@ -240,6 +287,15 @@ impl StaffService {
             return Err(Error::Unauthorized);
         }
         check_policy(&req.username, &req.password)?;
+        let Some(member) = self.directory.get_member(&req.username).await? else {
+            return Err(Error::Unauthorized);
+        };
+        // Admins and finance enrol a second factor with every new password.
+        let totp = if needs_second_factor(member.role) {
+            Some(self.new_totp(TOTP_ISSUER, &req.username).await?)
+        } else {
+            None
+        };
         let password = zeroize::Zeroizing::new(req.password.clone());
         let rng = self.rng.clone();
         let phc = tokio::task::spawn_blocking(move || hash_password(&password, rng.as_ref()))
@@ -247,13 +303,23 @@ impl StaffService {
             .map_err(Error::internal)??;
         let now = self.clock.now();
         if !credentials
-            .set_password(&req.username, &sha256_hex(&req.setup_code), &phc, now)
+            .set_password(
+                &req.username,
+                &sha256_hex(&req.setup_code),
+                &phc,
+                totp.as_ref().map(|(stored, _)| stored),
+                now,
+            )
             .await?
         {
             return Err(Error::Unauthorized);
         }
         let detail = RecordDetail::Credential {
-            change: "password_set".into(),
+            change: if totp.is_some() {
+                "password_and_totp_set".into()
+            } else {
+                "password_set".into()
+            },
             expires_at: None,
         };
         let audit_seq = self
@@ -263,6 +329,7 @@ impl StaffService {
         Ok(PasswordSet {
             staff_id: req.username.clone(),
             audit_seq,
+            totp: totp.map(|(_, enrolment)| enrolment),
         })
     }
 
@@ -275,7 +342,10 @@ impl StaffService {
             return Err(Error::Unauthorized);
         }
         let now = self.clock.now();
-        let (client_key, account_key) = (client_key(client), format!("account#{}", req.username));
+        let (client_key, account_key) = (
+            self.client_counter(client).await?,
+            format!("account#{}", req.username),
+        );
         let held =
             || Error::rate_limited("too many failed sign-ins; try again later", BASE_HOLD_SECS);
         let Attempt::Counted(client_failures) = credentials
@@ -308,18 +378,42 @@ impl StaffService {
             .await?;
             return Err(Error::Unauthorized);
         };
-        credentials.clear(&account_key).await?;
-        if matches!(member.role, Role::Admin | Role::Finance) {
-            return Err(Error::Forbidden(
-                "admins and finance sign in with a second factor, which is not available yet"
-                    .into(),
-            ));
+        let mut ttl_secs = req.ttl_secs;
+        if needs_second_factor(member.role) {
+            let code = req.totp.as_deref().unwrap_or_default();
+            match self.check_totp(&member.staff_id, code, now).await? {
+                TotpCheck::Accepted => {}
+                TotpCheck::NotEnrolled => {
+                    return Err(Error::Forbidden(
+                        "no second factor is enrolled: ask an admin for a new setup code".into(),
+                    ))
+                }
+                TotpCheck::Refused => {
+                    self.refused(
+                        &req.username,
+                        &account_key,
+                        failures,
+                        &client_key,
+                        client_failures,
+                    )
+                    .await?;
+                    return Err(Error::Unauthorized);
+                }
+            }
+            if req.purpose == Purpose::Console {
+                let ttl = ttl_secs.unwrap_or(SIGN_IN_CONSOLE_TTL_SECS);
+                if ttl > SIGN_IN_MAX_CONSOLE_TTL_SECS {
+                    return Err(Error::invalid("ttl_secs", "60..=3600"));
+                }
+                ttl_secs = Some(ttl);
+            }
         }
+        credentials.clear(&account_key).await?;
         let token_request = TokenRequest {
             purpose: req.purpose,
             events: req.events.clone(),
             gates: req.gates.clone(),
-            ttl_secs: req.ttl_secs,
+            ttl_secs,
         };
         self.issue_token(SIGN_IN_ACTOR, &req.username, &token_request)
             .await
@@ -375,7 +469,11 @@ mod tests {
         assert_eq!(hold_secs(11, 5), 1920);
         assert_eq!(hold_secs(12, 5), 3600);
         assert_eq!(hold_secs(400, 5), 3600);
-        assert!(client_key("203.0.113.9").starts_with("client#"));
-        assert!(!client_key("203.0.113.9").contains("203"));
+        let key = client_key(&[1; 32], "203.0.113.9");
+        assert!(key.starts_with("client#"));
+        assert!(!key.contains("203"));
+        // Keyed: another key, another counter; not the plain SHA-256 of the address.
+        assert_ne!(key, client_key(&[2; 32], "203.0.113.9"));
+        assert!(!key.contains(&sha256_hex("203.0.113.9")[..32]));
     }
 }

@@ -80,6 +80,26 @@ pub fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes RFC 4648 Base32 (upper or lower case, no padding); `None` on any other character.
+pub fn base32_decode(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let v = match c.to_ascii_uppercase() {
+            c @ b'A'..=b'Z' => c - b'A',
+            c @ b'2'..=b'7' => c - b'2' + 26,
+            _ => return None,
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((buffer >> bits) & 0xff) as u8);
+        }
+    }
+    Some(out)
+}
+
 /// `otpauth://totp/{issuer}:{account}?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30`.
 /// `issuer` and `account` are ids (`[A-Za-z0-9._:@-]`), percent-encoded where needed.
 pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8]) -> String {
@@ -155,6 +175,9 @@ mod tests {
         // RFC 4648 section 10.
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
         assert_eq!(base32(b"f"), "MY");
+        assert_eq!(base32_decode("MZXW6YTBOI").unwrap(), b"foobar");
+        assert_eq!(base32_decode(&base32(&[0xa5; 20])).unwrap(), vec![0xa5; 20]);
+        assert!(base32_decode("MZ1W").is_none());
         let uri = otpauth_uri("karcis", "ops@1", b"12345678901234567890");
         assert_eq!(
             uri,

@@ -93,9 +93,19 @@ pub trait TokenSigner: Send + Sync {
 }
 
 /// Public keys that verify tokens, by `kid`.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct VerifyKeys {
     by_kid: BTreeMap<String, VerifyingKey>,
+    /// The same keys for `jsonwebtoken`.
+    decoding: BTreeMap<String, jsonwebtoken::DecodingKey>,
+}
+
+impl std::fmt::Debug for VerifyKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyKeys")
+            .field("kids", &self.by_kid.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 impl VerifyKeys {
@@ -104,14 +114,24 @@ impl VerifyKeys {
         self.by_kid.get(kid)
     }
 
+    /// The `jsonwebtoken` key of `kid`, if it is one of ours.
+    pub fn decoding_key(&self, kid: &str) -> Option<&jsonwebtoken::DecodingKey> {
+        self.decoding.get(kid)
+    }
+
     pub fn new(keys: &[[u8; 65]]) -> Result<Self> {
         let mut by_kid = BTreeMap::new();
+        let mut decoding = BTreeMap::new();
         for k in keys {
             let vk = VerifyingKey::from_sec1_bytes(k)
                 .map_err(|_| Error::internal("staff key is not a P-256 point"))?;
-            by_kid.insert(jwk(k).kid, vk);
+            let j = jwk(k);
+            let dk = jsonwebtoken::DecodingKey::from_ec_components(&j.x, &j.y)
+                .map_err(|_| Error::internal("staff key is not a P-256 point"))?;
+            by_kid.insert(j.kid.clone(), vk);
+            decoding.insert(j.kid, dk);
         }
-        Ok(Self { by_kid })
+        Ok(Self { by_kid, decoding })
     }
 }
 

@@ -11,7 +11,7 @@ use functions::audit_ingest::{AuditLog, DynamoAuditLog, Stream};
 use functions::ports::OsRng;
 use functions::staff::{
     create_signing_key, router, DynamoCredentials, DynamoDirectory, KmsSigner, MemberSpec, Purpose,
-    Role, Settings, StaffService, TokenRequest,
+    Role, Settings, StaffSecrets, StaffService, TokenRequest,
 };
 use functions::testing::{TestClock, TestEnv};
 use tower::ServiceExt as _;
@@ -54,10 +54,10 @@ pub async fn world() -> World {
         Arc::new(OsRng),
     )
     .unwrap()
-    .with_credentials(Arc::new(DynamoCredentials::new(
-        env.clients.dynamodb.clone(),
-        table,
-    )));
+    .with_credentials(
+        Arc::new(DynamoCredentials::new(env.clients.dynamodb.clone(), table)),
+        StaffSecrets::new(env.keys(), env.store()),
+    );
     let admin = MemberSpec {
         role: Role::Admin,
         events: vec!["*".into()],
@@ -130,6 +130,19 @@ pub async fn call_service(
 /// The admin creates `staff_id` (a door member of evt-a, gate A) and gives it `password`
 /// through a setup code; returns the code (spent).
 pub async fn member_with_password(w: &World, staff_id: &str, role: &str, password: &str) -> String {
+    member_with_password_answer(w, staff_id, role, password)
+        .await
+        .0
+}
+
+/// [`member_with_password`], with the answer of `POST /v1/staff/password` (the TOTP enrolment
+/// of admins and finance).
+pub async fn member_with_password_answer(
+    w: &World,
+    staff_id: &str,
+    role: &str,
+    password: &str,
+) -> (String, serde_json::Value) {
     let gates = if role == "finance" { "[]" } else { r#"["A"]"# };
     let events = if role == "admin" {
         r#"["*"]"#
@@ -154,7 +167,7 @@ pub async fn member_with_password(w: &World, staff_id: &str, role: &str, passwor
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{set}");
-    code
+    (code, set)
 }
 
 pub fn sign_in_body(username: &str, password: &str) -> String {

@@ -24,6 +24,27 @@ pub struct FunctionSpec {
     pub timeout_secs: u64,
     /// Globals first, then the function's own variables (the function's win).
     pub env: BTreeMap<String, Value>,
+    /// Its `HttpApi` events, `METHOD path`.
+    pub routes: std::collections::BTreeSet<String>,
+}
+
+/// The `HttpApi` events of a function's properties, `METHOD path`.
+fn http_routes(props: &Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    if let Some(events) = get(props, "Events").and_then(Value::as_mapping) {
+        for event in events.values() {
+            if get(event, "Type").and_then(Value::as_str) != Some("HttpApi") {
+                continue;
+            }
+            let p = get(event, "Properties");
+            let method = p.and_then(|p| get(p, "Method")).and_then(Value::as_str);
+            let path = p.and_then(|p| get(p, "Path")).and_then(Value::as_str);
+            if let (Some(m), Some(path)) = (method, path) {
+                out.insert(format!("{} {path}", m.to_uppercase()));
+            }
+        }
+    }
+    out
 }
 
 /// What the template declares that the environment depends on.
@@ -106,6 +127,7 @@ impl Template {
                     .or_else(|| number(globals.and_then(|g| get(g, "Timeout"))))
                     .unwrap_or(3),
                 env,
+                routes: http_routes(&props),
                 logical_id: id,
             });
         }
