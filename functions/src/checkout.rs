@@ -23,6 +23,7 @@ use subtle::ConstantTimeEq;
 use crate::config::HARD_MAX_PER_ORDER;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
+use crate::fraud::screen::ClientContext;
 use crate::guard::{Guard, Route};
 use crate::http::{bearer_token, header_str, json_response, read_json, respond};
 use crate::model::{
@@ -356,6 +357,8 @@ pub struct Checkout {
     pub payments: Arc<dyn HostedPayments>,
     /// The per-client rate limit and the bot check of `POST /v1/orders` (see [`crate::guard`]).
     pub guard: Option<Arc<Guard>>,
+    /// The fraud admin routes (`/v1/fraud/...`), when console tokens can be verified.
+    pub fraud_admin: Option<crate::fraud::routes::FraudAdmin>,
 }
 
 impl std::fmt::Debug for Checkout {
@@ -378,7 +381,15 @@ impl Checkout {
             deps,
             payments,
             guard: None,
+            fraud_admin: None,
         }
+    }
+
+    /// Serves the fraud admin routes with `admin`.
+    #[must_use]
+    pub fn with_fraud_admin(mut self, admin: crate::fraud::routes::FraudAdmin) -> Self {
+        self.fraud_admin = Some(admin);
+        self
     }
 
     /// Puts `guard` in front of `POST /v1/orders`.
@@ -388,9 +399,21 @@ impl Checkout {
         self
     }
 
-    /// `POST /v1/orders`.
+    /// `POST /v1/orders` of a client karcis knows nothing about (tests, local tools).
     pub async fn create_order(
         &self,
+        idempotency_key: &str,
+        req: &CheckoutRequest,
+    ) -> Result<Created> {
+        self.create_order_from(&ClientContext::default(), idempotency_key, req)
+            .await
+    }
+
+    /// `POST /v1/orders` from `client`: the fraud screen ([`crate::fraud::screen`]) runs
+    /// before the reservation, outside its transaction.
+    pub async fn create_order_from(
+        &self,
+        client: &ClientContext,
         idempotency_key: &str,
         req: &CheckoutRequest,
     ) -> Result<Created> {
@@ -403,8 +426,22 @@ impl Checkout {
             .get_event(&req.event_id)
             .await?
             .ok_or(Error::NotFound)?;
-        let v = validate_against_event(req, &event, &d.config, now)?;
+        let mut v = validate_against_event(req, &event, &d.config, now)?;
         let email_index = d.pii.email_index(&v.buyer.email).await?;
+        let screened = crate::fraud::screen::screen_checkout(
+            d,
+            crate::fraud::screen::Buyer {
+                email: &v.buyer.email,
+                phone: v.buyer.phone.as_deref(),
+                event_id: &event.event_id,
+            },
+            &email_index,
+            client,
+            now,
+        )
+        .await?;
+        // The risk rules may ask for the one-time code below the amount threshold.
+        v.step_up |= screened.step_up;
         let request_hash = request_fingerprint(req, &v, &email_index);
         // Scoped to the buyer: another buyer's key never replays (or blocks) this buyer's order,
         // and a replay hands the access token only to a request for the same buyer.
@@ -449,6 +486,7 @@ impl Checkout {
             match d.orders.reserve(&reservation).await? {
                 ReserveOutcome::Created => {
                     let order = reservation.order;
+                    crate::fraud::screen::after_reserve(d, &order.order_id, &screened, now).await?;
                     tracing::info!(
                         order_id = %order.order_id,
                         customer_id = %order.customer_id,
@@ -690,7 +728,8 @@ async fn post_order(
         }
         let req: CheckoutRequest = read_json(&headers, body, c.deps.config.max_body_bytes).await?;
         let key = header_str(&headers, "idempotency-key")?;
-        c.create_order(key, &req).await
+        c.create_order_from(&client_context(&extensions, &headers)?, key, &req)
+            .await
     }
     .await;
     match result {
@@ -709,6 +748,20 @@ async fn post_order(
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// What the request tells of its client: address, device, the CDN's country.
+pub fn client_context(extensions: &Extensions, headers: &HeaderMap) -> Result<ClientContext> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let device = crate::guard::device_id(headers)?;
+    Ok(ClientContext {
+        address: crate::http::client_address(extensions).parse().ok(),
+        device: (device != "-").then(|| device.to_owned()),
+        country: crate::fraud::risk::country(
+            header("cloudfront-viewer-country"),
+            header("cf-ipcountry"),
+        ),
+    })
 }
 
 async fn get_order(
@@ -731,6 +784,10 @@ async fn get_event(State(c): State<Arc<Checkout>>, Path(event_id): Path<String>)
 
 /// The checkout routes.
 pub fn router(checkout: Checkout) -> Router {
+    let admin = checkout
+        .fraud_admin
+        .clone()
+        .map_or_else(Router::new, crate::fraud::routes::router);
     Router::new()
         .route("/v1/orders", post(post_order))
         .route("/v1/orders/{order_id}", get(get_order))
@@ -743,9 +800,10 @@ pub fn router(checkout: Checkout) -> Router {
             post(crate::sale::routes::post_resend),
         )
         .route("/v1/events/{event_id}", get(get_event))
+        .with_state(Arc::new(checkout))
+        .merge(admin)
         .fallback(crate::http::not_found)
         .method_not_allowed_fallback(crate::http::method_not_allowed)
-        .with_state(Arc::new(checkout))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 mod attrs;
 mod erasures;
 mod events;
+mod fraud;
 mod limits;
 mod orders;
 mod privacy;
