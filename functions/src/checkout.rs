@@ -23,6 +23,7 @@ use subtle::ConstantTimeEq;
 use crate::config::HARD_MAX_PER_ORDER;
 use crate::deps::Deps;
 use crate::error::{Error, Result};
+use crate::fraud::screen::ClientContext;
 use crate::guard::{Guard, Route};
 use crate::http::{bearer_token, header_str, json_response, read_json, respond};
 use crate::model::{
@@ -358,6 +359,8 @@ pub struct Checkout {
     pub guard: Option<Arc<Guard>>,
     /// The kill switch as last read: (read at, paused). See [`PAUSE_CACHE_SECS`].
     pause_seen: Arc<std::sync::Mutex<Option<(u64, bool)>>>,
+    /// The fraud admin routes (`/v1/fraud/...`), when console tokens can be verified.
+    pub fraud_admin: Option<crate::fraud::routes::FraudAdmin>,
 }
 
 /// How long checkout trusts its last read of the kill switch (`admin pause-sales --all`).
@@ -384,6 +387,7 @@ impl Checkout {
             payments,
             guard: None,
             pause_seen: Arc::new(std::sync::Mutex::new(None)),
+            fraud_admin: None,
         }
     }
 
@@ -406,44 +410,16 @@ impl Checkout {
         Ok(paused)
     }
 
-    /// Puts `guard` in front of `POST /v1/orders`.
-    #[must_use]
-    pub fn with_guard(mut self, guard: Guard) -> Self {
-        self.guard = Some(Arc::new(guard));
-        self
-    }
-
-    /// `POST /v1/orders`.
-    pub async fn create_order(
+    /// The buyer's customer key: the stored one, or a new customer (record to create with the
+    /// reservation). A deleted buyer's address cannot order again under the old record.
+    async fn customer_key_for(
         &self,
-        idempotency_key: &str,
-        req: &CheckoutRequest,
-    ) -> Result<Created> {
-        validate_idempotency_key(idempotency_key)?;
-        validate_request(req, &self.deps.config)?;
+        v: &Validated,
+        email_index: &str,
+    ) -> Result<(crate::pii::CustomerKey, Option<NewCustomer>)> {
         let d = &self.deps;
-        let now = d.clock.now();
-        if self.sales_paused(now).await? {
-            return Err(Error::NotOnSale);
-        }
-        let event = d
-            .events
-            .get_event(&req.event_id)
-            .await?
-            .ok_or(Error::NotFound)?;
-        let v = validate_against_event(req, &event, &d.config, now)?;
-        let email_index = d.pii.email_index(&v.buyer.email).await?;
-        let request_hash = request_fingerprint(req, &v, &email_index);
-        // Scoped to the buyer: another buyer's key never replays (or blocks) this buyer's order,
-        // and a replay hands the access token only to a request for the same buyer.
-        let key_hash = sha256_hex(format!("{email_index}\0{idempotency_key}").as_bytes());
-
-        // A concurrent first order by the same new buyer can win the customer record: then
-        // look the customer up again (bounded).
-        for _ in 0..3 {
-            let (customer_key, new_customer) = if let Some(customer_id) =
-                d.customers.find_by_email_index(&email_index).await?
-            {
+        Ok(
+            if let Some(customer_id) = d.customers.find_by_email_index(email_index).await? {
                 let key = d.pii.customer_key_by_id(&customer_id).await.map_err(|e| {
                     if e == Error::NotFound {
                         Error::Conflict("this buyer's data was deleted".into())
@@ -459,12 +435,84 @@ impl Checkout {
                 (
                     key,
                     Some(NewCustomer {
-                        email_index: email_index.clone(),
+                        email_index: email_index.to_owned(),
                         wrapped_key,
                         email_sealed,
                     }),
                 )
-            };
+            },
+        )
+    }
+
+    /// Serves the fraud admin routes with `admin`.
+    #[must_use]
+    pub fn with_fraud_admin(mut self, admin: crate::fraud::routes::FraudAdmin) -> Self {
+        self.fraud_admin = Some(admin);
+        self
+    }
+
+    /// Puts `guard` in front of `POST /v1/orders`.
+    #[must_use]
+    pub fn with_guard(mut self, guard: Guard) -> Self {
+        self.guard = Some(Arc::new(guard));
+        self
+    }
+
+    /// `POST /v1/orders` of a client karcis knows nothing about (tests, local tools).
+    pub async fn create_order(
+        &self,
+        idempotency_key: &str,
+        req: &CheckoutRequest,
+    ) -> Result<Created> {
+        self.create_order_from(&ClientContext::default(), idempotency_key, req)
+            .await
+    }
+
+    /// `POST /v1/orders` from `client`: the fraud screen ([`crate::fraud::screen`]) runs
+    /// before the reservation, outside its transaction.
+    pub async fn create_order_from(
+        &self,
+        client: &ClientContext,
+        idempotency_key: &str,
+        req: &CheckoutRequest,
+    ) -> Result<Created> {
+        validate_idempotency_key(idempotency_key)?;
+        validate_request(req, &self.deps.config)?;
+        let d = &self.deps;
+        let now = d.clock.now();
+        if self.sales_paused(now).await? {
+            return Err(Error::NotOnSale);
+        }
+        let event = d
+            .events
+            .get_event(&req.event_id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        let mut v = validate_against_event(req, &event, &d.config, now)?;
+        let email_index = d.pii.email_index(&v.buyer.email).await?;
+        let screened = crate::fraud::screen::screen_checkout(
+            d,
+            crate::fraud::screen::Buyer {
+                email: &v.buyer.email,
+                phone: v.buyer.phone.as_deref(),
+                event_id: &event.event_id,
+            },
+            &email_index,
+            client,
+            now,
+        )
+        .await?;
+        // The risk rules may ask for the one-time code below the amount threshold.
+        v.step_up |= screened.step_up;
+        let request_hash = request_fingerprint(req, &v, &email_index);
+        // Scoped to the buyer: another buyer's key never replays (or blocks) this buyer's order,
+        // and a replay hands the access token only to a request for the same buyer.
+        let key_hash = sha256_hex(format!("{email_index}\0{idempotency_key}").as_bytes());
+
+        // A concurrent first order by the same new buyer can win the customer record: then
+        // look the customer up again (bounded).
+        for _ in 0..3 {
+            let (customer_key, new_customer) = self.customer_key_for(&v, &email_index).await?;
             let (order, token) = self.build_order(req, &v, &customer_key, now)?;
             let reservation = Reservation {
                 order,
@@ -477,6 +525,7 @@ impl Checkout {
             match d.orders.reserve(&reservation).await? {
                 ReserveOutcome::Created => {
                     let order = reservation.order;
+                    crate::fraud::screen::after_reserve(d, &order.order_id, &screened, now).await?;
                     tracing::info!(
                         order_id = %order.order_id,
                         customer_id = %order.customer_id,
@@ -718,7 +767,8 @@ async fn post_order(
         }
         let req: CheckoutRequest = read_json(&headers, body, c.deps.config.max_body_bytes).await?;
         let key = header_str(&headers, "idempotency-key")?;
-        c.create_order(key, &req).await
+        c.create_order_from(&client_context(&extensions, &headers)?, key, &req)
+            .await
     }
     .await;
     match result {
@@ -737,6 +787,20 @@ async fn post_order(
         }
         Err(e) => e.into_response(),
     }
+}
+
+/// What the request tells of its client: address, device, the CDN's country.
+pub fn client_context(extensions: &Extensions, headers: &HeaderMap) -> Result<ClientContext> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let device = crate::guard::device_id(headers)?;
+    Ok(ClientContext {
+        address: crate::http::client_address(extensions).parse().ok(),
+        device: (device != "-").then(|| device.to_owned()),
+        country: crate::fraud::risk::country(
+            header("cloudfront-viewer-country"),
+            header("cf-ipcountry"),
+        ),
+    })
 }
 
 async fn get_order(
@@ -759,6 +823,10 @@ async fn get_event(State(c): State<Arc<Checkout>>, Path(event_id): Path<String>)
 
 /// The checkout routes.
 pub fn router(checkout: Checkout) -> Router {
+    let admin = checkout
+        .fraud_admin
+        .clone()
+        .map_or_else(Router::new, crate::fraud::routes::router);
     Router::new()
         .route("/v1/orders", post(post_order))
         .route("/v1/orders/{order_id}", get(get_order))
@@ -771,9 +839,10 @@ pub fn router(checkout: Checkout) -> Router {
             post(crate::sale::routes::post_resend),
         )
         .route("/v1/events/{event_id}", get(get_event))
+        .with_state(Arc::new(checkout))
+        .merge(admin)
         .fallback(crate::http::not_found)
         .method_not_allowed_fallback(crate::http::method_not_allowed)
-        .with_state(Arc::new(checkout))
 }
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ pub struct Config {
     /// minor units above which the buyer must enter a one-time code before paying (see
     /// [`crate::sale::stepup`]). `CUR:amount` entries, comma-separated.
     pub step_up_thresholds: Vec<(String, u64)>,
+    /// The risk rules' settings (`RISK_*`, see [`crate::fraud::risk::Thresholds`]).
+    pub risk: crate::fraud::risk::Thresholds,
 }
 
 /// Rp1.000.000 (IDR has no minor unit in karcis: see `gateway::money`).
@@ -114,8 +116,10 @@ impl Config {
         let step_up_thresholds = crate::sale::stepup::parse_thresholds(
             &get("STEP_UP_THRESHOLDS").unwrap_or_else(|| DEFAULT_STEP_UP_THRESHOLDS.to_owned()),
         )?;
+        let risk = crate::fraud::risk::Thresholds::from_lookup(&lookup)?;
         Ok(Self {
             table_name,
+            risk,
             step_up_thresholds,
             client_rate_limit,
             client_rate_window_secs,

@@ -24,6 +24,8 @@ pub struct Deps {
     pub limits: Arc<dyn RateLimits>,
     /// Step-up one-time codes of high-value orders.
     pub stepups: Arc<dyn crate::sale::stepup::StepUps>,
+    /// Blacklists, risk counters and decisions.
+    pub fraud: Arc<dyn crate::fraud::FraudStore>,
     /// The erasure log (its own table).
     pub erasures: Arc<dyn ErasureLog>,
     pub keys: Arc<dyn Keys>,
@@ -64,6 +66,7 @@ impl Deps {
             tickets: store.clone(),
             limits: store.clone(),
             stepups: store.clone(),
+            fraud: store.clone(),
             dedup: store,
             pii: Arc::new(Pii::new(keys.clone(), customers.clone())),
             customers,

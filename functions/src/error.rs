@@ -42,6 +42,10 @@ pub enum Error {
     /// and action.
     #[error("the bot check failed; complete it again")]
     CaptchaFailed,
+    /// The fraud defences refuse this order (a blacklisted value, or the risk rules say hold or
+    /// block); which rule is not disclosed.
+    #[error("order refused: {0}")]
+    Refused(String),
     /// Not enough stock left in the tier.
     #[error("sold out")]
     SoldOut,
@@ -113,6 +117,7 @@ impl Error {
             Self::LimitExceeded(_) => "limit-exceeded",
             Self::RateLimited { .. } => "rate-limited",
             Self::CaptchaFailed => "captcha-failed",
+            Self::Refused(_) => "order-refused",
             Self::SoldOut => "sold-out",
             Self::NotOnSale => "not-on-sale",
             Self::PriceChanged => "price-changed",
@@ -132,7 +137,7 @@ impl Error {
         match self {
             Self::Malformed(_) | Self::Invalid { .. } | Self::Header(_) => 400,
             Self::Unauthorized => 401,
-            Self::Forbidden(_) | Self::CaptchaFailed => 403,
+            Self::Forbidden(_) | Self::CaptchaFailed | Self::Refused(_) => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::SoldOut | Self::Conflict(_) | Self::PriceChanged => 409,
@@ -170,6 +175,7 @@ impl Error {
             Self::LimitExceeded(_) => "Limit exceeded",
             Self::RateLimited { .. } => "Too many requests",
             Self::CaptchaFailed => "Bot check failed",
+            Self::Refused(_) => "Order refused",
             Self::SoldOut => "Sold out",
             Self::NotOnSale => "Not on sale",
             Self::PriceChanged => "Price changed",

@@ -25,6 +25,7 @@ pub mod deps;
 pub mod edge_client;
 pub mod error;
 pub mod eventkeys;
+pub mod fraud;
 pub mod gateway;
 pub mod guard;
 pub mod http;

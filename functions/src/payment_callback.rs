@@ -147,6 +147,9 @@ pub struct PaymentCallback {
     /// The `Request-Target` DOKU signs: the path of the notification URL configured at DOKU
     /// (default `/v1/webhooks/doku`; differs behind a base-path mapping).
     pub doku_request_target: String,
+    /// The fraud defences (failed payments counted, cards checked against the blacklist and
+    /// held orders not minted); `None` turns them off.
+    pub fraud: Option<crate::deps::Deps>,
 }
 
 impl std::fmt::Debug for PaymentCallback {
@@ -186,6 +189,7 @@ impl PaymentCallback {
             enabled,
             max_body_bytes: DEFAULT_MAX_WEBHOOK_BYTES,
             doku_request_target: Provider::Doku.webhook_path(),
+            fraud: Some(deps.clone()),
         })
     }
 
@@ -285,14 +289,20 @@ impl PaymentCallback {
                 .map_err(|e| refuse(e, "reversal"))?;
             return Ok(log(outcome));
         }
+        if n.status == PaymentStatus::Failed {
+            self.count_failure(&order, n, now).await?;
+        }
         if n.status != PaymentStatus::Paid {
             // Pending / failed / expired: the order's state is driven by `paid` (and by the
             // sweeper for expiry); nothing to write.
             return Ok(log(Outcome::Acknowledged));
         }
         check_reference(&order, n).map_err(|e| refuse(e, "payment reference"))?;
+        let mut card = None;
         let (record, event_id) = if n.provider.confirms_with_status_api() {
             let state = self.confirm(&order, n).await?;
+            // The card as the status API answered it (the notification's copy is unsigned).
+            card.clone_from(&state.card);
             // The claim names what the gateway confirmed, not the notification's unsigned ids.
             let event_id = format!("{}:paid", state.reference);
             (record_of(&state, now), event_id)
@@ -307,6 +317,7 @@ impl PaymentCallback {
             };
             (record, n.provider_event_id.clone())
         };
+        self.check_card(&order, n, card.as_deref(), now).await?;
         let claim_key = format!("webhook#{}#{event_id}", n.provider.as_str());
         if !self
             .dedup
@@ -559,7 +570,67 @@ impl PaymentCallback {
         Ok(())
     }
 
+    /// The card that paid against the blacklist, before the order is marked paid: a hold is
+    /// in place before any mint is queued. Idempotent: a retried notification checks again and
+    /// changes nothing more.
+    async fn check_card(
+        &self,
+        order: &Order,
+        n: &PaymentNotification,
+        card: Option<&str>,
+        now: u64,
+    ) -> Result<()> {
+        if let Some(deps) = &self.fraud {
+            crate::fraud::screen::at_payment(
+                deps,
+                &order.order_id,
+                &order.event_id,
+                crate::fraud::screen::PaymentSignal::Paid {
+                    provider: n.provider.as_str(),
+                    card,
+                },
+                now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A failed payment counts against the order's email, device and address, once per
+    /// notification (claimed like any other).
+    async fn count_failure(&self, order: &Order, n: &PaymentNotification, now: u64) -> Result<()> {
+        let Some(deps) = &self.fraud else {
+            return Ok(());
+        };
+        let claim_key = format!(
+            "fraud-failed#{}#{}",
+            n.provider.as_str(),
+            n.provider_event_id
+        );
+        if self
+            .dedup
+            .claim(&claim_key, now + EVENT_RETENTION_SECS)
+            .await?
+        {
+            crate::fraud::screen::at_payment(
+                deps,
+                &order.order_id,
+                &order.event_id,
+                crate::fraud::screen::PaymentSignal::Failed,
+                now,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn enqueue_mint(&self, order: &Order) -> Result<()> {
+        if let Some(deps) = &self.fraud {
+            if deps.fraud.is_held(&order.order_id).await? {
+                tracing::warn!(order_id = %order.order_id, "order on hold: not minted");
+                return Ok(());
+            }
+        }
         let message = MintMessage {
             order_id: order.order_id.clone(),
             event_id: order.event_id.clone(),

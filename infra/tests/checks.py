@@ -25,6 +25,12 @@ STAFF_ENV = {
 
 # The guard of checkout and privacy challenges (functions/src/guard.rs, captcha/) and the real
 # notification senders (functions/src/senders/).
+# The risk rules' settings (functions/src/fraud/risk.rs).
+RISK_ENV = {
+    "RISK_WINDOW_SECS", "RISK_MAX_ORDERS_PER_IP", "RISK_MAX_ORDERS_PER_DEVICE", "RISK_MAX_ORDERS_PER_PHONE",
+    "RISK_MAX_FAILED_PAYMENTS", "RISK_MAX_CARDS_PER_EMAIL", "RISK_MAX_EMAILS_PER_DEVICE",
+    "RISK_HIGH_RISK_COUNTRIES", "RISK_STEP_UP_SCORE", "RISK_HOLD_SCORE", "RISK_BLOCK_SCORE",
+}
 GUARD_ENV = {"TURNSTILE_SECRET", "TURNSTILE_HOSTNAMES", "TURNSTILE_FAIL_OPEN", "CLIENT_RATE_LIMIT", "CLIENT_RATE_WINDOW_SECS"}
 SENDER_ENV = {"SES_FROM_ADDRESS", "NOTIFY_SITE_URL", "SMS_ENABLED", "SMS_SENDER_ID", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_ACCESS_TOKEN"}
 
@@ -32,17 +38,22 @@ SENDER_ENV = {"SES_FROM_ADDRESS", "NOTIFY_SITE_URL", "SMS_ENABLED", "SMS_SENDER_
 FUNCTIONS: dict[str, dict[str, Any]] = {
     "checkout": {
         "routes": {"POST /v1/orders", "GET /v1/orders/{order_id}", "POST /v1/orders/{order_id}/verify",
-                   "POST /v1/orders/{order_id}/verify/resend", "GET /v1/events/{event_id}"},
+                   "POST /v1/orders/{order_id}/verify/resend", "GET /v1/events/{event_id}",
+                   # The fraud admin routes (console token checked in code: functions/src/fraud/routes.rs).
+                   "GET /v1/fraud/blacklist", "POST /v1/fraud/blacklist", "DELETE /v1/fraud/blacklist/{id}",
+                   "GET /v1/fraud/flagged"},
         # CHECKOUT_*_URL: where the gateway returns the buyer (bin/checkout.rs requires both).
         "env": {
             "PII_KEY_ID", "CONFIG_KEY_ID", "GATEWAY_SECRETS", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX",
             "CHECKOUT_SUCCESS_URL", "CHECKOUT_CANCEL_URL",
-        } | GUARD_ENV,
+        } | GUARD_ENV | RISK_ENV | STAFF_ENV,
     },
     "payment-callback": {
         "routes": {"POST /v1/webhooks/{provider}"},
         # The same PAYMENT_PROVIDERS as checkout: webhooks of other providers are refused.
-        "env": {"CONFIG_KEY_ID", "GATEWAY_SECRETS", "MINT_QUEUE_URL", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX"},
+        # PII_KEY_ID, RISK_WINDOW_SECS: cards against the blacklist, failed payments counted.
+        "env": {"CONFIG_KEY_ID", "GATEWAY_SECRETS", "MINT_QUEUE_URL", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX",
+                "PII_KEY_ID", "RISK_WINDOW_SECS"},
     },
     "mint": {"queue": "MintQueue", "env": {"ISSUER_KEY_ID", "NOTIFY_QUEUE_URL"}},
     "tickets": {
@@ -121,7 +132,8 @@ ASYMMETRIC_KEYS = {
 # Who may use the staff signing key, by action (logical ids; OperatorRoleArn is the parameter).
 SIGNING_KEY_USERS = {
     "kms:Sign": {"StaffRole", "OperatorRoleArn"},
-    "kms:GetPublicKey": {"StaffRole", "AuditIngestRole", "OperatorRoleArn"},
+    # CheckoutRole: the fraud admin routes verify console tokens.
+    "kms:GetPublicKey": {"StaffRole", "AuditIngestRole", "CheckoutRole", "OperatorRoleArn"},
 }
 
 # AWS managed policies allowed, per role, with the reason.
@@ -143,8 +155,12 @@ MANAGED_POLICIES = {
 # authorised item by item, so every item of a transaction counts.
 TABLE_LEADING_KEYS = {
     # RATE#*: the per-client rate limit (functions/src/guard.rs).
-    "checkout": {"ORDER#*", "IDEMPOTENCY#*", "EVENT#*", "CUSTOMER#*", "EMAIL#*", "RATE#*", "CONFIG"},
-    "payment-callback": {"ORDER#*", "PAYMENT#*", "DEDUP#*"},
+    # BLOCK#*, FRAUD#*, RISK#*: blacklist entries, risk counters, decisions (functions/src/fraud);
+    # STAFF#*, STAFFAUDIT: the fraud admin routes' console members and staff log.
+    "checkout": {"ORDER#*", "IDEMPOTENCY#*", "EVENT#*", "CUSTOMER#*", "EMAIL#*", "RATE#*", "CONFIG",
+                 "BLOCK#*", "FRAUD#*", "RISK#*", "STAFF#*", "STAFFAUDIT"},
+    # BLOCK#*, FRAUD#*, RISK#*, CONFIG (the blind-index key): the card check and failure counts.
+    "payment-callback": {"ORDER#*", "PAYMENT#*", "DEDUP#*", "BLOCK#*", "FRAUD#*", "RISK#*", "CONFIG"},
     "mint": {"ORDER#*", "EVENT#*"},
     "tickets": {"ORDER#*", "EVENT#*"},
     "privacy": {"CUSTOMER#*", "EMAIL#*", "ORDER#*", "PRIVACY_CHALLENGE#*", "RATE#*", "CONFIG"},
@@ -159,6 +175,8 @@ TABLE_LEADING_KEYS = {
 }
 # The gsi1 partition keys (gsi1pk) each function may Query; a function not named has no gsi1.
 INDEX_LEADING_KEYS = {
+    # The blacklist and the flagged decisions, newest first.
+    "checkout": {"gsi1": {"BLACKLIST", "FRAUD_FLAGGED"}},
     "tickets": {"gsi1": {"TICKET#*"}},
     "sweeper": {"gsi1": {"RESERVED"}},
 }
@@ -689,8 +707,9 @@ def check_envelope_keys(t: Template) -> list[str]:
 # Who may use each envelope key (least privilege). Only mint signs tickets: the public tickets
 # function claims a ticket for a device and asks mint to re-issue over the mint queue.
 KEY_USERS = {
-    # StaffRole: the blind-index key and the staff TOTP data keys only.
-    "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole", "StaffRole"},
+    # StaffRole: the blind-index key and the staff TOTP data keys only. PaymentCallbackRole:
+    # Decrypt of the blind-index key only (the card check).
+    "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole", "StaffRole", "PaymentCallbackRole"},
     "IssuerKey": {"MintRole"},
     # + the Turnstile secret (checkout, privacy) and the WhatsApp token (notify, privacy)
     "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole", "PrivacyRole", "NotifyRole"},

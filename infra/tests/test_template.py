@@ -71,11 +71,11 @@ class TemplateTests(unittest.TestCase):
             {"kms:SigningAlgorithm": "ECDSA_SHA_256", "kms:MessageType": "RAW"},
         )
         public = by_sid["StaffAndAuditIngestReadPublicKey"]
-        self.assertEqual({checks.ref_target(p) for p in public["Principal"]["AWS"]}, {"StaffRole", "AuditIngestRole"})
+        self.assertEqual({checks.ref_target(p) for p in public["Principal"]["AWS"]}, {"StaffRole", "AuditIngestRole", "CheckoutRole"})
         self.assertEqual(public["Action"], "kms:GetPublicKey")
-        # audit-ingest can read the public key and nothing else
+        # audit-ingest and checkout (the fraud admin routes) can read the public key and nothing else
         for st in checks.statements(policy):
-            if "AuditIngestRole" in {checks.ref_target(p) for p in checks.as_list(st["Principal"].get("AWS", []))}:
+            if {"AuditIngestRole", "CheckoutRole"} &  {checks.ref_target(p) for p in checks.as_list(st["Principal"].get("AWS", []))}:
                 self.assertEqual(checks.as_list(st["Action"]), ["kms:GetPublicKey"], st["Sid"])
 
     def test_staff_functions_least_privilege_on_the_table(self):
@@ -175,8 +175,9 @@ class TemplateTests(unittest.TestCase):
 
     def test_only_envelope_key_users_are_named_in_key_policies(self):
         expected = {
-            # StaffRole: the blind-index key and staff TOTP data keys only (test below).
-            "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole", "StaffRole"},
+            # StaffRole: the blind-index key and staff TOTP data keys only (test below);
+            # PaymentCallbackRole: the blind-index key only (the card check).
+            "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole", "StaffRole", "PaymentCallbackRole"},
             # Only mint signs tickets: the public tickets function cannot unwrap an issuer key.
             "IssuerKey": {"MintRole"},
             # + the Turnstile secret (checkout, privacy) and the WhatsApp token (notify, privacy)

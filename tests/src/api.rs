@@ -72,6 +72,11 @@ pub fn to_event(parts: &Parts, body: &[u8], request_id: u64, now_ms: u128) -> Va
         Ok(text) => (text.to_owned(), false),
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
     };
+    // The harness's stand-in for the viewer address (see `crate::bots::SOURCE_HEADER`).
+    let source_ip = headers
+        .remove(crate::bots::SOURCE_HEADER)
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "127.0.0.1".to_owned());
     let user_agent = headers
         .get("user-agent")
         .and_then(Value::as_str)
@@ -93,7 +98,7 @@ pub fn to_event(parts: &Parts, body: &[u8], request_id: u64, now_ms: u128) -> Va
                 "method": parts.method.as_str(),
                 "path": path,
                 "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
+                "sourceIp": source_ip,
                 "userAgent": user_agent,
             },
             "routeKey": "$default",

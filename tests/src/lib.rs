@@ -3,6 +3,7 @@
 //! [`stack::DevStack::shutdown`] (and, failing that, by the children's own watchdogs).
 
 pub mod api;
+pub mod bots;
 pub mod client;
 pub mod control;
 pub mod edge;

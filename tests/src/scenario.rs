@@ -98,6 +98,12 @@ pub struct Summary {
     pub privacy: Option<PrivacyOutcome>,
     /// The door's audit chain: entries at the door, and as forwarded into the back end.
     pub audit: crate::stack::ForwardedAudit,
+    /// Real buyers refused by the rate limit or the fraud rules (must be 0).
+    pub real_refused: u32,
+    /// The bot farm.
+    pub farm: crate::bots::FarmStats,
+    /// Seats the blacklisted-card bot's order took (paid, held, never minted).
+    pub card_seats: u32,
     pub latencies: Vec<LatencyRow>,
     pub elapsed: Duration,
     /// Unexpected answers (first few), for diagnosis.
@@ -110,7 +116,7 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn random_hex(n: usize) -> String {
+pub(crate) fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
     hex::encode(b)
@@ -163,6 +169,8 @@ struct Winner {
 enum CheckoutResult {
     Won(Winner, Option<bool>),
     SoldOut,
+    /// `403` (fraud rules) or `429` (rate limit).
+    Refused(String),
     Failed(String),
 }
 
@@ -196,6 +204,8 @@ async fn checkout(
     let mut body = functions::testing::sample_checkout_body(&event_id, quantity, n);
     body["payment_provider"] = json!(provider.as_str());
     let key = format!("demo-{}-{n}", random_hex(8));
+    let me = crate::bots::buyer(n);
+    let headers = crate::bots::headers(&me, &key);
     let mut last_error = String::new();
     let give_up = Instant::now() + CHECKOUT_RETRY_WINDOW;
     let mut backoff = Duration::from_millis(100);
@@ -209,9 +219,7 @@ async fn checkout(
             backoff = (backoff * 2).min(Duration::from_secs(2));
         }
         let started = Instant::now();
-        let reply = api
-            .post_json("/v1/orders", &[("idempotency-key", &key)], &body)
-            .await;
+        let reply = api.post_json("/v1/orders", &headers, &body).await;
         lat.record("checkout", started.elapsed());
         match reply {
             Ok(r) if r.status == 201 => {
@@ -233,9 +241,7 @@ async fn checkout(
                 };
                 let mut same = None;
                 if n % 10 == 3 {
-                    let again = api
-                        .post_json("/v1/orders", &[("idempotency-key", &key)], &body)
-                        .await;
+                    let again = api.post_json("/v1/orders", &headers, &body).await;
                     same = Some(again.is_ok_and(|r| {
                         r.status == 200
                             && r.json()["order"]["order_id"].as_str()
@@ -246,6 +252,13 @@ async fn checkout(
             }
             Ok(r) if r.status == 409 && r.problem_type().ends_with("sold-out") => {
                 return CheckoutResult::SoldOut
+            }
+            Ok(r) if r.status == 403 || r.status == 429 => {
+                return CheckoutResult::Refused(format!(
+                    "checkout {}: {}",
+                    r.status,
+                    r.problem_type()
+                ))
             }
             Ok(r) if r.status == 503 || r.status == 500 => {
                 last_error = format!("checkout {}: {}", r.status, r.problem_type());
@@ -776,23 +789,47 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
 
     // 2. The race.
     progress.phase("checkout");
+    let mut card_order: Option<String> = None;
     say(&format!(
         "{} buyers race for {} tickets ({} requests in flight)",
         opts.buyers, opts.tickets, opts.concurrency
     ));
-    let results = bounded((0..opts.buyers).collect(), opts.concurrency, |n| {
-        let (api, event_id, lat, progress) =
-            (api.clone(), event_id.clone(), lat.clone(), progress.clone());
-        async move {
-            let r = checkout(api, event_id, n, lat).await;
-            Progress::add(&progress.checkouts, 1);
-            if let CheckoutResult::Won(w, _) = &r {
-                Progress::add(&progress.sold, u64::from(w.quantity));
+    let bots = (opts.buyers / 10).max(30);
+    say(&format!(
+        "a bot farm of {bots} scripted clients races them (no CAPTCHA, reused devices, throwaway emails, bulk from one phone, a high-risk country) and one carder pays with a blacklisted card"
+    ));
+    let real_race = async {
+        bounded((0..opts.buyers).collect(), opts.concurrency, |n| {
+            let (api, event_id, lat, progress) =
+                (api.clone(), event_id.clone(), lat.clone(), progress.clone());
+            async move {
+                let r = checkout(api, event_id, n, lat).await;
+                Progress::add(&progress.checkouts, 1);
+                if let CheckoutResult::Won(w, _) = &r {
+                    Progress::add(&progress.sold, u64::from(w.quantity));
+                }
+                r
             }
-            r
+        })
+        .await
+    };
+    let farm_race = bounded((0..bots).collect(), (opts.concurrency / 4).max(1), |i| {
+        let (api, event_id) = (api.clone(), event_id.clone());
+        async move { crate::bots::checkout(&api, &event_id, i).await }
+    });
+    let carder = crate::bots::card_bot(stack, &api, &stack.gateway_secrets, &event_id);
+    let (results, farm_results, card) = tokio::join!(real_race, farm_race, carder);
+    for r in farm_results {
+        s.farm.add(r);
+    }
+    match card {
+        Ok((order_id, held)) => {
+            s.card_seats = 1;
+            s.farm.card_order_held = Some(held);
+            card_order = Some(order_id);
         }
-    })
-    .await;
+        Err(e) => note(&mut s.problems, e),
+    }
     let mut winners = Vec::new();
     for r in results {
         match r {
@@ -805,6 +842,10 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
                 winners.push(w);
             }
             CheckoutResult::SoldOut => s.sold_out_refused += 1,
+            CheckoutResult::Refused(e) => {
+                s.real_refused += 1;
+                note(&mut s.problems, e);
+            }
             CheckoutResult::Failed(e) => {
                 s.checkout_errors += 1;
                 note(&mut s.problems, e);
@@ -895,6 +936,15 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
     say(&format!(
         "{} tickets minted for {} orders through the mint queue",
         s.tickets_minted, s.orders_minted
+    ));
+    if let Some(order_id) = &card_order {
+        s.farm.card_order_minted = crate::bots::minted(&stack.deps, order_id).await;
+    }
+    s.farm.read_reasons(&stack.deps, &event_id).await?;
+    say(&format!(
+        "bots: {} of {} refused by the fraud rules, {} by the rate limit, {} stepped up (no code, no payment), the blacklisted card's order held: {}",
+        s.farm.refused_by_rules, s.farm.bots, s.farm.rate_limited, s.farm.stepped_up,
+        s.farm.card_order_held == Some(true)
     ));
 
     // 5. Most buyers bind their tickets to their phone; one in ten does not come.
@@ -1149,6 +1199,7 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
 
 impl Summary {
     /// The invariants the demo and the e2e tests insist on; empty when all hold.
+    #[allow(clippy::too_many_lines)] // a list: one check per invariant
     pub fn violations(&self) -> Vec<String> {
         let mut v = Vec::new();
         let mut check = |ok: bool, what: &str| {
@@ -1159,8 +1210,23 @@ impl Summary {
         check(self.oversold == 0, "oversold");
         check(self.sold <= self.capacity, "sold more than capacity");
         check(
-            self.available_after == self.capacity - self.sold.min(self.capacity),
-            "event availability != capacity - sold",
+            self.available_after
+                == self
+                    .capacity
+                    .saturating_sub(self.sold + self.farm.seats + self.card_seats),
+            "event availability != capacity - sold - seats the bots hold",
+        );
+        check(
+            self.real_refused == 0,
+            "a real buyer was refused by a rate limit or a rule",
+        );
+        check(
+            self.farm.bots == 0 || self.farm.refused_by_rules + self.farm.rate_limited > 0,
+            "no bot was refused",
+        );
+        check(
+            self.farm.card_order_held == Some(true) && !self.farm.card_order_minted,
+            "the blacklisted card's order was not held",
         );
         check(self.webhook_errors == 0, "a genuine webhook failed");
         check(self.forged_webhooks_sent > 0, "no forged webhook was tried");
@@ -1270,6 +1336,51 @@ impl Summary {
             &mut out,
             "checkout errors",
             self.checkout_errors.to_string(),
+        );
+        row(
+            &mut out,
+            "real buyers refused by rate limits or rules",
+            format!("{} (must be 0)", self.real_refused),
+        );
+        let f = &self.farm;
+        row(
+            &mut out,
+            "bots racing (no CAPTCHA token)",
+            f.bots.to_string(),
+        );
+        row(
+            &mut out,
+            "  refused by the fraud rules",
+            f.refused_by_rules.to_string(),
+        );
+        row(
+            &mut out,
+            "  refused by the rate limit (not in this stack)",
+            f.rate_limited.to_string(),
+        );
+        row(
+            &mut out,
+            "  orders stepped up (no code: never paid)",
+            format!(
+                "{} of {} bot orders, {} seats held until expiry",
+                f.stepped_up, f.orders, f.seats
+            ),
+        );
+        for (code, count) in &f.reasons {
+            row(
+                &mut out,
+                &format!("    rule fired: {code}"),
+                count.to_string(),
+            );
+        }
+        row(
+            &mut out,
+            "  blacklisted card: order held, not minted",
+            match f.card_order_held {
+                Some(true) if !f.card_order_minted => "yes".to_owned(),
+                None => "not run".to_owned(),
+                _ => "NO".to_owned(),
+            },
         );
         row(
             &mut out,

@@ -216,6 +216,14 @@ pub fn parse_status_response(
         reference: bounded_id(text("transaction_id")?, "transaction_id")?,
         amount: parse_decimal(text("gross_amount")?, exponent)?,
         currency,
+        // First 6 and last 4 digits (`481111-1114`): a card reference, not card data.
+        card: body
+            .get("masked_card")
+            .and_then(Value::as_str)
+            .filter(|c| {
+                (4..=32).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+            })
+            .map(str::to_owned),
     }))
 }
 

@@ -191,6 +191,9 @@ pub struct PaymentState {
     pub amount: u64,
     /// Upper-case ISO 4217 code.
     pub currency: String,
+    /// The provider's reference of the card that paid, when it gives a reusable one (Midtrans
+    /// `masked_card`); see [`crate::fraud::blacklist`] for what each provider gives.
+    pub card: Option<String>,
 }
 
 /// The result of verifying a webhook.

@@ -33,6 +33,8 @@ pub struct StubPayment {
     pub amount: Value,
     pub currency: String,
     pub status: PaymentStatus,
+    /// Midtrans: the card the buyer paid with (`masked_card`, first 6 and last 4 digits).
+    pub masked_card: Option<String>,
 }
 
 /// The payments a stub created, by order id. Cheap to clone (shared).
@@ -47,6 +49,16 @@ impl StubPayments {
             return false;
         };
         map.get_mut(order_id).map(|p| p.status = status).is_some()
+    }
+
+    /// The buyer pays `order_id`'s payment by card `masked_card` (Midtrans).
+    pub fn set_card(&self, order_id: &str, masked_card: &str) -> bool {
+        let Ok(mut map) = self.0.lock() else {
+            return false;
+        };
+        map.get_mut(order_id)
+            .map(|p| p.masked_card = Some(masked_card.to_owned()))
+            .is_some()
     }
 
     /// The payment created for `order_id`.
@@ -219,6 +231,7 @@ async fn stripe_session(State(s): State<StubState>, headers: HeaderMap, body: By
                 .unwrap_or(0)),
             currency: field("line_items%5B0%5D%5Bprice_data%5D%5Bcurrency%5D").to_ascii_uppercase(),
             status: PaymentStatus::Pending,
+            masked_card: None,
         },
     );
     Json(json!({
@@ -268,6 +281,7 @@ async fn midtrans_snap(State(s): State<StubState>, headers: HeaderMap, body: Byt
             amount: request["transaction_details"]["gross_amount"].clone(),
             currency: "IDR".into(),
             status: PaymentStatus::Pending,
+            masked_card: None,
         },
     );
     (
@@ -305,6 +319,7 @@ async fn xendit_invoice(State(s): State<StubState>, headers: HeaderMap, body: By
             amount: request["amount"].clone(),
             currency: request["currency"].as_str().unwrap_or("").to_owned(),
             status: PaymentStatus::Pending,
+            masked_card: None,
         },
     );
     Json(json!({
@@ -351,6 +366,7 @@ async fn doku_checkout(State(s): State<StubState>, headers: HeaderMap, body: Byt
             amount: request["order"]["amount"].clone(),
             currency: "IDR".into(),
             status: PaymentStatus::Pending,
+            masked_card: None,
         },
     );
     Json(json!({
@@ -414,7 +430,7 @@ fn midtrans_status(s: &StubState, order_id: &str, headers: &HeaderMap) -> Respon
         PaymentStatus::PartiallyRefunded => ("200", "partial_refund"),
         PaymentStatus::Disputed => ("200", "chargeback"),
     };
-    Json(json!({
+    let mut body = json!({
         "status_code": status_code,
         "status_message": "Success, transaction is found",
         "transaction_id": format!("tx-{order}"),
@@ -425,8 +441,15 @@ fn midtrans_status(s: &StubState, order_id: &str, headers: &HeaderMap) -> Respon
         "fraud_status": "accept",
         "gross_amount": format!("{}.00", p.amount.as_u64().unwrap_or(0)),
         "currency": p.currency,
-    }))
-    .into_response()
+    });
+    if let Some(card) = &p.masked_card {
+        // A card payment answers its card as Midtrans documents (`masked_card`, `bank`).
+        body["payment_type"] = json!("credit_card");
+        body["masked_card"] = json!(card);
+        body["bank"] = json!("bni");
+        body["card_type"] = json!("credit");
+    }
+    Json(body).into_response()
 }
 
 /// Xendit Get Invoice: basic auth with the secret API key; the invoice, or 404.

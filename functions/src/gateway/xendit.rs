@@ -150,6 +150,8 @@ pub fn parse_invoice_status(response: &HttpResponse) -> Result<Option<PaymentSta
         reference: bounded_id(str_at(&invoice, "/id")?, "id")?,
         amount,
         currency,
+        // Xendit names the charge (`credit_card_charge_id`), not a reusable card reference.
+        card: None,
     }))
 }
 

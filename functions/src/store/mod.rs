@@ -8,6 +8,7 @@ mod attrs;
 mod backups;
 mod erasures;
 mod events;
+mod fraud;
 mod limits;
 mod one_time;
 mod orders;

@@ -166,6 +166,8 @@ export default {
   "problem.devices_unavailable.detail": "The scanner could not be registered just now. Try again in a moment.",
   "problem.captcha-failed.title": "Bot check failed",
   "problem.captcha-failed.detail": "Please complete the bot check again, then send the form once more.",
+  "problem.order-refused.title": "Order refused",
+  "problem.order-refused.detail": "This order cannot be accepted. If you think this is a mistake, contact the event organiser.",
   "problem.sold-out.title": "Sold out",
   "problem.sold-out.detail": "Not enough tickets of this type are left. Choose another type or fewer tickets.",
   "problem.not-on-sale.title": "Not on sale",

@@ -167,6 +167,8 @@ export default {
   "problem.devices_unavailable.detail": "Pemindai belum bisa didaftarkan saat ini. Coba lagi sebentar lagi.",
   "problem.captcha-failed.title": "Pemeriksaan bot gagal",
   "problem.captcha-failed.detail": "Selesaikan lagi pemeriksaan bot, lalu kirim formulir sekali lagi.",
+  "problem.order-refused.title": "Pesanan ditolak",
+  "problem.order-refused.detail": "Pesanan ini tidak dapat diterima. Jika menurut Anda ini keliru, hubungi penyelenggara acara.",
   "problem.sold-out.title": "Habis terjual",
   "problem.sold-out.detail": "Sisa tiket jenis ini tidak cukup. Pilih jenis lain atau kurangi jumlahnya.",
   "problem.not-on-sale.title": "Tidak dijual",

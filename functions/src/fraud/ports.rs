@@ -1,0 +1,87 @@
+//! The fraud store port ([`crate::store`] implements it on the single table) and the records
+//! it keeps: blacklist entries, windowed counters, decisions, holds. Every value that names a
+//! person, a card, an address or a device is a keyed blind index.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::blacklist::Entry;
+use super::risk::{Outcome, Reason};
+use crate::error::Result;
+
+/// Where a decision was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Checkout,
+    Payment,
+}
+
+/// One stored risk decision (no personal data: reasons are rule codes and counts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub decision_id: String,
+    /// The order, when one exists (a blocked checkout creates none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    pub event_id: String,
+    pub stage: Stage,
+    pub at: u64,
+    pub score: u32,
+    pub outcome: Outcome,
+    pub reasons: Vec<Reason>,
+}
+
+/// The blind indexes of an order's client, kept so a payment notification can count a failure
+/// or a card against them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderClient {
+    pub email: String,
+    #[serde(default)]
+    pub device: Option<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+}
+
+/// Storage of the fraud defences.
+#[async_trait]
+pub trait FraudStore: Send + Sync {
+    /// Writes `entry` (replacing an entry with its id).
+    async fn put_entry(&self, entry: &Entry) -> Result<()>;
+    /// Deletes the entry `id`: the deleted entry, `None` if there was none.
+    async fn remove_entry(&self, id: &str) -> Result<Option<Entry>>;
+    /// The stored entries among `ids` (expired ones included: the caller checks).
+    async fn find_entries(&self, ids: &[String]) -> Result<Vec<Entry>>;
+    /// Entries, newest first (at most `limit`).
+    async fn list_entries(&self, limit: u32) -> Result<Vec<Entry>>;
+    /// Adds one to the counter `key` of the window holding `now`: the new count.
+    async fn bump(&self, key: &str, window_secs: u64, now: u64) -> Result<u64>;
+    /// The counter `key` of the window holding `now`.
+    async fn peek(&self, key: &str, window_secs: u64, now: u64) -> Result<u64>;
+    /// Adds `member` to the set `key` of the window holding `now`: the set's size (capped).
+    async fn add_distinct(
+        &self,
+        key: &str,
+        member: &str,
+        window_secs: u64,
+        now: u64,
+    ) -> Result<u64>;
+    /// The size of the set `key` of the window holding `now`.
+    async fn distinct(&self, key: &str, window_secs: u64, now: u64) -> Result<u64>;
+    /// Stores a decision (replacing one with its id); a flagged one (not `allow`) is listed by
+    /// [`FraudStore::flagged`].
+    async fn put_decision(&self, decision: &Decision) -> Result<()>;
+    /// Flagged decisions, newest first (at most `limit`).
+    async fn flagged(&self, limit: u32) -> Result<Vec<Decision>>;
+    /// Remembers an order's client until `expires_at`.
+    async fn put_order_client(
+        &self,
+        order_id: &str,
+        client: &OrderClient,
+        expires_at: u64,
+    ) -> Result<()>;
+    async fn order_client(&self, order_id: &str) -> Result<Option<OrderClient>>;
+    /// Puts the order on hold (its tickets are not minted). Idempotent.
+    async fn hold(&self, order_id: &str, decision_id: &str) -> Result<()>;
+    async fn is_held(&self, order_id: &str) -> Result<bool>;
+}
