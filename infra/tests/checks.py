@@ -88,6 +88,23 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         # AUDIT_HEAD_PUBLIC_KEY: per-event tokens and signed batch heads (functions/src/audit_heads.rs).
         "env": STAFF_ENV | {"AUDIT_INGEST_TOKEN_SHA256", "AUDIT_HEAD_PUBLIC_KEY"},
     },
+    # The operators' console (functions/src/console/): reports, events, door revocations, the
+    # scan audit. Staff management stays on the staff routes. ISSUER_KEY_ID: new events' key
+    # sets (GenerateDataKey only); REVOKE_QUEUE_URL: a refunded order's tickets to the door.
+    "console": {
+        "routes": {
+            "GET /v1/console/session",
+            "POST /v1/console/events",
+            "GET /v1/console/events/{event_id}",
+            "GET /v1/console/events/{event_id}/sales",
+            "GET /v1/console/events/{event_id}/refunds",
+            "GET /v1/console/events/{event_id}/reconciliation/{provider}",
+            "PUT /v1/console/events/{event_id}/on-sale",
+            "POST /v1/console/events/{event_id}/orders/{order_id}/revocation",
+            "GET /v1/console/events/{event_id}/scan-audit",
+        },
+        "env": STAFF_ENV | {"ISSUER_KEY_ID", "REVOKE_QUEUE_URL"},
+    },
 }
 
 # --- the justified exceptions ------------------------------------------------------------------
@@ -118,7 +135,7 @@ ASYMMETRIC_KEYS = {
 # Who may use the staff signing key, by action (logical ids; OperatorRoleArn is the parameter).
 SIGNING_KEY_USERS = {
     "kms:Sign": {"StaffRole", "OperatorRoleArn"},
-    "kms:GetPublicKey": {"StaffRole", "AuditIngestRole", "OperatorRoleArn"},
+    "kms:GetPublicKey": {"StaffRole", "AuditIngestRole", "ConsoleRole", "OperatorRoleArn"},
 }
 
 # AWS managed policies allowed, per role, with the reason.
@@ -152,6 +169,7 @@ TABLE_LEADING_KEYS = {
     "revoke": {"ORDER#*"},
     "staff": {"STAFF#*", "STAFFAUDIT"},
     "audit-ingest": {"AUDIT#*", "STAFF#*"},
+    "console": {"EVENT#*", "KID#*", "ORDER#*", "STAFF#*", "STAFFAUDIT", "AUDIT#*"},
 }
 # The gsi1 partition keys (gsi1pk) each function may Query; a function not named has no gsi1.
 INDEX_LEADING_KEYS = {
@@ -168,6 +186,10 @@ KEYED_ACTIONS = {
 # is vacuously true when the request has no key), per function, each with its reason. Such an
 # action must stand in its own statement, on the table only.
 UNKEYED_TABLE_ACTIONS = {
+    "console": {
+        "dynamodb:Scan": "the finance reports' scan of one event's orders (console/store.rs), read "
+        "only, projected to the attributes without personal data (dynamodb:Attributes)",
+    },
     "retention": {
         "dynamodb:Scan": "the daily scan of the CUSTOMER# order links (retention.rs): a Scan reads "
         "every partition and names none; read only",
@@ -686,7 +708,8 @@ def check_envelope_keys(t: Template) -> list[str]:
 # function claims a ticket for a device and asks mint to re-issue over the mint queue.
 KEY_USERS = {
     "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole"},
-    "IssuerKey": {"MintRole"},
+    # ConsoleRole: GenerateDataKey only, for a new event's key set (never Decrypt).
+    "IssuerKey": {"MintRole", "ConsoleRole"},
     # + the Turnstile secret (checkout, privacy) and the WhatsApp token (notify, privacy)
     "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole", "PrivacyRole", "NotifyRole"},
 }
