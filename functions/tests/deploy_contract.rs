@@ -64,6 +64,7 @@ fn test_parameters(
         ("JwtAudience", "karcis-admin-client".to_owned()),
         ("BuyerOrigin", "https://tickets.example.test".to_owned()),
         ("ScannerOrigin", "https://scan.example.test".to_owned()),
+        ("ConsoleOrigin", "https://console.example.test".to_owned()),
         (
             "AuditIngestTokenSha256",
             IngestTokens::hash_hex(AUDIT_TOKEN),

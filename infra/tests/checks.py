@@ -912,7 +912,7 @@ def bucket_problems(t: Template, name: str, res: dict[str, Any]) -> list[str]:
 
 
 def check_static_hosting(t: Template) -> list[str]:
-    """web/site at BuyerOrigin and web/scanner at ScannerOrigin: private buckets behind OAC,
+    """web/site at BuyerOrigin, web/scanner at ScannerOrigin, web/console at ConsoleOrigin: private buckets behind OAC,
     security headers, TLS 1.2+."""
     problems = []
     dists = dict(resources(t, "AWS::CloudFront::Distribution"))
@@ -922,10 +922,11 @@ def check_static_hosting(t: Template) -> list[str]:
         cfg = props(res).get("DistributionConfig", {})
         for alias in cfg.get("Aliases", []):
             origin = str(alias)
-            for param in ("BuyerOrigin", "ScannerOrigin"):
+            for param in ("BuyerOrigin", "ScannerOrigin", "ConsoleOrigin"):
                 if param in origin:
                     served[param] = [ref_target(o.get("DomainName")) for o in cfg.get("Origins", [])]
-    if served.get("BuyerOrigin") != ["SiteBucket"] or served.get("ScannerOrigin") != ["ScannerBucket"]:
+    if (served.get("BuyerOrigin") != ["SiteBucket"] or served.get("ScannerOrigin") != ["ScannerBucket"]
+            or served.get("ConsoleOrigin") != ["ConsoleBucket"]):
         problems.append(f"the web apps are not served at their origins: {served}")
     for name, res in resources(t, "AWS::CloudFront::ResponseHeadersPolicy"):
         problems.extend(headers_policy_problems(name, res))

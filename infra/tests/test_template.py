@@ -230,13 +230,18 @@ class TemplateTests(unittest.TestCase):
         self.assertNoProblems(checks.check_static_hosting)
         r = self.t["Resources"]
         self.assertEqual(
-            {n for n, _ in checks.resources(self.t, "AWS::S3::Bucket")}, {"SiteBucket", "ScannerBucket"}
+            {n for n, _ in checks.resources(self.t, "AWS::S3::Bucket")}, {"SiteBucket", "ScannerBucket", "ConsoleBucket"}
+        )
+        self.assertEqual(
+            r["ConsoleDistribution"]["Properties"]["DistributionConfig"]["ViewerCertificate"]["MinimumProtocolVersion"],
+            "TLSv1.3_2025",
         )
         self.assertEqual(
             r["ScannerDistribution"]["Properties"]["DistributionConfig"]["ViewerCertificate"]["MinimumProtocolVersion"],
             "TLSv1.3_2025",
         )
-        for bucket, dist in (("SiteBucketPolicy", "SiteDistribution"), ("ScannerBucketPolicy", "ScannerDistribution")):
+        for bucket, dist in (("SiteBucketPolicy", "SiteDistribution"), ("ScannerBucketPolicy", "ScannerDistribution"),
+                             ("ConsoleBucketPolicy", "ConsoleDistribution")):
             (allow,) = [s for s in r[bucket]["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
             self.assertTrue(allow["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"].endswith("/${" + dist + "}"))
 
@@ -249,8 +254,8 @@ class TemplateTests(unittest.TestCase):
         block = serve[serve.index("const CSP = ["):serve.index("].join")]
         local = checks.csp_directives("; ".join(re.findall(r'"([^"]+)"', block)))
         api = self.t["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"]
-        extra = {"site": {"connect-src": {api}}, "scanner": {"connect-src": {"${EdgeUrl}"}}}
-        for app, policy in (("site", "SiteHeadersPolicy"), ("scanner", "ScannerHeadersPolicy")):
+        extra = {"site": {"connect-src": {api}}, "scanner": {"connect-src": {"${EdgeUrl}"}}, "console": {"connect-src": {api}}}
+        for app, policy in (("site", "SiteHeadersPolicy"), ("scanner", "ScannerHeadersPolicy"), ("console", "ConsoleHeadersPolicy")):
             cfg = self.t["Resources"][policy]["Properties"]["ResponseHeadersPolicyConfig"]
             csp = checks.csp_directives(cfg["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"])
             for directive, sources in csp.items():
@@ -266,7 +271,7 @@ class TemplateTests(unittest.TestCase):
         )
         self.assertIn("https://challenges.cloudflare.com", site["script-src"])  # Turnstile
         # The pages themselves load nothing from another origin (Turnstile is added by event.js).
-        for page in sorted((tools.INFRA.parent / "web").glob("s*/*.html")):
+        for page in sorted([*(tools.INFRA.parent / "web").glob("s*/*.html"), *(tools.INFRA.parent / "web").glob("console/*.html")]):
             html = page.read_text(encoding="utf-8")
             self.assertIsNone(re.search(r"<(script|link|img|iframe)[^>]+(src|href)=\"(https?:)?//", html), page.name)
 
