@@ -71,7 +71,7 @@ class TemplateTests(unittest.TestCase):
             {"kms:SigningAlgorithm": "ECDSA_SHA_256", "kms:MessageType": "RAW"},
         )
         public = by_sid["StaffAndAuditIngestReadPublicKey"]
-        self.assertEqual({checks.ref_target(p) for p in public["Principal"]["AWS"]}, {"StaffRole", "AuditIngestRole"})
+        self.assertEqual({checks.ref_target(p) for p in public["Principal"]["AWS"]}, {"StaffRole", "AuditIngestRole", "ConsoleRole"})
         self.assertEqual(public["Action"], "kms:GetPublicKey")
         # audit-ingest can read the public key and nothing else
         for st in checks.statements(policy):
@@ -100,7 +100,17 @@ class TemplateTests(unittest.TestCase):
         # retention is the one unbounded, justified exception.
         self.assertNoProblems(checks.check_leading_keys)
         self.assertEqual(set(checks.TABLE_LEADING_KEYS), set(checks.FUNCTIONS))
-        self.assertEqual({b: set(a) for b, a in checks.UNKEYED_TABLE_ACTIONS.items()}, {"retention": {"dynamodb:Scan"}})
+        self.assertEqual(
+            {b: set(a) for b, a in checks.UNKEYED_TABLE_ACTIONS.items()},
+            {"retention": {"dynamodb:Scan"}, "console": {"dynamodb:Scan"}},
+        )
+        # The console's Scan (finance reports) may project only attributes without personal data.
+        r = self.t["Resources"]["ConsoleRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        (scan,) = [st for st in r if "dynamodb:Scan" in checks.as_list(st["Action"])]
+        self.assertEqual(checks.as_list(scan["Action"]), ["dynamodb:Scan"])
+        allowed = set(scan["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+        self.assertFalse(allowed & {"buyer_sealed", "customer_id", "access_token_sealed", "access_token_hash", "pk", "sk"})
+        self.assertEqual(scan["Condition"]["StringEquals"]["dynamodb:Select"], "SPECIFIC_ATTRIBUTES")
 
     def test_leading_keys_are_keys_of_the_code(self):
         # Every allow-listed pattern is a partition key the Rust code builds (a typo such as
@@ -166,7 +176,8 @@ class TemplateTests(unittest.TestCase):
         expected = {
             "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole"},
             # Only mint signs tickets: the public tickets function cannot unwrap an issuer key.
-            "IssuerKey": {"MintRole"},
+            # The console creates new events' key sets (GenerateDataKey only, asserted below).
+            "IssuerKey": {"MintRole", "ConsoleRole"},
             # + the Turnstile secret (checkout, privacy) and the WhatsApp token (notify, privacy)
             "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole", "PrivacyRole", "NotifyRole"},
         }
@@ -178,6 +189,12 @@ class TemplateTests(unittest.TestCase):
                     if target and target != "OperatorRoleArn":
                         named.add(target)
             self.assertEqual(named, roles, key)
+        (console,) = [
+            st for st in checks.statements(self.t["Resources"]["IssuerKey"]["Properties"]["KeyPolicy"])
+            if checks.ref_target(st.get("Principal", {}).get("AWS")) == "ConsoleRole"
+        ]
+        self.assertEqual(checks.as_list(console["Action"]), ["kms:GenerateDataKey"])
+        self.assertEqual(console["Condition"]["StringEquals"], {"kms:EncryptionContext:purpose": "ticket-issuer"})
 
     def test_checkov_suppressions_are_justified(self):
         raw = tools.TEMPLATE.read_text(encoding="utf-8")
