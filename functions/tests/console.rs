@@ -14,15 +14,14 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use functions::audit_ingest::{self, next_link, AuditLog, DynamoAuditLog, Stream};
 use functions::console::{router, ConsoleService, DynamoConsoleStore};
-use functions::ports::OsRng;
-use functions::staff::{
-    create_signing_key, DynamoDirectory, KmsSigner, MemberSpec, Purpose, Role, Settings,
-    StaffService, TokenRequest,
-};
-use functions::testing::{at_once, sample_event_spec, TestClock, TestEnv};
+use functions::staff::{MemberSpec, Purpose, Role, StaffService, TokenRequest};
+use functions::testing::{at_once, sample_event_spec, TestEnv};
 use tower::ServiceExt as _;
 
-const NOW: u64 = 1_800_000_000; // 2027-01-15T08:00:00Z
+#[path = "common/staff_signin.rs"]
+mod common;
+
+use common::NOW; // 1_800_000_000: 2027-01-15T08:00:00Z
 const EVT_A: &str = "evt-a";
 const EVT_B: &str = "evt-b";
 /// Personal data planted in the stored orders: no report may carry it.
@@ -67,33 +66,15 @@ async fn token(staff: &StaffService, id: &str, purpose: Purpose) -> String {
 }
 
 async fn world() -> World {
-    let env = TestEnv::new().await;
-    let key_id = create_signing_key(&env.clients.kms, "staff tokens")
-        .await
-        .unwrap();
-    let signer = KmsSigner::load(env.clients.kms.clone(), &key_id)
-        .await
-        .unwrap();
-    let clock = Arc::new(TestClock::new(NOW));
-    let log = Arc::new(DynamoAuditLog::new(
-        env.clients.dynamodb.clone(),
-        env.config.table_name.clone(),
-    ));
-    let staff = StaffService::new(
-        Settings::default(),
-        Arc::new(signer),
-        vec![],
-        Arc::new(DynamoDirectory::new(
-            env.clients.dynamodb.clone(),
-            env.config.table_name.clone(),
-        )),
-        log.clone(),
-        clock.clone(),
-        Arc::new(OsRng),
-    )
-    .unwrap();
+    // The staff service on moto with the bootstrap admin `ops-1` (tests/common/staff_signin.rs).
+    let common::World {
+        env,
+        service: staff,
+        clock,
+        log,
+        admin_token: ops,
+    } = common::world().await;
     for (id, s) in [
-        ("ops-1", spec(Role::Admin, &["*"], &["*"])),
         ("adm-a", spec(Role::Admin, &[EVT_A], &["*"])),
         ("fin-a", spec(Role::Finance, &[EVT_A], &[])),
         ("door-a", spec(Role::Staff, &[EVT_A], &["A"])),
@@ -117,7 +98,7 @@ async fn world() -> World {
         deps,
     };
     World {
-        ops: token(&staff, "ops-1", Purpose::Console).await,
+        ops,
         admin_a: token(&staff, "adm-a", Purpose::Console).await,
         finance_a: token(&staff, "fin-a", Purpose::Console).await,
         door_a: token(&staff, "door-a", Purpose::Door).await,
