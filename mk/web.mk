@@ -5,7 +5,7 @@
 # against the local stack in test-web-stack (mk/demo.mk), so these targets opt out of it with
 # KARCIS_SKIP_STACK_TESTS=1. Run by hand, a browser test whose tools or variables are missing
 # fails and names them (KARCIS_SKIP_EDGE_TESTS=1 / KARCIS_SKIP_STACK_TESTS=1 skip instead).
-.PHONY: web-setup web-edge-deps test-web web-screenshots web-serve
+.PHONY: web-setup web-edge-deps test-web web-screenshots web-serve bench-door
 
 WEB_DIR := web
 WEB_NPM_STAMP := $(WEB_DIR)/node_modules/.karcis-lock-stamp
@@ -30,9 +30,14 @@ web-edge-deps:
 	@test -f $(EDGE_DIR)/build/index.js || $(MAKE) build-edge
 	@cargo build --locked --quiet -p edge-testgen
 
+# test/browser/ includes pin.test.mjs (the scanner PIN and WebAuthn, with a virtual authenticator).
 test-web: web-setup web-edge-deps ## web/: QR format unit tests (Node) + browser tests (chromium, real edge)
 	cd $(WEB_DIR) && node --test test/unit/
 	cd $(WEB_DIR) && $(WEB_TEST_ENV) node --test --test-concurrency=1 test/browser/
+
+bench-door: web-setup web-edge-deps ## the door: time to admit through the camera (p50/p99, split), jsQR decode per frame
+	cd $(WEB_DIR) && $(WEB_TEST_ENV) node bench/door.mjs
+	cd $(WEB_DIR) && node bench/qr-size.mjs
 
 web-screenshots: web-setup web-edge-deps ## refresh web/screenshots/*.png (the browser tests take them)
 	cd $(WEB_DIR) && $(WEB_TEST_ENV) KARCIS_SCREENSHOTS=$(CURDIR)/$(WEB_DIR)/screenshots \

@@ -429,6 +429,21 @@ fn audit_signing_key(env: &Env) -> Option<ticket::p256::ecdsa::SigningKey> {
     ticket::p256::ecdsa::SigningKey::from_slice(&bytes).ok()
 }
 
+/// The forwarding configuration (`crate::forwarding`) from the worker's bindings.
+pub(crate) fn forwarding(
+    env: &Env,
+) -> std::result::Result<crate::forwarding::Forwarding, crate::forwarding::Unconfigured> {
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
+    let has_token = env
+        .secret("AUDIT_INGEST_TOKEN")
+        .is_ok_and(|t| !t.to_string().trim().is_empty());
+    crate::forwarding::decide(
+        var("AUDIT_FORWARDING").as_deref(),
+        var("AUDIT_INGEST_URL").as_deref(),
+        has_token || audit_signing_key(env).is_some(),
+    )
+}
+
 /// Entries per forwarded batch, and the default wait after a failed delivery.
 const FORWARD_BATCH: u64 = 100;
 const FORWARD_RETRY_SECS: u64 = 30;
@@ -451,8 +466,10 @@ impl EventDoor {
     }
 
     fn ingest_url(&self) -> Option<String> {
-        let url = self.env.var("AUDIT_INGEST_URL").ok()?.to_string();
-        (!url.is_empty()).then_some(url)
+        match forwarding(&self.env) {
+            Ok(crate::forwarding::Forwarding::On(url)) => Some(url),
+            _ => None,
+        }
     }
 
     fn retry_secs(&self) -> u64 {

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod config;
 pub mod devices;
 pub mod door;
+pub mod forwarding;
 mod http;
 pub mod offline;
 pub mod revocations;

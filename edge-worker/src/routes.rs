@@ -164,6 +164,16 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         now_ms,
     };
     let path = req.path();
+    let forwarding = crate::door::forwarding(&ctx.env);
+    if let (Err(e), false) = (forwarding.as_ref(), path == "/v1/health") {
+        worker::console_error!("configuration: {}", e.detail());
+        return problem(&Problem::new(
+            503,
+            "audit_forwarding_unconfigured",
+            "Audit forwarding not configured",
+            "this door must forward its audit and cannot: see AUDIT_FORWARDING in wrangler.toml",
+        ));
+    }
     match (req.method(), path.as_str()) {
         (Method::Post, "/v1/scan") => scan(&ctx, req).await,
         (Method::Get, "/v1/audit") => audit(&ctx, &req).await,
@@ -177,6 +187,11 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
             &serde_json::json!({
                 "ok": true,
                 "sig_backend": ctx.backend.name(),
+                "audit_forwarding": match forwarding {
+                    Ok(crate::forwarding::Forwarding::On(_)) => "on",
+                    Ok(crate::forwarding::Forwarding::Off) => "off",
+                    Err(_) => "unconfigured",
+                },
                 "unauthenticated_refusals": UNAUTHENTICATED.with(Cell::get),
             }),
         ),

@@ -54,6 +54,9 @@ export async function startWorker(fixture, vars = {}, { kvPersist } = {}) {
     // device.test.mjs and the scanner test run with "false", as wrangler.toml ships.
     ALLOW_UNSIGNED_SYNC: "true",
     ALLOW_TEST_ROUTES: "true",
+    // wrangler.toml ships forwarding "on" (it then needs a URL and a credential); the tests that
+    // are not about forwarding run a door without it, and the forwarding tests turn it on.
+    AUDIT_FORWARDING: vars.AUDIT_INGEST_URL ? "on" : "off",
     ...vars,
   };
   const mf = new Miniflare({

@@ -28,6 +28,8 @@ pub struct Functions {
     pub tickets: Router,
     /// `None` until the privacy function exists.
     pub privacy: Option<Router>,
+    /// The edge's audit batches (`POST /v1/audit/batches`) and audit reports.
+    pub audit_ingest: Option<Router>,
 }
 
 #[derive(Clone)]
@@ -45,6 +47,7 @@ pub fn route(functions: &Functions, path: &str) -> Option<(&'static str, Router)
             Some(("tickets", functions.tickets.clone()))
         }
         ["v1", "privacy", ..] => functions.privacy.clone().map(|r| ("privacy", r)),
+        ["v1", "audit", ..] => functions.audit_ingest.clone().map(|r| ("audit-ingest", r)),
         ["v1", "orders"] | ["v1", "orders" | "events", _] => {
             Some(("checkout", functions.checkout.clone()))
         }

@@ -96,6 +96,8 @@ pub struct Summary {
     pub revoked_scans: u32,
     pub revoked_refused: u32,
     pub privacy: Option<PrivacyOutcome>,
+    /// The door's audit chain: entries at the door, and as forwarded into the back end.
+    pub audit: crate::stack::ForwardedAudit,
     pub latencies: Vec<LatencyRow>,
     pub elapsed: Duration,
     /// Unexpected answers (first few), for diagnosis.
@@ -171,6 +173,9 @@ const CHECKOUT_RETRY_WINDOW: Duration = Duration::from_secs(60);
 const MINT_WAIT: Duration = Duration::from_secs(600);
 /// How long the run waits for the notify queue to drain; ends as soon as it has.
 const NOTIFY_DRAIN_WAIT: Duration = Duration::from_secs(300);
+/// How long the door's audit may take to reach the back end (the forwarding alarm retries every
+/// second in the stack; a generous bound, met in about a second when idle).
+const AUDIT_FORWARD_WAIT: Duration = Duration::from_secs(120);
 
 /// One buyer: `POST /v1/orders`, retried with the same idempotency key on a transient error
 /// (backing off from 100 ms to 2 s, for at most [`CHECKOUT_RETRY_WINDOW`], as a patient client
@@ -1087,6 +1092,18 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
         s.admitted
     ));
 
+    // The door's audit, forwarded (on by default) into the back end's table.
+    let forwarded_started = Instant::now();
+    match stack.forwarded_audit(&event_id, AUDIT_FORWARD_WAIT).await {
+        Ok(audit) => s.audit = audit,
+        Err(e) => note(&mut s.problems, format!("door audit: {e}")),
+    }
+    lat.record("door audit forwarded", forwarded_started.elapsed());
+    say(&format!(
+        "door audit: {} of {} entries forwarded into the table, chain verified: {}",
+        s.audit.forwarded, s.audit.at_door, s.audit.chain_valid
+    ));
+
     // 7. Privacy: a buyer asks for their data, then for its deletion.
     progress.phase("privacy");
     if let Some((w, _)) = holders.first() {
@@ -1122,6 +1139,7 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
         "paid -> tickets",
         "bind device",
         "scan",
+        "door audit forwarded",
         "privacy export+delete",
     ]);
     s.elapsed = started.elapsed();
@@ -1154,6 +1172,13 @@ impl Summary {
             "a bound ticket was not admitted",
         );
         check(self.dead_letters == 0, "messages in a dead-letter queue");
+        check(self.audit.at_door > 0, "the door recorded no audit");
+        check(
+            self.audit.forwarded == self.audit.at_door
+                && self.audit.chain_valid
+                && self.audit.heads_match,
+            "the door's audit did not reach the back end whole",
+        );
         // (got, expected, what it means when they differ)
         for (got, expected, what) in [
             (
@@ -1326,6 +1351,27 @@ impl Summary {
             &mut out,
             "revoked ticket refused",
             frac(self.revoked_refused, self.revoked_scans),
+        );
+        row(
+            &mut out,
+            "door audit forwarded to the back end",
+            format!(
+                "{} (chain {}, heads {})",
+                frac(
+                    u32::try_from(self.audit.forwarded).unwrap_or(u32::MAX),
+                    u32::try_from(self.audit.at_door).unwrap_or(u32::MAX)
+                ),
+                if self.audit.chain_valid {
+                    "verified"
+                } else {
+                    "BROKEN"
+                },
+                if self.audit.heads_match {
+                    "match"
+                } else {
+                    "DIFFER"
+                }
+            ),
         );
         let privacy = match &self.privacy {
             None => "not run".to_owned(),

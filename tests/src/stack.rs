@@ -132,6 +132,21 @@ pub struct DevStack {
     pub edge: Option<EdgeWorker>,
     /// The backend's staff-token issuer (KMS-signed), whose JWKS the edge trusts.
     pub staff: StaffIssuer,
+    /// The worker's `AUDIT_SIGNING_KEY` (hex scalar): forwarding is on, as wrangler.toml ships
+    /// it, to this stack's audit-ingest function, which checks the signed heads.
+    audit_key: zeroize::Zeroizing<String>,
+}
+
+/// The door's audit chain for one event, at the door and as forwarded into the table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardedAudit {
+    /// Entries in the event's Durable Object.
+    pub at_door: u64,
+    /// Entries in the back end's table, their chain verified from the genesis.
+    pub forwarded: u64,
+    pub chain_valid: bool,
+    /// The table's chain ends in the door's last hash.
+    pub heads_match: bool,
 }
 
 fn step(msg: &str) {
@@ -251,6 +266,7 @@ impl DevStack {
         ));
 
         let mailbox = Arc::new(Mailbox::default());
+        let audit_signing = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
         let records = Arc::new(functions::store::DynamoStore::new(
             clients.dynamodb.clone(),
             deps.config.table_name.clone(),
@@ -264,6 +280,26 @@ impl DevStack {
             tickets: functions::tickets::router(TicketsService::new(deps.clone())),
             privacy: Some(functions::privacy::router(
                 functions::privacy::Privacy::new(deps.clone(), records, mailbox.clone()),
+            )),
+            audit_ingest: Some(functions::audit_ingest::router(
+                functions::audit_ingest::IngestService {
+                    log: Arc::new(functions::audit_ingest::DynamoAuditLog::new(
+                        clients.dynamodb.clone(),
+                        &table,
+                    )),
+                    tokens: functions::audit_ingest::IngestTokens::default(),
+                    heads: Some(
+                        functions::audit_heads::HeadKey::from_hex(&hex::encode(
+                            audit_signing
+                                .verifying_key()
+                                .to_encoded_point(false)
+                                .as_bytes(),
+                        ))
+                        .map_err(|e| e.to_string())?,
+                    ),
+                    clock: deps.clock.clone(),
+                    console: None,
+                },
             )),
         };
         let api = LocalApi::start(functions)
@@ -312,6 +348,7 @@ impl DevStack {
             mailbox,
             edge: None,
             staff,
+            audit_key: zeroize::Zeroizing::new(hex::encode(audit_signing.to_bytes())),
         })
     }
 
@@ -325,6 +362,10 @@ impl DevStack {
             "ACCEPT_STATIC": "false",
             "FRESHNESS_SECS": "30",
             "REVOKER_KEY": hex::encode(&*self.revoker_key),
+            "AUDIT_FORWARDING": "on",
+            "AUDIT_INGEST_URL": format!("{}/v1/audit/batches", self.api_url()),
+            "AUDIT_SIGNING_KEY": self.audit_key.as_str(),
+            "AUDIT_FORWARD_RETRY_SECS": "1",
         });
         let edge = EdgeWorker::start(&repo_root(), event_keys, &self.staff.jwks(), &vars).await?;
         // The revoke function, as its event source mapping would run it, calling this worker.
@@ -382,6 +423,75 @@ impl DevStack {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         false
+    }
+
+    /// The event's door audit at the door (read with an admin token, every page) and in the
+    /// table, waiting (bounded by `limit`, polling every 200 ms) until forwarding caught up.
+    pub async fn forwarded_audit(
+        &self,
+        event_id: &str,
+        limit: Duration,
+    ) -> Result<ForwardedAudit, String> {
+        let edge = self.edge.as_ref().ok_or("the edge is not started")?;
+        let token = self
+            .staff
+            .door_token(
+                "audit-reader",
+                functions::staff::Role::Admin,
+                &[event_id],
+                &["*"],
+            )
+            .await?;
+        let auth = format!("Bearer {token}");
+        let client = crate::client::HttpClient::new(&edge.url);
+        let (mut at_door, mut door_head, mut after) = (0u64, String::new(), 0u64);
+        for _ in 0..10_000 {
+            let reply = client
+                .get(
+                    &format!("/v1/audit?event_id={event_id}&after={after}&limit=1000"),
+                    &[("authorization", &auth)],
+                )
+                .await?;
+            let page = reply.json();
+            if reply.status != 200 || page["chain"]["valid"] != true {
+                return Err(format!("door audit answered {}: {page}", reply.status));
+            }
+            if let Some(last) = page["entries"].as_array().and_then(|e| e.last()) {
+                at_door = last["seq"].as_u64().unwrap_or(0);
+                last["hash"]
+                    .as_str()
+                    .unwrap_or("")
+                    .clone_into(&mut door_head);
+            }
+            match page["next_after"].as_u64() {
+                Some(next) => after = next,
+                None => break,
+            }
+        }
+        let log = functions::audit_ingest::DynamoAuditLog::new(
+            self.clients.dynamodb.clone(),
+            &self.deps.config.table_name,
+        );
+        let stream = functions::audit_ingest::Stream::Door(event_id.to_owned());
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let check = functions::audit_ingest::verify_stream(&log, &stream, 1_000_000)
+                .await
+                .map_err(|e| e.to_string())?;
+            let seen = ForwardedAudit {
+                at_door,
+                forwarded: check.checked,
+                chain_valid: check.valid,
+                heads_match: check.head == door_head,
+            };
+            if (seen.forwarded >= at_door && seen.heads_match)
+                || !seen.chain_valid
+                || std::time::Instant::now() >= deadline
+            {
+                return Ok(seen);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Messages left in the dead-letter queues.

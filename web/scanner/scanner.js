@@ -7,12 +7,17 @@ import { formatClock } from "/shared/format.js";
 import { has, I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import { openDb } from "/shared/idb.js";
 import * as tf from "/shared/ticket-format.js";
+import * as camera from "/scanner/camera.js";
 import { ensureDevice, signedBatch } from "/scanner/device-key.js";
+import * as feedback from "/scanner/gate-feedback.js";
+import { createPinLock } from "/scanner/pin-lock.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, bundleProblem: null, busy: false };
-let db;
+const STORES = ["state", "bundles", "queue", "admitted", "conflicts"];
+let db; // sealed by the PIN (pin-lock.js): unreadable while the scanner is locked
 let cfg;
+let pin;
 
 // ---------------------------------------------------------------------------------------------
 // sign-in
@@ -28,6 +33,7 @@ function decodeJwt(token) {
 
 async function signIn(token) {
   const claims = decodeJwt(token); // the edge verifies it; this only reads what to show
+  await pin.ensureVault(); // first sign-in: a PIN is set before anything is stored
   state.token = token.trim();
   state.claims = claims;
   await db.put("state", "token", state.token);
@@ -39,7 +45,7 @@ async function signIn(token) {
 }
 
 function showOnly(id) {
-  for (const s of ["signin", "setup", "scan"]) $(s).hidden = s !== id;
+  for (const s of ["signin", "setup", "scan", "pin-set", "lock"]) $(s).hidden = s !== id;
 }
 
 function renderWho() {
@@ -141,7 +147,7 @@ async function checkCode(qr) {
       answer = null; // network failure: decide offline
     }
     if (answer) {
-      if (answer.result === "admitted" && answer.ticket_id) await db.put("admitted", answer.ticket_id, { at_ms: answer.at_ms, gate_id: state.gate });
+      if (answer.result === "admitted" && answer.ticket_id) await db.put("admitted", answer.ticket_id, { at_ms: answer.at_ms, gate_id: state.gate, event_id: state.eventId });
       showResult(answer, false);
     } else {
       showResult(await checkOffline(scan), true);
@@ -169,7 +175,7 @@ async function checkOffline(scan) {
     if (seen) {
       answer = { result: "already_admitted", ticket_id: claims.ticketId, admitted: seen, here: true };
     } else {
-      await db.put("admitted", claims.ticketId, { at_ms: now, gate_id: state.gate, offline: true });
+      await db.put("admitted", claims.ticketId, { at_ms: now, gate_id: state.gate, event_id: state.eventId, offline: true });
       answer = { result: "admitted", ticket_id: claims.ticketId };
     }
   } catch (e) {
@@ -184,6 +190,7 @@ async function checkOffline(scan) {
 }
 
 async function sync() {
+  if (!state.token || !state.eventId) return; // signed out or locked
   const queued = (await db.all("queue")).filter((s) => s.event_id === state.eventId).slice(0, 200);
   if (queued.length === 0 || !navigator.onLine) return;
   try {
@@ -223,19 +230,6 @@ function reason(answer, offline) {
   return has(key) ? t(key) : t("scan.reason.unknown", { code: answer.result });
 }
 
-function beep(ok) {
-  try {
-    const ctx = new AudioContext();
-    const o = ctx.createOscillator();
-    o.frequency.value = ok ? 880 : 220;
-    o.connect(ctx.destination);
-    o.start();
-    o.stop(ctx.currentTime + (ok ? 0.15 : 0.5));
-  } catch {
-    /* no audio */
-  }
-}
-
 function showResult(answer, offline) {
   const ok = answer.result === "admitted";
   const box = $("result");
@@ -247,8 +241,7 @@ function showResult(answer, offline) {
   $("result-tag").hidden = !(offline && ok);
   $("result-why").textContent = reason(answer, offline);
   box.hidden = false;
-  navigator.vibrate?.(ok ? 120 : [300, 100, 300]);
-  beep(ok);
+  feedback.signal(answer.result);
   $("result-next").focus();
 }
 
@@ -268,6 +261,10 @@ function renderStatus() {
     const n = q.filter((s) => s.event_id === state.eventId).length;
     $("queue").textContent = t("scan.queue", { n });
     $("queue").dataset.count = String(n);
+  });
+  feedback.admittedAt(db, state.eventId, state.gate).then((n) => {
+    $("counter").textContent = t("scan.counter", { n });
+    $("counter").dataset.count = String(n);
   });
 }
 
@@ -292,43 +289,9 @@ function note(key) {
 }
 
 async function startCamera() {
-  const video = $("video");
-  try {
-    const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
-    video.srcObject = stream;
-    video.hidden = false;
-    await video.play();
-  } catch {
-    note("scan.camera.none");
-    return;
-  }
-  const detector = "BarcodeDetector" in window ? new window.BarcodeDetector({ formats: ["qr_code"] }) : null;
-  note(detector ? "scan.camera.builtin" : "scan.camera.jsqr");
-  const canvas = document.createElement("canvas");
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  let last = "";
-  const tick = async () => {
-    if (video.hidden) return;
-    if (!state.busy && $("result").hidden && video.readyState >= 2) {
-      let text = null;
-      if (detector) {
-        const codes = await detector.detect(video).catch(() => []);
-        text = codes[0]?.rawValue ?? null;
-      } else if (window.jsQR) {
-        canvas.width = video.videoWidth;
-        canvas.height = video.videoHeight;
-        ctx.drawImage(video, 0, 0);
-        const img = ctx.getImageData(0, 0, canvas.width, canvas.height);
-        text = window.jsQR(img.data, img.width, img.height, { inversionAttempts: "dontInvert" })?.data ?? null;
-      }
-      if (text && text !== last) {
-        last = text;
-        await checkCode(text);
-      }
-    }
-    setTimeout(tick, 150);
-  };
-  tick();
+  feedback.unlockAudio();
+  const how = await camera.startCamera($("video"), { onCode: checkCode, paused: () => state.busy || !$("result").hidden });
+  note(how === "builtin" ? "scan.camera.builtin" : how === "jsqr" ? "scan.camera.jsqr" : "scan.camera.none");
 }
 
 function startGps() {
@@ -358,10 +321,35 @@ async function signOut() {
   if (state.eventId) await sync();
   const unsynced = (await db.all("queue")).length;
   if (unsynced && !confirm(t(unsynced === 1 ? "scan.signout.confirmOne" : "scan.signout.confirmMany", { n: unsynced }))) return;
-  for (const store of ["state", "bundles", "queue", "admitted", "conflicts"]) await db.clear(store);
+  for (const store of STORES) await db.clear(store);
+  forget();
+  showOnly("signin");
+}
+
+/** Drops what the page holds in memory (locked, signed out or wiped): storage keeps it sealed. */
+function forget() {
   if (state.watch != null) navigator.geolocation.clearWatch(state.watch);
   Object.assign(state, { token: null, claims: null, eventId: null, gate: null, gps: null, watch: null, bundle: null, bundleProblem: null });
+  for (const track of $("video").srcObject?.getTracks?.() ?? []) track.stop();
+  $("video").hidden = true;
   $("token").value = "";
+  $("who").textContent = "";
+  $("signin-error").hidden = true;
+}
+
+/** Back to where the staff member was: the saved token (or one from a sign-in link), its gate. */
+async function resume(fromLink) {
+  const saved = fromLink || (await db.get("state", "token"));
+  if (saved) {
+    try {
+      await signIn(saved);
+      const place = await db.get("state", "place");
+      if (place && !fromLink && state.claims.events.includes(place.eventId)) await startScanning(place.eventId, place.gate, place.gps);
+      return;
+    } catch (e) {
+      showError($("signin-error"), e);
+    }
+  }
   showOnly("signin");
 }
 
@@ -370,10 +358,18 @@ async function main() {
   onLanguageChange(() => {
     renderWho();
     if (db) renderStatus();
-    if (db) renderConflicts();
+    if (db && state.eventId) renderConflicts(); // nothing to read while locked
   });
   cfg = await config();
-  db = await openDb("karcis-scanner", ["state", "bundles", "queue", "admitted", "conflicts"]);
+  const raw = await openDb("karcis-scanner", STORES);
+  let fromLink = null;
+  pin = await createPinLock({ raw, cfg, stores: STORES, onLock: forget, onWipe: forget,
+    onUnlock: () => {
+      const link = fromLink;
+      fromLink = null;
+      return resume(link);
+    } });
+  db = pin.store;
   if ("serviceWorker" in navigator) navigator.serviceWorker.register("/scanner/sw.js", { scope: "/scanner/" }).catch(() => {});
 
   $("signin-form").addEventListener("submit", (e) => {
@@ -389,6 +385,7 @@ async function main() {
   $("manual-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const v = $("manual").value;
+    feedback.unlockAudio();
     $("manual").value = "";
     if (v.trim()) checkCode(v);
   });
@@ -407,20 +404,12 @@ async function main() {
 
   // A sign-in link carries the token in the fragment (never sent to a server); drop it from the URL.
   const frag = new URLSearchParams(location.hash.slice(1));
-  const fromLink = frag.get("token");
+  fromLink = frag.get("token");
   if (fromLink) history.replaceState(null, "", location.pathname);
-  const saved = fromLink || (await db.get("state", "token"));
-  if (saved) {
-    try {
-      await signIn(saved);
-      const place = await db.get("state", "place");
-      if (place && !fromLink && state.claims.events.includes(place.eventId)) await startScanning(place.eventId, place.gate, place.gps);
-      return;
-    } catch (e) {
-      showError($("signin-error"), e);
-    }
-  }
-  showOnly("signin");
+  // Each start (a new shift) asks for the PIN first; a link's token waits for the unlock.
+  const status = await pin.start();
+  if (status === "locked" || (status === "wiped" && !fromLink)) return;
+  await resume(fromLink);
 }
 
 main();

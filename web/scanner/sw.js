@@ -1,7 +1,9 @@
 // Scanner service worker: the app shell works offline (network first, cache as fallback).
 // API calls (/edge/, /api/) are never cached: offline scans go through the page's own queue.
-const CACHE = "karcis-scanner-v2";
-const SHELL = ["/scanner/", "/scanner/index.html", "/scanner/scanner.js", "/scanner/device-key.js", "/scanner/manifest.webmanifest",
+const CACHE = "karcis-scanner-v4";
+const SHELL = ["/scanner/", "/scanner/index.html", "/scanner/scanner.js", "/scanner/device-key.js",
+  "/scanner/pin-lock.js", "/scanner/pin-policy.js", "/scanner/sealed-store.js", "/scanner/vault.js",
+  "/scanner/camera.js", "/scanner/gate-feedback.js", "/scanner/manifest.webmanifest",
   "/shared/app.css", "/shared/api.js", "/shared/idb.js", "/shared/ticket-format.js",
   "/shared/i18n.js", "/shared/i18n/id.js", "/shared/i18n/en.js", "/shared/format.js", "/vendor/jsQR.js", "/config.json"];
 

@@ -8,6 +8,7 @@ mod attrs;
 mod erasures;
 mod events;
 mod limits;
+mod one_time;
 mod orders;
 mod privacy;
 mod schema;

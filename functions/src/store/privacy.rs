@@ -2,7 +2,7 @@
 //! email blind index (`EMAIL#<index>`) and one-time-code challenges
 //! (`PRIVACY_CHALLENGE#<id>/CHALLENGE`: a keyed MAC of the code, never the code).
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use async_trait::async_trait;
 
@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::privacy::{AttemptOutcome, ConsentRecord, PrivacyRecords, StoredChallenge};
 
 use super::attrs::{get_bool, get_n, get_n_opt, get_s, get_s_opt, item_key, n, s, Item};
+use super::one_time::Guess;
 use super::{keys, unless_condition_failed, DynamoStore};
 
 const CHALLENGE_SK: &str = "CHALLENGE";
@@ -119,43 +120,16 @@ impl PrivacyRecords for DynamoStore {
         now: u64,
     ) -> Result<AttemptOutcome> {
         let key = item_key(&keys::privacy_challenge(challenge_id), CHALLENGE_SK);
-        // One conditional write counts the attempt: concurrent guesses are each counted, and
-        // none is counted past the limit, after use or after expiry.
-        let res = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key.clone()))
-            .update_expression("SET attempts = attempts + :one")
-            .condition_expression(
-                "attribute_exists(pk) AND used = :f AND attempts < :max AND expires_at >= :now",
-            )
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":f", AttributeValue::Bool(false))
-            .expression_attribute_values(":max", n(max_attempts))
-            .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        if let Some(out) = unless_condition_failed("UpdateItem", res)? {
-            let item = out
-                .attributes
-                .ok_or_else(|| Error::internal("UpdateItem returned no attributes"))?;
-            return Ok(AttemptOutcome::Counted(challenge_from(&item)?));
-        }
-        // Why it was refused (a read after the refusal: only the answer's wording depends on it).
-        let item = self
-            .get_item(&keys::privacy_challenge(challenge_id), CHALLENGE_SK)
-            .await?;
-        Ok(match item {
-            Some(i)
+        Ok(match self.count_guess(key, max_attempts, now).await? {
+            Guess::Counted(item) => AttemptOutcome::Counted(challenge_from(&item)?),
+            Guess::Refused(Some(i))
                 if get_bool(&i, "used") == Some(false)
-                    && get_n_opt::<u64>(&i, "expires_at").is_some_and(|e| e >= now)
+                    && get_n_opt::<u64>(&i, "expires_at").is_some_and(|e| e > now)
                     && get_n_opt::<u32>(&i, "attempts").is_some_and(|a| a >= max_attempts) =>
             {
                 AttemptOutcome::Exhausted
             }
-            _ => AttemptOutcome::Closed,
+            Guess::Refused(_) => AttemptOutcome::Closed,
         })
     }
 

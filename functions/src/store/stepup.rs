@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::attrs::{get_bool, get_n, get_n_opt, get_s, item_key, n, s, Item};
+use super::one_time::Guess;
 use super::{keys, unless_condition_failed, DynamoStore, TxError};
 use crate::error::{Error, Result};
 use crate::model::OrderStatus;
@@ -69,33 +70,10 @@ impl StepUps for DynamoStore {
         max_attempts: u32,
         now: u64,
     ) -> Result<StepUpAttempt> {
-        // One conditional write counts the guess: concurrent guesses are each counted, none past
-        // the limit, after use or after expiry.
-        let res = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(key(order_id)))
-            .update_expression("SET attempts = attempts + :one")
-            .condition_expression(
-                "attribute_exists(pk) AND used = :f AND attempts < :max AND expires_at > :now",
-            )
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":f", AttributeValue::Bool(false))
-            .expression_attribute_values(":max", n(max_attempts))
-            .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        if let Some(out) = unless_condition_failed("UpdateItem", res)? {
-            let item = out
-                .attributes
-                .ok_or_else(|| Error::internal("UpdateItem returned no attributes"))?;
-            return Ok(StepUpAttempt::Counted(step_up_from(&item)?));
-        }
-        // Why it was refused (read after the refusal: only the answer's wording depends on it).
-        let Some(item) = self.get_item(&keys::order(order_id), STEPUP_SK).await? else {
-            return Ok(StepUpAttempt::Closed);
+        let item = match self.count_guess(key(order_id), max_attempts, now).await? {
+            Guess::Counted(item) => return Ok(StepUpAttempt::Counted(step_up_from(&item)?)),
+            Guess::Refused(None) => return Ok(StepUpAttempt::Closed),
+            Guess::Refused(Some(item)) => item,
         };
         if get_bool(&item, "used") != Some(false) {
             return Ok(StepUpAttempt::Closed);

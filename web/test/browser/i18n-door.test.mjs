@@ -9,6 +9,7 @@ import { launch, shot, watchErrors } from "../lib/browser.mjs";
 import { rotating } from "../lib/codes.mjs";
 import { edgeAvailable, startEdge } from "../lib/edge.mjs";
 import { CATALOGUES, foreignTexts } from "../lib/i18n.mjs";
+import { setPin } from "../lib/pin.mjs";
 
 const missing = edgeAvailable();
 if (missing.length && process.env.KARCIS_REQUIRE_EDGE === "1") throw new Error(`door tests need: ${missing.join(", ")}`);
@@ -65,6 +66,16 @@ for (const lang of ["id", "en"]) {
       await shot(page, `scanner-${lang}-1-signin`);
       await page.fill("#token", data.tokens.staff);
       await page.click("#signin-form button[type=submit]");
+      // The PIN screen, with a too simple PIN refused, in the language.
+      await page.waitForSelector("#pin-set:not([hidden])");
+      await page.fill("#pin-new", "111111");
+      await page.fill("#pin-confirm", "111111");
+      await page.click("#pin-set-form button[type=submit]");
+      await page.waitForSelector("#pin-set-error:not([hidden])");
+      assert.equal(await page.textContent("#pin-set-error p"), tr("pin.set.simple"));
+      assert.deepEqual(await foreignTexts(page, lang, DATA), []);
+      await shot(page, `scanner-${lang}-1b-pin`);
+      await setPin(page);
       await page.waitForSelector("#setup:not([hidden])");
       await page.fill("#gate", "A");
       await page.click("#setup-form button[type=submit]");

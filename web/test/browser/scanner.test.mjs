@@ -7,6 +7,7 @@ import { startServer } from "../../scripts/serve.mjs";
 import { launch, requirements, shot, watchErrors } from "../lib/browser.mjs";
 import { rotating } from "../lib/codes.mjs";
 import { edgeAvailable, startEdge } from "../lib/edge.mjs";
+import { setPin } from "../lib/pin.mjs";
 
 const skip = requirements("the scanner tests", edgeAvailable(), "KARCIS_SKIP_EDGE_TESTS");
 
@@ -57,6 +58,7 @@ describe("scanner against the edge", { skip }, () => {
     assert.match(await page.textContent("#signin-error"), /not a staff token/);
     await page.fill("#token", edge.fixture.data.tokens.staff);
     await page.click("#signin-form button[type=submit]");
+    await setPin(page);
     await page.waitForSelector("#setup:not([hidden])");
     assert.match(await page.textContent("#who"), /staff-7 \(staff\)/);
     assert.equal(await page.inputValue("#event"), "evt-a");
@@ -182,10 +184,11 @@ describe("scanner against the edge", { skip }, () => {
       const other = await startServer({ env: { KARCIS_EDGE_URL: edge.url }, config: { bundleSigningKey } });
       const p = await browser.context.newPage();
       try {
-        p.setDefaultTimeout(10000);
+        p.setDefaultTimeout(30000); // sign-in now sets a PIN (PBKDF2) too; the machine may be busy
         await p.goto(`${other.url}/scanner/`);
         await p.fill("#token", edge.fixture.data.tokens.staff);
         await p.click("#signin-form button[type=submit]");
+        await setPin(p);
         await p.waitForSelector("#setup:not([hidden])");
         await p.fill("#gate", "A");
         await p.click("#setup-form button[type=submit]");

@@ -17,6 +17,7 @@ import { startServer } from "../../scripts/serve.mjs";
 import * as tf from "../../shared/ticket-format.js";
 import { launch, requirements, shot, watchErrors } from "../lib/browser.mjs";
 import { decodePng } from "../lib/decode.mjs";
+import { setPin } from "../lib/pin.mjs";
 
 const env = process.env;
 const needed = ["KARCIS_EDGE_URL", "KARCIS_STAFF_TOKEN", "KARCIS_EVENT_ID", "KARCIS_OTP_COMMAND"].filter((k) => !env[k]);
@@ -123,6 +124,7 @@ describe("the whole purchase, door and privacy flow", { skip }, () => {
     // The scanner app refuses the same ticket's next code.
     const scanner = await browser.context.newPage();
     await scanner.goto(`${web.url}/scanner/#token=${env.KARCIS_STAFF_TOKEN}`);
+    await setPin(scanner); // the first sign-in on a device sets the scanner's PIN
     await scanner.selectOption("#event", env.KARCIS_EVENT_ID);
     await scanner.fill("#gate", GATE);
     await scanner.click("#setup-form button[type=submit]");

@@ -8,8 +8,9 @@ export const CHROMIUM = process.env.KARCIS_CHROMIUM || "/usr/bin/chromium";
 
 /** A persistent context on a fresh --user-data-dir (so service workers and IndexedDB are real).
  * `locale` sets navigator.languages, which picks the pages' language (en-US: English, as the
- * tests that read English text expect; id-ID: Indonesian); `timezoneId` the browser's zone. */
-export async function launch({ viewport = { width: 390, height: 844 }, permissions = [], locale = "en-US", timezoneId } = {}) {
+ * tests that read English text expect; id-ID: Indonesian); `timezoneId` the browser's zone;
+ * `args` more command-line switches (the camera tests' fake capture device). */
+export async function launch({ viewport = { width: 390, height: 844 }, permissions = [], locale = "en-US", timezoneId, args = [] } = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`no chromium at ${CHROMIUM}: run \`make web-setup\` or set KARCIS_CHROMIUM`);
   const profile = mkdtempSync(path.join(tmpdir(), "karcis-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
@@ -21,10 +22,11 @@ export async function launch({ viewport = { width: 390, height: 844 }, permissio
     locale,
     ...(timezoneId ? { timezoneId } : {}),
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-default-apps", "--no-default-browser-check"],
+      "--disable-component-update", "--disable-sync", "--disable-default-apps", "--no-default-browser-check", ...args],
   });
   return {
     context,
+    profile, // the profile directory: what the browser stores on disk (the PIN test reads it)
     close: async () => {
       await context.close().catch(() => {});
       rmSync(profile, { recursive: true, force: true });
