@@ -21,6 +21,7 @@ pub mod aws;
 pub mod captcha;
 pub mod checkout;
 pub mod config;
+pub mod console;
 pub mod deps;
 pub mod edge_client;
 pub mod error;

@@ -64,6 +64,7 @@ fn test_parameters(
         ("JwtAudience", "karcis-admin-client".to_owned()),
         ("BuyerOrigin", "https://tickets.example.test".to_owned()),
         ("ScannerOrigin", "https://scan.example.test".to_owned()),
+        ("ConsoleOrigin", "https://console.example.test".to_owned()),
         (
             "AuditIngestTokenSha256",
             IngestTokens::hash_hex(AUDIT_TOKEN),
@@ -132,6 +133,7 @@ fn calls(binary: &str) -> Vec<(&'static str, Expect)> {
             ("audit-post-batch.json", Status(200)), // with the worker's token
             ("audit-get-entries.json", Status(401)), // placeholder console token
         ],
+        "console" => vec![("console-get-sales.json", Status(401))], // placeholder console token
         _ => Vec::new(),
     }
 }
@@ -428,6 +430,7 @@ fn binary_path(binary: &str) -> PathBuf {
         "notify" => env!("CARGO_BIN_EXE_notify"),
         "staff" => env!("CARGO_BIN_EXE_staff"),
         "audit-ingest" => env!("CARGO_BIN_EXE_audit-ingest"),
+        "console" => env!("CARGO_BIN_EXE_console"),
         "admin" => env!("CARGO_BIN_EXE_admin"),
         other => panic!("the template builds binary {other:?}, which functions/ does not have"),
     };
@@ -576,6 +579,7 @@ contract_tests! {
     notify_starts_and_answers => "notify",
     staff_starts_and_answers => "staff",
     audit_ingest_starts_and_answers => "audit-ingest",
+    console_starts_and_answers => "console",
 }
 
 /// The staff function's routes in the template are exactly the router's

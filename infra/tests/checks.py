@@ -102,6 +102,23 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
         # AUDIT_HEAD_PUBLIC_KEY: per-event tokens and signed batch heads (functions/src/audit_heads.rs).
         "env": STAFF_ENV | {"AUDIT_INGEST_TOKEN_SHA256", "AUDIT_HEAD_PUBLIC_KEY"},
     },
+    # The operators' console (functions/src/console/): reports, events, door revocations, the
+    # scan audit. Staff management stays on the staff routes. ISSUER_KEY_ID: new events' key
+    # sets (GenerateDataKey only); REVOKE_QUEUE_URL: a refunded order's tickets to the door.
+    "console": {
+        "routes": {
+            "GET /v1/console/session",
+            "POST /v1/console/events",
+            "GET /v1/console/events/{event_id}",
+            "GET /v1/console/events/{event_id}/sales",
+            "GET /v1/console/events/{event_id}/refunds",
+            "GET /v1/console/events/{event_id}/reconciliation/{provider}",
+            "PUT /v1/console/events/{event_id}/on-sale",
+            "POST /v1/console/events/{event_id}/orders/{order_id}/revocation",
+            "GET /v1/console/events/{event_id}/scan-audit",
+        },
+        "env": STAFF_ENV | {"ISSUER_KEY_ID", "REVOKE_QUEUE_URL"},
+    },
 }
 
 # --- the justified exceptions ------------------------------------------------------------------
@@ -132,8 +149,8 @@ ASYMMETRIC_KEYS = {
 # Who may use the staff signing key, by action (logical ids; OperatorRoleArn is the parameter).
 SIGNING_KEY_USERS = {
     "kms:Sign": {"StaffRole", "OperatorRoleArn"},
-    # CheckoutRole: the fraud admin routes verify console tokens.
-    "kms:GetPublicKey": {"StaffRole", "AuditIngestRole", "CheckoutRole", "OperatorRoleArn"},
+    # CheckoutRole: the fraud admin routes verify console tokens; ConsoleRole: the console's.
+    "kms:GetPublicKey": {"StaffRole", "AuditIngestRole", "CheckoutRole", "ConsoleRole", "OperatorRoleArn"},
 }
 
 # AWS managed policies allowed, per role, with the reason.
@@ -172,6 +189,7 @@ TABLE_LEADING_KEYS = {
     # CONFIG: the wrapped blind-index key (sign-in client counters).
     "staff": {"STAFF#*", "STAFFAUDIT", "CONFIG"},
     "audit-ingest": {"AUDIT#*", "STAFF#*"},
+    "console": {"EVENT#*", "KID#*", "ORDER#*", "STAFF#*", "STAFFAUDIT", "AUDIT#*"},
 }
 # The gsi1 partition keys (gsi1pk) each function may Query; a function not named has no gsi1.
 INDEX_LEADING_KEYS = {
@@ -190,6 +208,10 @@ KEYED_ACTIONS = {
 # is vacuously true when the request has no key), per function, each with its reason. Such an
 # action must stand in its own statement, on the table only.
 UNKEYED_TABLE_ACTIONS = {
+    "console": {
+        "dynamodb:Scan": "the finance reports' scan of one event's orders (console/store.rs), read "
+        "only, projected to the attributes without personal data (dynamodb:Attributes)",
+    },
     "retention": {
         "dynamodb:Scan": "the daily scan of the CUSTOMER# order links (retention.rs): a Scan reads "
         "every partition and names none; read only",
@@ -710,7 +732,8 @@ KEY_USERS = {
     # StaffRole: the blind-index key and the staff TOTP data keys only. PaymentCallbackRole:
     # Decrypt of the blind-index key only (the card check).
     "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole", "StaffRole", "PaymentCallbackRole"},
-    "IssuerKey": {"MintRole"},
+    # ConsoleRole: GenerateDataKey only, for a new event's key set (never Decrypt).
+    "IssuerKey": {"MintRole", "ConsoleRole"},
     # + the Turnstile secret (checkout, privacy) and the WhatsApp token (notify, privacy)
     "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole", "PrivacyRole", "NotifyRole"},
 }
@@ -913,7 +936,7 @@ def bucket_problems(t: Template, name: str, res: dict[str, Any]) -> list[str]:
 
 
 def check_static_hosting(t: Template) -> list[str]:
-    """web/site at BuyerOrigin and web/scanner at ScannerOrigin: private buckets behind OAC,
+    """web/site at BuyerOrigin, web/scanner at ScannerOrigin, web/console at ConsoleOrigin: private buckets behind OAC,
     security headers, TLS 1.2+."""
     problems = []
     dists = dict(resources(t, "AWS::CloudFront::Distribution"))
@@ -923,10 +946,11 @@ def check_static_hosting(t: Template) -> list[str]:
         cfg = props(res).get("DistributionConfig", {})
         for alias in cfg.get("Aliases", []):
             origin = str(alias)
-            for param in ("BuyerOrigin", "ScannerOrigin"):
+            for param in ("BuyerOrigin", "ScannerOrigin", "ConsoleOrigin"):
                 if param in origin:
                     served[param] = [ref_target(o.get("DomainName")) for o in cfg.get("Origins", [])]
-    if served.get("BuyerOrigin") != ["SiteBucket"] or served.get("ScannerOrigin") != ["ScannerBucket"]:
+    if (served.get("BuyerOrigin") != ["SiteBucket"] or served.get("ScannerOrigin") != ["ScannerBucket"]
+            or served.get("ConsoleOrigin") != ["ConsoleBucket"]):
         problems.append(f"the web apps are not served at their origins: {served}")
     for name, res in resources(t, "AWS::CloudFront::ResponseHeadersPolicy"):
         problems.extend(headers_policy_problems(name, res))

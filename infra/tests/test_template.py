@@ -71,7 +71,7 @@ class TemplateTests(unittest.TestCase):
             {"kms:SigningAlgorithm": "ECDSA_SHA_256", "kms:MessageType": "RAW"},
         )
         public = by_sid["StaffAndAuditIngestReadPublicKey"]
-        self.assertEqual({checks.ref_target(p) for p in public["Principal"]["AWS"]}, {"StaffRole", "AuditIngestRole", "CheckoutRole"})
+        self.assertEqual({checks.ref_target(p) for p in public["Principal"]["AWS"]}, {"StaffRole", "AuditIngestRole", "CheckoutRole", "ConsoleRole"})
         self.assertEqual(public["Action"], "kms:GetPublicKey")
         # audit-ingest and checkout (the fraud admin routes) can read the public key and nothing else
         for st in checks.statements(policy):
@@ -100,7 +100,17 @@ class TemplateTests(unittest.TestCase):
         # retention is the one unbounded, justified exception.
         self.assertNoProblems(checks.check_leading_keys)
         self.assertEqual(set(checks.TABLE_LEADING_KEYS), set(checks.FUNCTIONS))
-        self.assertEqual({b: set(a) for b, a in checks.UNKEYED_TABLE_ACTIONS.items()}, {"retention": {"dynamodb:Scan"}})
+        self.assertEqual(
+            {b: set(a) for b, a in checks.UNKEYED_TABLE_ACTIONS.items()},
+            {"retention": {"dynamodb:Scan"}, "console": {"dynamodb:Scan"}},
+        )
+        # The console's Scan (finance reports) may project only attributes without personal data.
+        r = self.t["Resources"]["ConsoleRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        (scan,) = [st for st in r if "dynamodb:Scan" in checks.as_list(st["Action"])]
+        self.assertEqual(checks.as_list(scan["Action"]), ["dynamodb:Scan"])
+        allowed = set(scan["Condition"]["ForAllValues:StringEquals"]["dynamodb:Attributes"])
+        self.assertFalse(allowed & {"buyer_sealed", "customer_id", "access_token_sealed", "access_token_hash", "pk", "sk"})
+        self.assertEqual(scan["Condition"]["StringEquals"]["dynamodb:Select"], "SPECIFIC_ATTRIBUTES")
 
     def test_leading_keys_are_keys_of_the_code(self):
         # Every allow-listed pattern is a partition key the Rust code builds (a typo such as
@@ -179,7 +189,8 @@ class TemplateTests(unittest.TestCase):
             # PaymentCallbackRole: the blind-index key only (the card check).
             "PiiKey": {"CheckoutRole", "PrivacyRole", "NotifyRole", "RetentionRole", "StaffRole", "PaymentCallbackRole"},
             # Only mint signs tickets: the public tickets function cannot unwrap an issuer key.
-            "IssuerKey": {"MintRole"},
+            # The console creates new events' key sets (GenerateDataKey only, asserted below).
+            "IssuerKey": {"MintRole", "ConsoleRole"},
             # + the Turnstile secret (checkout, privacy) and the WhatsApp token (notify, privacy)
             "ConfigKey": {"CheckoutRole", "PaymentCallbackRole", "RevokeRole", "PrivacyRole", "NotifyRole"},
         }
@@ -191,6 +202,12 @@ class TemplateTests(unittest.TestCase):
                     if target and target != "OperatorRoleArn":
                         named.add(target)
             self.assertEqual(named, roles, key)
+        (console,) = [
+            st for st in checks.statements(self.t["Resources"]["IssuerKey"]["Properties"]["KeyPolicy"])
+            if checks.ref_target(st.get("Principal", {}).get("AWS")) == "ConsoleRole"
+        ]
+        self.assertEqual(checks.as_list(console["Action"]), ["kms:GenerateDataKey"])
+        self.assertEqual(console["Condition"]["StringEquals"], {"kms:EncryptionContext:purpose": "ticket-issuer"})
 
     def test_checkov_suppressions_are_justified(self):
         raw = tools.TEMPLATE.read_text(encoding="utf-8")
@@ -243,13 +260,18 @@ class TemplateTests(unittest.TestCase):
         self.assertNoProblems(checks.check_static_hosting)
         r = self.t["Resources"]
         self.assertEqual(
-            {n for n, _ in checks.resources(self.t, "AWS::S3::Bucket")}, {"SiteBucket", "ScannerBucket"}
+            {n for n, _ in checks.resources(self.t, "AWS::S3::Bucket")}, {"SiteBucket", "ScannerBucket", "ConsoleBucket"}
+        )
+        self.assertEqual(
+            r["ConsoleDistribution"]["Properties"]["DistributionConfig"]["ViewerCertificate"]["MinimumProtocolVersion"],
+            "TLSv1.3_2025",
         )
         self.assertEqual(
             r["ScannerDistribution"]["Properties"]["DistributionConfig"]["ViewerCertificate"]["MinimumProtocolVersion"],
             "TLSv1.3_2025",
         )
-        for bucket, dist in (("SiteBucketPolicy", "SiteDistribution"), ("ScannerBucketPolicy", "ScannerDistribution")):
+        for bucket, dist in (("SiteBucketPolicy", "SiteDistribution"), ("ScannerBucketPolicy", "ScannerDistribution"),
+                             ("ConsoleBucketPolicy", "ConsoleDistribution")):
             (allow,) = [s for s in r[bucket]["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
             self.assertTrue(allow["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"].endswith("/${" + dist + "}"))
 
@@ -262,8 +284,8 @@ class TemplateTests(unittest.TestCase):
         block = serve[serve.index("const CSP = ["):serve.index("].join")]
         local = checks.csp_directives("; ".join(re.findall(r'"([^"]+)"', block)))
         api = self.t["Outputs"]["ApiUrl"]["Value"]["Fn::Sub"]
-        extra = {"site": {"connect-src": {api}}, "scanner": {"connect-src": {"${EdgeUrl}"}}}
-        for app, policy in (("site", "SiteHeadersPolicy"), ("scanner", "ScannerHeadersPolicy")):
+        extra = {"site": {"connect-src": {api}}, "scanner": {"connect-src": {"${EdgeUrl}"}}, "console": {"connect-src": {api}}}
+        for app, policy in (("site", "SiteHeadersPolicy"), ("scanner", "ScannerHeadersPolicy"), ("console", "ConsoleHeadersPolicy")):
             cfg = self.t["Resources"][policy]["Properties"]["ResponseHeadersPolicyConfig"]
             csp = checks.csp_directives(cfg["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"])
             for directive, sources in csp.items():
@@ -279,7 +301,7 @@ class TemplateTests(unittest.TestCase):
         )
         self.assertIn("https://challenges.cloudflare.com", site["script-src"])  # Turnstile
         # The pages themselves load nothing from another origin (Turnstile is added by event.js).
-        for page in sorted((tools.INFRA.parent / "web").glob("s*/*.html")):
+        for page in sorted([*(tools.INFRA.parent / "web").glob("s*/*.html"), *(tools.INFRA.parent / "web").glob("console/*.html")]):
             html = page.read_text(encoding="utf-8")
             self.assertIsNone(re.search(r"<(script|link|img|iframe)[^>]+(src|href)=\"(https?:)?//", html), page.name)
 

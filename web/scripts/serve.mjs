@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 
 const web = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 // Only these folders are public (never node_modules, tests or scripts).
-const MOUNTS = { "/scanner/": "scanner", "/shared/": "shared", "/vendor/": "vendor", "/": "site" };
+const MOUNTS = { "/scanner/": "scanner", "/console/": "console", "/shared/": "shared", "/vendor/": "vendor", "/": "site" };
 const TYPES = {
   ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
   ".mjs": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
@@ -103,5 +103,5 @@ export function startServer({ port = 0, env = process.env, config = {} } = {}) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const s = await startServer({ port: Number(process.argv[2] || 8080) });
-  console.log(`karcis web on ${s.url}  (buyers: /  scanner: /scanner/)`);
+  console.log(`karcis web on ${s.url}  (buyers: /  scanner: /scanner/  console: /console/)`);
 }
