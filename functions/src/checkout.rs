@@ -490,6 +490,19 @@ impl Checkout {
             .ok_or(Error::NotFound)?;
         let mut v = validate_against_event(req, &event, &d.config, now)?;
         let email_index = d.pii.email_index(&v.buyer.email).await?;
+        // Scoped to the buyer: another buyer's key never replays (or blocks) this buyer's order,
+        // and a replay hands the access token only to a request for the same buyer.
+        let key_hash = sha256_hex(format!("{email_index}\0{idempotency_key}").as_bytes());
+        // A retry of a made order is answered before the fraud screen: it is one order, and
+        // counting it again could refuse the buyer their own order.
+        if let Some((order_id, stored)) = d.orders.idempotent_order(&key_hash).await? {
+            let request_hash = request_fingerprint(req, &v, &email_index);
+            if !bool::from(stored.as_bytes().ct_eq(request_hash.as_bytes())) {
+                return Err(Error::IdempotencyMismatch);
+            }
+            let (customer_key, _) = self.customer_key_for(&v, &email_index).await?;
+            return self.replay(&order_id, &event, &customer_key, &v).await;
+        }
         let screened = crate::fraud::screen::screen_checkout(
             d,
             crate::fraud::screen::Buyer {
@@ -505,9 +518,6 @@ impl Checkout {
         // The risk rules may ask for the one-time code below the amount threshold.
         v.step_up |= screened.step_up;
         let request_hash = request_fingerprint(req, &v, &email_index);
-        // Scoped to the buyer: another buyer's key never replays (or blocks) this buyer's order,
-        // and a replay hands the access token only to a request for the same buyer.
-        let key_hash = sha256_hex(format!("{email_index}\0{idempotency_key}").as_bytes());
 
         // A concurrent first order by the same new buyer can win the customer record: then
         // look the customer up again (bounded).

@@ -323,6 +323,12 @@ pub trait Orders: Send + Sync {
     /// per-buyer counter (`<= max_per_buyer`), order, customer-order link, consent record, and
     /// the new customer's key and email index. Errors: `SoldOut`, `LimitExceeded`, `NotOnSale`.
     async fn reserve(&self, reservation: &Reservation) -> Result<ReserveOutcome>;
+    /// The order an idempotency key already made, with its request hash (strongly consistent
+    /// read): a retry is answered from it before anything is counted again.
+    async fn idempotent_order(
+        &self,
+        idempotency_key_hash: &str,
+    ) -> Result<Option<(String, String)>>;
     /// Strongly consistent read.
     async fn get_order(&self, order_id: &str) -> Result<Option<Order>>;
     /// Stores the hosted-payment reference (once; a second call keeps the first): `true` if

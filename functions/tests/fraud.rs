@@ -808,3 +808,41 @@ async fn failed_payments_count_once_per_notification_and_then_step_up_the_buyer(
         "{created}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_retries_of_one_order_are_not_counted_again_and_never_refuse_it() {
+    // A buyer on a flaky connection retries the same checkout (same idempotency key). Counting
+    // each retry as another order from the device would refuse the buyer their own order once
+    // the device's limit is reached; the retries must replay the order and count nothing.
+    let w = world_with(|c| c.risk.orders_per_device = 1).await;
+    let client = Client {
+        device: Some("dev-flaky-0001"),
+        ..HOME
+    };
+    let body = buyer_body(300, None, None);
+    let (first, made) = checkout(&w.app, client, "flaky-key-0001", &body).await;
+    assert_eq!(first, StatusCode::CREATED, "{made}");
+    for _ in 0..3 {
+        let (status, again) = checkout(&w.app, client, "flaky-key-0001", &body).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(again["order"]["order_id"], made["order"]["order_id"]);
+        assert_eq!(again["order"]["status"], made["order"]["status"]);
+    }
+    let device = w
+        .deps
+        .pii
+        .mac("risk", "device:dev-flaky-0001")
+        .await
+        .unwrap();
+    let count = w
+        .deps
+        .fraud
+        .peek(
+            &format!("orders#{device}"),
+            w.deps.config.risk.window_secs,
+            w.clock.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(count, 1, "one order, counted once");
+}

@@ -92,7 +92,8 @@ impl StaffIssuer {
         let mut raw = [0u8; 16];
         self.service.rng.fill(&mut raw);
         let password = format!("{} plum kettle", hex::encode(raw));
-        self.service
+        let set = self
+            .service
             .set_password(&SetPasswordRequest {
                 username: staff_id.to_owned(),
                 setup_code: setup.setup_code,
@@ -100,6 +101,20 @@ impl StaffIssuer {
             })
             .await
             .map_err(|e| format!("password {staff_id}: {e}"))?;
+        // Admins and finance enrol TOTP with the password and sign in with its current code,
+        // as their authenticator app would show it.
+        let totp = match set.totp {
+            Some(enrolment) => {
+                let secret = functions::staff::totp::base32_decode(&enrolment.secret)
+                    .ok_or_else(|| format!("TOTP secret of {staff_id} is not Base32"))?;
+                Some(functions::staff::totp::code_at(
+                    &secret,
+                    functions::staff::totp::step_of(self.service.clock.now()),
+                    functions::staff::totp::DIGITS,
+                ))
+            }
+            None => None,
+        };
         let issued = self
             .service
             .sign_in(
@@ -110,7 +125,7 @@ impl StaffIssuer {
                     events: None,
                     gates: None,
                     ttl_secs: Some(3600),
-                    totp: None,
+                    totp,
                 },
                 "127.0.0.1",
             )

@@ -817,8 +817,10 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
         let (api, event_id) = (api.clone(), event_id.clone());
         async move { crate::bots::checkout(&api, &event_id, i).await }
     });
-    let carder = crate::bots::card_bot(stack, &api, &stack.gateway_secrets, &event_id);
-    let (results, farm_results, card) = tokio::join!(real_race, farm_race, carder);
+    // The carder goes first: a small sale can sell out before it would get a seat, and its
+    // order is what shows the card check at payment.
+    let card = crate::bots::card_bot(stack, &api, &stack.gateway_secrets, &event_id).await;
+    let (results, farm_results) = tokio::join!(real_race, farm_race);
     for r in farm_results {
         s.farm.add(r);
     }

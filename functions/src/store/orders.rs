@@ -147,6 +147,22 @@ impl DynamoStore {
 
 #[async_trait]
 impl Orders for DynamoStore {
+    async fn idempotent_order(
+        &self,
+        idempotency_key_hash: &str,
+    ) -> Result<Option<(String, String)>> {
+        let Some(rec) = self
+            .get_item(&keys::idempotency(idempotency_key_hash), "IDEMPOTENCY")
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            get_s(&rec, "order_id")?,
+            get_s(&rec, "request_hash")?,
+        )))
+    }
+
     async fn reserve(&self, r: &Reservation) -> Result<ReserveOutcome> {
         let o = &r.order;
         let q = o.quantity;
