@@ -1,7 +1,7 @@
 //! Reads a whole table into an [`operations::drill::Snapshot`] for the restore drill: a
 //! paginated Scan, bounded, keeping only ids, counters and audit links (no personal data).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_dynamodb::Client;
 
@@ -23,6 +23,9 @@ const MAX_PAGES: u32 = 100_000;
 pub async fn scan_snapshot(client: &Client, table: &str) -> Result<Snapshot> {
     let mut snap = Snapshot::default();
     let mut audit: BTreeMap<String, Vec<Link>> = BTreeMap::new();
+    // Sharded tiers (`store::stock`): their stock is the sum of their shards' `available`.
+    let mut shard_stock: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut sharded: BTreeSet<(String, String)> = BTreeSet::new();
     let mut start = None;
     for _ in 0..MAX_PAGES {
         let page = client
@@ -36,6 +39,7 @@ pub async fn scan_snapshot(client: &Client, table: &str) -> Result<Snapshot> {
         for item in page.items.unwrap_or_default() {
             snap.items += 1;
             take(&mut snap, &mut audit, &item)?;
+            take_stock(&mut shard_stock, &mut sharded, &item)?;
         }
         match page.last_evaluated_key {
             Some(k) if !k.is_empty() => start = Some(k),
@@ -43,7 +47,43 @@ pub async fn scan_snapshot(client: &Client, table: &str) -> Result<Snapshot> {
         }
     }
     snap.audit = audit;
+    for t in &mut snap.tiers {
+        let key = (t.event_id.clone(), t.tier_id.clone());
+        if sharded.contains(&key) {
+            t.available = shard_stock.get(&key).copied().unwrap_or(0);
+        }
+    }
     Ok(snap)
+}
+
+/// Notes sharded tiers and adds up their shards' stock (`STOCK#<event>#<tier>#<k>`).
+fn take_stock(
+    sums: &mut BTreeMap<(String, String), u64>,
+    sharded: &mut BTreeSet<(String, String)>,
+    item: &Item,
+) -> Result<()> {
+    let pk = get_s(item, "pk")?;
+    match get_s_opt(item, "type").as_deref() {
+        Some("tier") if item.contains_key("shards") => {
+            sharded.insert((
+                pk.trim_start_matches("EVENT#").to_owned(),
+                get_s(item, "tier_id")?,
+            ));
+        }
+        Some("stock") => {
+            let mut parts = pk.trim_start_matches("STOCK#").rsplitn(3, '#');
+            let (_k, tier, event) = (parts.next(), parts.next(), parts.next());
+            let (Some(tier), Some(event)) = (tier, event) else {
+                return Err(Error::internal(format!(
+                    "stock item {pk}: not STOCK#<event>#<tier>#<k>"
+                )));
+            };
+            *sums.entry((event.to_owned(), tier.to_owned())).or_insert(0) +=
+                get_n::<u64>(item, "available")?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn take(snap: &mut Snapshot, audit: &mut BTreeMap<String, Vec<Link>>, item: &Item) -> Result<()> {
@@ -54,7 +94,8 @@ fn take(snap: &mut Snapshot, audit: &mut BTreeMap<String, Vec<Link>>, item: &Ite
             event_id: pk.trim_start_matches("EVENT#").to_owned(),
             tier_id: get_s(item, "tier_id")?,
             capacity: get_n(item, "capacity")?,
-            available: get_n(item, "available")?,
+            // Sharded tiers keep no `available` here: filled from their shards below.
+            available: get_n_opt(item, "available").unwrap_or(0),
             sold: get_n_opt(item, "sold").unwrap_or(0),
         }),
         Some("order") => snap.orders.push(OrderRow {
