@@ -339,6 +339,21 @@ async fn attack_blacklisted_email_phone_network_and_device_cannot_reserve() {
             "blacklist_phone"
         ]
     );
+    // The listed values and the refused buyers' details are nowhere in the table in clear
+    // (entries, decisions and counters are keyed by the keyed blind index), in any spelling.
+    let items = w.env.raw_items().await;
+    for needle in [
+        "sitirahma9001",
+        "Siti.Rahma9001",
+        "+6281299990001",
+        "0812-9999-0001",
+        "81299990001",
+        "203.0.113",
+        "dev-farm-000001",
+    ] {
+        let found = items.iter().filter(|i| contains_bytes(i, needle)).count();
+        assert_eq!(found, 0, "{needle} is stored in clear in {found} item(s)");
+    }
     // An entry past its expiry no longer blocks.
     w.clock.advance(91 * 86_400);
     let (status, _) = checkout(
