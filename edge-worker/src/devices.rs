@@ -21,11 +21,12 @@
 //! registered nothing (a scanner from before device keys) is accepted only while
 //! `ALLOW_UNSIGNED_SYNC = "true"`; `wrangler.toml` ships `"false"`.
 
+use crate::door::int;
 use serde::{Deserialize, Serialize};
 use ticket::p256::ecdsa::{signature::Verifier, Signature, VerifyingKey};
 use worker::{
     durable_object, Date, DurableObject, Env, Method, Request, RequestInit, Response, Result,
-    SqlStorage, SqlStorageValue, State,
+    SqlStorage, State,
 };
 
 use crate::api::{valid_id, InputError, Problem, MAX_BODY_BYTES, MAX_SCAN_ID_LEN, PROBLEM_PREFIX};
@@ -307,10 +308,6 @@ impl std::fmt::Debug for StaffDevices {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("StaffDevices")
     }
-}
-
-fn int(value: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
 }
 
 #[derive(Deserialize)]

@@ -448,7 +448,9 @@ pub(crate) fn forwarding(
 const FORWARD_BATCH: u64 = 100;
 const FORWARD_RETRY_SECS: u64 = 30;
 
-fn int(value: u64) -> SqlStorageValue {
+/// A `u64` as a SQLite integer (saturating): every Durable Object of the worker stores times and
+/// counters through it.
+pub(crate) fn int(value: u64) -> SqlStorageValue {
     SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
 }
 

@@ -18,13 +18,14 @@
 //! Entries are dropped once no token they could match is still valid: a `jti` 12 h + 60 s
 //! after its revocation, a staff id's line 12 h + 60 s after the line.
 
+use crate::door::int;
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Deserialize;
 use worker::{
     durable_object, Date, DurableObject, Env, Method, Request, RequestInit, Response, Result,
-    SqlStorage, SqlStorageValue, State,
+    SqlStorage, State,
 };
 
 use crate::api::{valid_id, InputError, Problem, MAX_BODY_BYTES, MAX_ID_LEN, MAX_SCAN_ID_LEN};
@@ -232,10 +233,6 @@ impl std::fmt::Debug for StaffRevocations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("StaffRevocations")
     }
-}
-
-fn int(value: u64) -> SqlStorageValue {
-    SqlStorageValue::Integer(i64::try_from(value).unwrap_or(i64::MAX))
 }
 
 #[derive(Deserialize)]
