@@ -53,9 +53,17 @@ def expand(src: Path, dst: Path) -> subprocess.CompletedProcess:
     return run([tool("expand"), str(INFRA / "scripts" / "expand.py"), str(src), str(dst)])
 
 
+# cfn-lint takes seconds of CPU per expanded template; a loaded 2-core machine (a release build
+# next to the tests) made 28 mutants take more than 300 s. The bound grows with the files.
+CFN_LINT_SECS_PER_FILE = 60
+
+
 def cfn_lint(files: list[Path]) -> tuple[int, dict[str, list[str]]]:
     """Lints several files in one process; returns exit code and rule ids matched per file."""
-    proc = run([tool("cfn-lint"), "--format", "json", "--", *map(str, files)])
+    proc = run(
+        [tool("cfn-lint"), "--format", "json", "--", *map(str, files)],
+        timeout=300 + CFN_LINT_SECS_PER_FILE * len(files),
+    )
     per_file: dict[str, list[str]] = {str(f): [] for f in files}
     if proc.stdout.strip():
         for match in json.loads(proc.stdout):
@@ -75,7 +83,9 @@ def checkov_dir(directory: Path) -> dict[str, list[str]]:
         [
             tool("checkov"), "--skip-download", "--framework", "cloudformation",
             "--output", "json", "--directory", str(directory),
-        ]
+        ],
+        # about a second of CPU per template, quiet; bounded generously for a loaded machine
+        timeout=300 + 20 * sum(1 for _ in directory.iterdir()),
     )
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"checkov crashed ({proc.returncode}): {proc.stderr[-2000:]}")
