@@ -715,6 +715,7 @@ pub async fn open_event(
         max_per_order: Some(2),
         max_per_buyer: Some(2),
         on_sale: true,
+        queue_mode: false,
         tiers: vec![functions::admin::TierSpec {
             tier_id: "ga".into(),
             name: "General admission".into(),
