@@ -123,7 +123,7 @@ pub(crate) fn random_hex(n: usize) -> String {
 }
 
 /// Runs `f` over `items` with at most `limit` in flight; results in completion order.
-async fn bounded<T, F, Fut>(items: Vec<T>, limit: usize, f: F) -> Vec<Fut::Output>
+pub(crate) async fn bounded<T, F, Fut>(items: Vec<T>, limit: usize, f: F) -> Vec<Fut::Output>
 where
     F: Fn(T) -> Fut,
     Fut: Future + Send + 'static,
