@@ -8,6 +8,7 @@
 //    admitted (each signs the ES256 admission), divided by the requests of that phase. It counts
 //    everything workerd does for a request (HTTP, the worker, the Durable Object, the siteverify
 //    sub-request), so it is an upper bound of the worker's CPU.
+// A phase of GET /v1/health first gives the baseline every request pays (HTTP, routing).
 // Prints a JSON report. `make bench-queue`.
 import { readFileSync, readdirSync } from "node:fs";
 import { performance } from "node:perf_hooks";
@@ -90,9 +91,18 @@ try {
   });
   if (opened.status !== 200) throw new Error(opened.text);
 
-  // Phase 1: joins.
+  // Phase 0, the baseline: what workerd spends on any request (GET /v1/health, no storage).
   let cpu0 = cpuMs(pids);
   let t0 = performance.now();
+  await pool(PLACES, async () => {
+    const r = await request(w.url, "GET", "/v1/health");
+    if (r.status !== 200) throw new Error(`health: ${r.status}`);
+  });
+  const health = { requests: PLACES, wall_ms: performance.now() - t0, workerd_cpu_ms: cpuMs(pids) - cpu0 };
+
+  // Phase 1: joins.
+  cpu0 = cpuMs(pids);
+  t0 = performance.now();
   const places = await pool(PLACES, async (i) => {
     const r = await request(w.url, "POST", `/v1/queue/${event}/join`, {
       body: { turnstile_token: stub.issue(), device_id: `dev-${i}` },
@@ -151,6 +161,7 @@ try {
         admitted: times.length,
         measured_rate_per_sec: steady,
         line: stats,
+        baseline_health: per(health),
         joins: per(joins),
         polls_waiting: per(polling),
         polls_admitted: per(admittedPolls),

@@ -1,7 +1,8 @@
 //! The flash sale through the waiting room (`make demo DEMO_QUEUE=1`): an event in queue mode,
 //! the edge worker's line for it (`edge-worker/src/waiting_room.rs`) opened at a rate checkout
 //! can take, a siteverify stub on loopback for the Turnstile check at the entry of the line.
-//! Every buyer joins (the arrivals), most poll their place until admitted and then check out with
+//! The line admits one a second while the buyers arrive, then the configured rate from the
+//! on-sale. Every buyer joins (the arrivals), most poll their place until admitted and then check out with
 //! the admission; every tenth walks away after joining (never polls again) and is skipped when
 //! its turn comes. A client without an admission and a second use of a spent one are refused by
 //! checkout. The summary shows the line (arrivals, admitted, abandoned, max wait) and the sale.
@@ -144,11 +145,12 @@ struct Place {
     joined: Instant,
 }
 
-/// Opens a queue-mode event with its line at the edge; returns (event id, edge url, siteverify).
+/// Opens a queue-mode event with its line at the edge; returns (event id, edge url, siteverify,
+/// an admin token for the event).
 async fn open(
     stack: &mut DevStack,
     opts: &QueueOptions,
-) -> Result<(String, String, SiteverifyStub), String> {
+) -> Result<(String, String, SiteverifyStub, String), String> {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -195,9 +197,15 @@ async fn open(
         .staff
         .door_token("queue-admin", Role::Admin, &[&event_id], &["*"])
         .await?;
-    let edge = HttpClient::new(&edge_url);
+    // Before the sale the line admits one a second: arrivals queue for the on-sale.
+    set_rate(&edge_url, &event_id, &admin, 1).await?;
+    Ok((event_id, edge_url, siteverify, admin))
+}
+
+/// Sets the line's rate (an admin token for the event).
+async fn set_rate(edge_url: &str, event_id: &str, admin: &str, rate: u32) -> Result<(), String> {
     let bearer = format!("Bearer {admin}");
-    let opened = edge
+    let answer = HttpClient::new(edge_url)
         .request(
             "PUT",
             &format!("/v1/queue/{event_id}/config"),
@@ -205,15 +213,16 @@ async fn open(
                 ("authorization", &bearer),
                 ("content-type", "application/json"),
             ],
-            json!({"rate_per_sec": opts.rate, "abandon_after_secs": 10})
+            json!({"rate_per_sec": rate, "abandon_after_secs": 10})
                 .to_string()
                 .into_bytes(),
         )
         .await?;
-    if opened.status != 200 {
-        return Err(format!("opening the line: {}", opened.status));
+    if answer.status == 200 {
+        Ok(())
+    } else {
+        Err(format!("setting the line's rate: {}", answer.status))
     }
-    Ok((event_id, edge_url, siteverify))
 }
 
 enum Bought {
@@ -252,7 +261,7 @@ pub async fn run(stack: &mut DevStack, opts: &QueueOptions) -> Result<QueueSumma
             eprintln!("[queue] {m}");
         }
     };
-    let (event_id, edge_url, siteverify) = open(stack, opts).await?;
+    let (event_id, edge_url, siteverify, admin) = open(stack, opts).await?;
     let siteverify = Arc::new(siteverify);
     say(&format!(
         "event {event_id} in queue mode: {} tickets; its line at the edge admits {}/s; {} buyers arrive",
@@ -279,10 +288,13 @@ pub async fn run(stack: &mut DevStack, opts: &QueueOptions) -> Result<QueueSumma
             }
         }
     }
+    // The on-sale: the line moves at the rate checkout can take.
+    set_rate(&edge_url, &event_id, &admin, opts.rate).await?;
     say(&format!(
-        "{} joined ({} walk away at once); the rest poll their place every 500 ms",
+        "{} joined ({} walk away at once); the sale starts: the line admits {}/s, the rest poll their place every 500 ms",
         opts.buyers - s.joins_refused,
-        s.walked_away
+        s.walked_away,
+        opts.rate
     ));
 
     // 2. Poll in rounds; whoever is admitted checks out with the admission.
