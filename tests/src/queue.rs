@@ -64,6 +64,8 @@ pub struct QueueSummary {
     pub sold_out: u32,
     pub checkout_errors: u32,
     pub never_admitted: u32,
+    /// Buyers who polled but were skipped all the same (their polls too far apart).
+    pub pollers_skipped: u32,
     pub no_admission_refused: bool,
     pub reused_admission_refused: bool,
     pub elapsed: Duration,
@@ -101,7 +103,7 @@ impl QueueSummary {
     pub fn render(&self) -> String {
         let mut out = format!(
             "karcis flash sale through the waiting room ({} tickets, line at {}/s), {:.1} s\n\
-             the line: {} arrivals, {} admitted, {} abandoned (of {} who walked away), max wait {:.1} s, {} joins refused\n\
+             the line: {} arrivals, {} admitted, {} abandoned (of {} who walked away; {} polling buyers skipped), max wait {:.1} s, {} joins refused\n\
              the sale: {} sold in {} orders, {} admitted buyers found it sold out, {} checkout errors\n\
              attacks: checkout without an admission refused: {}; a spent admission reused refused: {}\n",
             self.tickets,
@@ -111,6 +113,7 @@ impl QueueSummary {
             self.admitted,
             self.abandoned,
             self.walked_away,
+            self.pollers_skipped,
             Duration::from_millis(self.max_wait_ms).as_secs_f64(),
             self.joins_refused,
             self.sold,
@@ -142,7 +145,6 @@ fn yes(b: bool) -> &'static str {
 struct Place {
     n: u32,
     token: String,
-    joined: Instant,
 }
 
 /// Opens a queue-mode event with its line at the edge; returns (event id, edge url, siteverify,
@@ -151,30 +153,9 @@ async fn open(
     stack: &mut DevStack,
     opts: &QueueOptions,
 ) -> Result<(String, String, SiteverifyStub, String), String> {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     let event_id = format!("queued-{}", random_hex(4));
-    let spec = functions::admin::EventSpec {
-        event_id: event_id.clone(),
-        name: "Karcis Flash Sale, queued".into(),
-        currency: "IDR".into(),
-        starts_at: t + 3600,
-        ends_at: t + 6 * 3600,
-        time_zone: None,
-        max_per_order: Some(2),
-        max_per_buyer: Some(2),
-        on_sale: true,
-        queue_mode: true,
-        tiers: vec![functions::admin::TierSpec {
-            tier_id: "ga".into(),
-            name: "General admission".into(),
-            price_minor: 350_000,
-            capacity: opts.tickets,
-            gates: vec!["*".into()],
-            stock_shards: None,
-        }],
-    };
+    let spec =
+        crate::scenario::sale_spec(&event_id, "Karcis Flash Sale, queued", opts.tickets, true);
     let created = functions::admin::create_event(&stack.deps, &spec)
         .await
         .map_err(|e| format!("create event: {e}"))?;
@@ -213,7 +194,7 @@ async fn set_rate(edge_url: &str, event_id: &str, admin: &str, rate: u32) -> Res
                 ("authorization", &bearer),
                 ("content-type", "application/json"),
             ],
-            json!({"rate_per_sec": rate, "abandon_after_secs": 10})
+            json!({"rate_per_sec": rate, "abandon_after_secs": 30})
                 .to_string()
                 .into_bytes(),
         )
@@ -301,6 +282,8 @@ pub async fn run(stack: &mut DevStack, opts: &QueueOptions) -> Result<QueueSumma
     let deadline =
         Instant::now() + Duration::from_secs(u64::from(opts.buyers / opts.rate.max(1)) + 60);
     let mut spent: Option<String> = None;
+    let permits = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    let mut buying = Buying::new();
     while !waiting.is_empty() && Instant::now() < deadline {
         let round = Instant::now();
         waiting = poll_round(
@@ -309,13 +292,29 @@ pub async fn run(stack: &mut DevStack, opts: &QueueOptions) -> Result<QueueSumma
             &event_id,
             std::mem::take(&mut waiting),
             opts.concurrency,
+            &permits,
+            &mut buying,
             &mut s,
-            &mut spent,
         )
         .await;
         tokio::time::sleep(Duration::from_millis(500).saturating_sub(round.elapsed())).await;
     }
     s.never_admitted = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
+    while let Some(done) = buying.join_next().await {
+        match done {
+            Ok((Bought::Won(q), a)) => {
+                s.orders += 1;
+                s.sold += q;
+                spent.get_or_insert(a);
+            }
+            Ok((Bought::SoldOut, _)) => s.sold_out += 1,
+            Ok((Bought::Failed(e), _)) => {
+                s.checkout_errors += 1;
+                note(&mut s.problems, e);
+            }
+            Err(e) => note(&mut s.problems, e.to_string()),
+        }
+    }
 
     // 3. The attacks checkout must refuse.
     let none = checkout(&api, &event_id, 900_001, None).await;
@@ -339,16 +338,21 @@ pub async fn run(stack: &mut DevStack, opts: &QueueOptions) -> Result<QueueSumma
     Ok(s)
 }
 
-/// One round: every waiting place polls; the admitted check out with their admission. Returns
-/// the places still waiting.
+/// Checkouts under way: spawned as places are admitted, so that polling goes on meanwhile.
+type Buying = tokio::task::JoinSet<(Bought, String)>;
+
+/// One round: every waiting place polls; the admitted start their checkout (at most
+/// `permits` at once) with their admission. Returns the places still waiting.
+#[allow(clippy::too_many_arguments)]
 async fn poll_round(
     edge: &HttpClient,
     api: &HttpClient,
     event_id: &str,
     places: Vec<Place>,
     concurrency: usize,
+    permits: &Arc<tokio::sync::Semaphore>,
+    buying: &mut Buying,
     s: &mut QueueSummary,
-    spent: &mut Option<String>,
 ) -> Vec<Place> {
     let polls = bounded(places, concurrency, |p: Place| {
         let (edge, event_id) = (edge.clone(), event_id.to_owned());
@@ -360,47 +364,35 @@ async fn poll_round(
                     &[("authorization", bearer.as_str())],
                 )
                 .await;
-            let admission = match &r {
-                Ok(r) if r.status == 200 && r.field("state") == "admitted" => {
-                    Some(r.field("admission"))
-                }
-                _ => None,
-            };
-            (p, admission, r.err())
+            (p, r)
         }
     })
     .await;
     let mut waiting = Vec::new();
-    let mut admitted = Vec::new();
-    for (p, admission, error) in polls {
-        if let Some(e) = error {
-            note(&mut s.problems, e);
-        }
-        match admission {
-            Some(a) => admitted.push((p, a)),
-            None => waiting.push(p),
-        }
-    }
-    let bought = bounded(admitted, concurrency, |(p, a): (Place, String)| {
-        let (api, event_id) = (api.clone(), event_id.to_owned());
-        async move {
-            let waited = p.joined.elapsed();
-            let b = checkout(&api, &event_id, p.n, Some(&a)).await;
-            (b, a, waited)
-        }
-    })
-    .await;
-    for (b, a, _) in bought {
-        match b {
-            Bought::Won(q) => {
-                s.orders += 1;
-                s.sold += q;
-                spent.get_or_insert(a);
+    for (p, r) in polls {
+        match r {
+            Ok(r) if r.status == 200 && r.field("state") == "admitted" => {
+                let (api, event_id, permits) = (api.clone(), event_id.to_owned(), permits.clone());
+                let admission = r.field("admission");
+                buying.spawn(async move {
+                    let _permit = permits.acquire_owned().await;
+                    let b = checkout(&api, &event_id, p.n, Some(&admission)).await;
+                    (b, admission)
+                });
             }
-            Bought::SoldOut => s.sold_out += 1,
-            Bought::Failed(e) => {
-                s.checkout_errors += 1;
+            Ok(r) if r.status == 200 => waiting.push(p),
+            // Skipped (not polled in time on a loaded machine): this buyer has lost the place.
+            Ok(r) if r.status == 410 => s.pollers_skipped += 1,
+            Ok(r) => {
+                note(
+                    &mut s.problems,
+                    format!("status {}: {}", r.status, r.problem_type()),
+                );
+                waiting.push(p);
+            }
+            Err(e) => {
                 note(&mut s.problems, e);
+                waiting.push(p);
             }
         }
     }
@@ -430,7 +422,6 @@ async fn join_all(
                 Ok(r) if r.status == 200 => Ok(Place {
                     n,
                     token: r.field("place"),
-                    joined: Instant::now(),
                 }),
                 Ok(r) => Err(format!("join {}: {}", r.status, r.problem_type())),
                 Err(e) => Err(e),

@@ -69,17 +69,22 @@ async fn queued() -> ExitCode {
     let result = karcis_e2e::queue::run(&mut stack, &opts).await;
     eprintln!("[stack] stopping");
     stack.shutdown().await;
+    outcome(result.map(|s| (s.render(), s.violations().is_empty())))
+}
+
+/// Prints the summary (or the failure); exit status 1 unless every invariant held.
+fn outcome(result: Result<(String, bool), String>) -> ExitCode {
     match result {
-        Ok(summary) => {
-            println!("{}", summary.render());
-            if summary.violations().is_empty() {
+        Ok((summary, held)) => {
+            println!("{summary}");
+            if held {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
             }
         }
         Err(e) => {
-            eprintln!("karcis-demo: queued sale failed: {e}");
+            eprintln!("karcis-demo: the sale failed: {e}");
             ExitCode::FAILURE
         }
     }
@@ -110,20 +115,7 @@ async fn demo() -> ExitCode {
     let result = scenario::run(&mut stack, &opts).await;
     eprintln!("[stack] stopping");
     stack.shutdown().await;
-    match result {
-        Ok(summary) => {
-            println!("{}", summary.render());
-            if summary.violations().is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("karcis-demo: scenario failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    outcome(result.map(|s| (s.render(), s.violations().is_empty())))
 }
 
 async fn serve() -> Result<(), String> {
