@@ -4,7 +4,7 @@
 # exact version of wasm-bindgen in Cargo.lock) and worker-build. The npm tools (wrangler,
 # miniflare/workerd, esbuild, binaryen's wasm-opt) come from edge-worker/package-lock.json.
 # worker-build is pointed at all of them, so it never downloads anything.
-.PHONY: edge-setup build-edge test-edge bench-edge deploy-edge-dry-run
+.PHONY: edge-setup build-edge test-edge bench-edge bench-queue deploy-edge-dry-run
 
 EDGE_DIR := edge-worker
 EDGE_TOOLS := $(CACHE_DIR)/cargo-tools
@@ -57,6 +57,12 @@ test-edge: build-edge ## the edge worker: clippy (wasm32), unit tests, workerd t
 bench-edge: build-edge ## benchmark in workerd: scan latency p50/p99, p256 vs WebCrypto CPU cost
 	cargo build --locked -p edge-testgen
 	cd $(EDGE_DIR) && EDGE_TESTGEN=$(EDGE_TESTGEN) node bench/bench.mjs
+
+# The waiting room in workerd: admission rate against the configured one, workerd CPU per join
+# and per poll (QUEUE_BENCH_PLACES, QUEUE_BENCH_RATE, QUEUE_BENCH_POLL_MS; bounded).
+bench-queue: build-edge ## benchmark in workerd: waiting-room admission rate, CPU per queue request
+	cargo build --locked -p edge-testgen
+	cd $(EDGE_DIR) && EDGE_TESTGEN=$(EDGE_TESTGEN) node bench/queue.mjs
 
 SETUP_STEPS += edge-setup
 TEST_STEPS += test-edge

@@ -2,7 +2,7 @@
 //! Cloudflare Workers (workerd).
 //!
 //! Routes (see README.md): `POST /v1/scan`, `GET /v1/audit`, `POST /v1/revocations`,
-//! `GET /v1/offline-bundle`, `POST /v1/sync`, `POST /v1/staff-revocations`, `POST /v1/devices`, `GET /v1/health`; test-only routes exist when
+//! `GET /v1/offline-bundle`, `POST /v1/sync`, `POST /v1/staff-revocations`, `POST /v1/devices`, `GET /v1/health`, the waiting room's `/v1/queue/{event_id}/...`; test-only routes exist when
 //! `ALLOW_TEST_ROUTES = "true"` (never in `wrangler.toml`).
 //!
 //! All ticket logic is the `ticket` crate's ([`ticket::open`] + [`ticket::Opened::decide`]);
@@ -18,11 +18,16 @@ pub mod devices;
 pub mod door;
 pub mod forwarding;
 mod http;
+pub mod line;
 pub mod offline;
+pub mod queue_room;
+pub mod queue_token;
 pub mod revocations;
 pub mod revoker;
 mod routes;
 pub mod sig;
+pub mod turnstile;
+pub mod waiting_room;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

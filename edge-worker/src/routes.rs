@@ -230,6 +230,7 @@ async fn dispatch(req: Request, env: Env) -> Result<Response> {
         (Method::Post, "/v1/_bench/verify") if ctx.flag("ALLOW_TEST_ROUTES") => {
             bench_verify(&ctx, req).await
         }
+        (_, p) if p.starts_with("/v1/queue/") => crate::waiting_room::route(&ctx, req, p).await,
         (
             _,
             "/v1/scan"

@@ -70,6 +70,7 @@ export async function startWorker(fixture, vars = {}, { kvPersist } = {}) {
       EVENT_DOOR: { className: "EventDoor", useSQLite: true },
       STAFF_REVOCATIONS: { className: "StaffRevocations", useSQLite: true },
       STAFF_DEVICES: { className: "StaffDevices", useSQLite: true },
+      WAITING_ROOM: { className: "WaitingRoom", useSQLite: true },
     },
     // The namespace id of wrangler.toml, so that wrangler's local state (kvPersist) matches.
     kvNamespaces: { REVOKED: "00000000000000000000000000000000" },

@@ -28,6 +28,9 @@ pub struct EventSpec {
     pub max_per_buyer: Option<u32>,
     #[serde(default = "yes")]
     pub on_sale: bool,
+    /// The on-sale goes through the waiting room: checkout requires an admission.
+    #[serde(default)]
+    pub queue_mode: bool,
     pub tiers: Vec<TierSpec>,
 }
 
@@ -121,6 +124,7 @@ pub fn event_from_spec(spec: &EventSpec) -> Result<Event> {
         max_per_buyer,
         kid: 0,
         on_sale: spec.on_sale,
+        queue_mode: spec.queue_mode,
         tiers: spec
             .tiers
             .iter()

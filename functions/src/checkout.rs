@@ -73,6 +73,9 @@ pub struct CheckoutRequest {
     /// The language of the buyer's messages (`id`, the default, or `en`).
     #[serde(default)]
     pub lang: Option<Lang>,
+    /// The waiting room's admission (an ES256 JWS), required when the event is in queue mode.
+    #[serde(default)]
+    pub admission: Option<String>,
 }
 
 /// The public view of an order.
@@ -146,6 +149,9 @@ pub struct EventView {
     /// The venue's IANA zone: the apps show times in it (WIB, WITA, WIT).
     pub time_zone: String,
     pub on_sale: bool,
+    /// Buyers go through the waiting room first (the site joins the line at the edge).
+    #[serde(default)]
+    pub queue_mode: bool,
     pub max_per_order: u32,
     pub tiers: Vec<TierView>,
 }
@@ -503,6 +509,12 @@ impl Checkout {
             let (customer_key, _) = self.customer_key_for(&v, &email_index).await?;
             return self.replay(&order_id, &event, &customer_key, &v).await;
         }
+        // After the replay (a retry of a made order still answers), before anything is counted
+        // or reserved: one conditional write spends the admission for this buyer and key.
+        if event.queue_mode {
+            crate::sale::admission::require(d, req.admission.as_deref(), &event, &key_hash, now)
+                .await?;
+        }
         let screened = crate::fraud::screen::screen_checkout(
             d,
             crate::fraud::screen::Buyer {
@@ -740,6 +752,7 @@ impl Checkout {
             ends_at: e.ends_at,
             time_zone: e.time_zone.clone(),
             on_sale: e.on_sale && self.deps.clock.now() < e.ends_at,
+            queue_mode: e.queue_mode,
             max_per_order: e.max_per_order.min(HARD_MAX_PER_ORDER),
             tiers: e
                 .tiers
@@ -877,6 +890,7 @@ mod tests {
             max_per_buyer: 6,
             kid: 1,
             on_sale: true,
+            queue_mode: false,
             tiers: vec![Tier {
                 tier_id: "ga".into(),
                 name: "GA".into(),

@@ -59,6 +59,9 @@ pub struct Config {
     pub step_up_thresholds: Vec<(String, u64)>,
     /// The risk rules' settings (`RISK_*`, see [`crate::fraud::risk::Thresholds`]).
     pub risk: crate::fraud::risk::Thresholds,
+    /// `WAITING_ROOM_PUBLIC_KEY`: the edge waiting room's P-256 public key (uncompressed SEC1,
+    /// hex) that signs admissions; events in queue mode refuse every order without it.
+    pub waiting_room_public_key: Option<Vec<u8>>,
 }
 
 /// Rp1.000.000 (IDR has no minor unit in karcis: see `gateway::money`).
@@ -117,7 +120,14 @@ impl Config {
             &get("STEP_UP_THRESHOLDS").unwrap_or_else(|| DEFAULT_STEP_UP_THRESHOLDS.to_owned()),
         )?;
         let risk = crate::fraud::risk::Thresholds::from_lookup(&lookup)?;
+        let waiting_room_public_key = get("WAITING_ROOM_PUBLIC_KEY")
+            .map(|k| {
+                crate::sale::admission::parse_public_key(&k)
+                    .ok_or_else(|| Error::internal("WAITING_ROOM_PUBLIC_KEY is not a P-256 point"))
+            })
+            .transpose()?;
         Ok(Self {
+            waiting_room_public_key,
             table_name,
             risk,
             step_up_thresholds,

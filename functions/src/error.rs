@@ -42,6 +42,10 @@ pub enum Error {
     /// and action.
     #[error("the bot check failed; complete it again")]
     CaptchaFailed,
+    /// The event is in queue mode and the waiting room's admission is missing, not valid for
+    /// it, expired or already spent.
+    #[error("{0}")]
+    Admission(Admission),
     /// The fraud defences refuse this order (a blacklisted value, or the risk rules say hold or
     /// block); which rule is not disclosed.
     #[error("order refused: {0}")]
@@ -81,6 +85,26 @@ pub enum Error {
     Internal(String),
 }
 
+/// Why an admission is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Required,
+    Invalid,
+    Expired,
+    Used,
+}
+
+impl std::fmt::Display for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Required => "this sale goes through the waiting room: join the line first",
+            Self::Invalid => "the waiting room admission is not valid for this event",
+            Self::Expired => "the waiting room admission expired: join the line again",
+            Self::Used => "the waiting room admission was already used for another order",
+        })
+    }
+}
+
 impl Error {
     /// `429` with `Retry-After: retry_after_secs` (at least 1).
     pub fn rate_limited(detail: impl Into<String>, retry_after_secs: u64) -> Self {
@@ -117,6 +141,10 @@ impl Error {
             Self::LimitExceeded(_) => "limit-exceeded",
             Self::RateLimited { .. } => "rate-limited",
             Self::CaptchaFailed => "captcha-failed",
+            Self::Admission(Admission::Required) => "admission-required",
+            Self::Admission(Admission::Invalid) => "admission-invalid",
+            Self::Admission(Admission::Expired) => "admission-expired",
+            Self::Admission(Admission::Used) => "admission-used",
             Self::Refused(_) => "order-refused",
             Self::SoldOut => "sold-out",
             Self::NotOnSale => "not-on-sale",
@@ -137,10 +165,14 @@ impl Error {
         match self {
             Self::Malformed(_) | Self::Invalid { .. } | Self::Header(_) => 400,
             Self::Unauthorized => 401,
-            Self::Forbidden(_) | Self::CaptchaFailed | Self::Refused(_) => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::SoldOut | Self::Conflict(_) | Self::PriceChanged => 409,
+            Self::SoldOut
+            | Self::Conflict(_)
+            | Self::PriceChanged
+            | Self::Admission(Admission::Used) => 409,
+            // After the 409 arm: every other admission refusal is 403.
+            Self::Forbidden(_) | Self::CaptchaFailed | Self::Refused(_) | Self::Admission(_) => 403,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::ConsentRequired
@@ -175,6 +207,7 @@ impl Error {
             Self::LimitExceeded(_) => "Limit exceeded",
             Self::RateLimited { .. } => "Too many requests",
             Self::CaptchaFailed => "Bot check failed",
+            Self::Admission(_) => "Waiting room admission refused",
             Self::Refused(_) => "Order refused",
             Self::SoldOut => "Sold out",
             Self::NotOnSale => "Not on sale",

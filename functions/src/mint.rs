@@ -207,6 +207,7 @@ mod tests {
             max_per_buyer: 4,
             kid: 3,
             on_sale: true,
+            queue_mode: false,
             tiers: vec![Tier {
                 tier_id: "ga".into(),
                 name: "GA".into(),

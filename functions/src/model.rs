@@ -124,6 +124,10 @@ pub struct Event {
     /// The key set (`kid`) that signs this event's tickets.
     pub kid: u32,
     pub on_sale: bool,
+    /// Checkout takes only buyers admitted by the waiting room (a signed, single-use admission:
+    /// see [`crate::sale::admission`]).
+    #[serde(default)]
+    pub queue_mode: bool,
     pub tiers: Vec<Tier>,
 }
 

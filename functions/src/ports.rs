@@ -467,6 +467,9 @@ pub trait Dedup: Send + Sync {
     async fn claim(&self, key: &str, expires_at: u64) -> Result<bool>;
     /// Gives a claim back (the work it guarded failed and should be retried).
     async fn release_claim(&self, key: &str) -> Result<()>;
+    /// Spends the waiting-room admission `jti` for `holder` in one conditional write: `true` if
+    /// it was free or is held by `holder` already (a retry), `false` if another holds it.
+    async fn spend_admission(&self, jti: &str, holder: &str, expires_at: u64) -> Result<bool>;
 }
 
 /// An erasure of a customer's personal data (pseudonymous ids only).

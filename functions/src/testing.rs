@@ -799,6 +799,7 @@ pub fn sample_event_spec(event_id: &str, capacity: u32, now: u64) -> crate::admi
         max_per_order: Some(4),
         max_per_buyer: Some(6),
         on_sale: true,
+        queue_mode: false,
         tiers: vec![crate::admin::TierSpec {
             tier_id: "ga".to_owned(),
             name: "General".to_owned(),

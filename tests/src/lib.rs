@@ -8,6 +8,7 @@ pub mod client;
 pub mod control;
 pub mod edge;
 pub mod poller;
+pub mod queue;
 pub mod scenario;
 pub mod stack;
 pub mod stats;

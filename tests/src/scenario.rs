@@ -123,7 +123,7 @@ pub(crate) fn random_hex(n: usize) -> String {
 }
 
 /// Runs `f` over `items` with at most `limit` in flight; results in completion order.
-async fn bounded<T, F, Fut>(items: Vec<T>, limit: usize, f: F) -> Vec<Fut::Output>
+pub(crate) async fn bounded<T, F, Fut>(items: Vec<T>, limit: usize, f: F) -> Vec<Fut::Output>
 where
     F: Fn(T) -> Fut,
     Fut: Future + Send + 'static,
@@ -698,16 +698,18 @@ async fn privacy(stack: &DevStack, api: &HttpClient, w: &Winner) -> Result<Priva
 
 /// Creates an on-sale event of `tickets` (admitting from now), then starts the edge worker with
 /// its keys, as an operator would. Returns the event id, its kid and the edge URL.
-pub async fn open_event(
-    stack: &mut DevStack,
+/// The demo's event: one tier at IDR 350000, two tickets an order and a buyer, starting in an
+/// hour; `queue_mode` sends its buyers through the waiting room.
+pub fn sale_spec(
+    event_id: &str,
+    name: &str,
     tickets: u32,
-    quiet: bool,
-) -> Result<(String, u32, String), String> {
+    queue_mode: bool,
+) -> functions::admin::EventSpec {
     let t = now();
-    let event_id = format!("flash-{}", random_hex(4));
-    let spec = functions::admin::EventSpec {
-        event_id: event_id.clone(),
-        name: "Karcis Flash Sale Live".into(),
+    functions::admin::EventSpec {
+        event_id: event_id.to_owned(),
+        name: name.into(),
         currency: "IDR".into(),
         starts_at: t + 3600,
         ends_at: t + 6 * 3600,
@@ -715,6 +717,7 @@ pub async fn open_event(
         max_per_order: Some(2),
         max_per_buyer: Some(2),
         on_sale: true,
+        queue_mode,
         tiers: vec![functions::admin::TierSpec {
             tier_id: "ga".into(),
             name: "General admission".into(),
@@ -723,7 +726,16 @@ pub async fn open_event(
             gates: vec!["*".into()],
             stock_shards: None,
         }],
-    };
+    }
+}
+
+pub async fn open_event(
+    stack: &mut DevStack,
+    tickets: u32,
+    quiet: bool,
+) -> Result<(String, u32, String), String> {
+    let event_id = format!("flash-{}", random_hex(4));
+    let spec = sale_spec(&event_id, "Karcis Flash Sale Live", tickets, false);
     let created = functions::admin::create_event(&stack.deps, &spec)
         .await
         .map_err(|e| format!("create event: {e}"))?;

@@ -229,6 +229,8 @@ impl DevStack {
         // Browser tests all come from 127.0.0.1 (the demo gives its buyers their own addresses,
         // `bots::SOURCE_HEADER`): the per-address bulk rule would step up a long test session.
         vars.insert("RISK_MAX_ORDERS_PER_IP", "1000000".to_owned());
+        // Events in queue mode take admissions signed by this process's waiting-room key.
+        vars.insert("WAITING_ROOM_PUBLIC_KEY", crate::queue::public_key_hex());
         let config = Config::from_lookup(|k| vars.get(k).cloned()).map_err(|e| e.to_string())?;
         let deps = Deps::from_clients(config, &clients);
         say(&format!(
@@ -366,7 +368,18 @@ impl DevStack {
 
     /// Starts the edge worker with `event_keys` (`EVENT_KEYS` JSON) and this stack's staff keys.
     pub async fn start_edge(&mut self, event_keys: &str, quiet: bool) -> Result<String, String> {
-        let vars = serde_json::json!({
+        self.start_edge_with(event_keys, quiet, &serde_json::json!({}))
+            .await
+    }
+
+    /// As [`Self::start_edge`], with more worker variables (`extra`, an object).
+    pub async fn start_edge_with(
+        &mut self,
+        event_keys: &str,
+        quiet: bool,
+        extra: &serde_json::Value,
+    ) -> Result<String, String> {
+        let mut vars = serde_json::json!({
             "ACCEPT_STATIC": "false",
             "FRESHNESS_SECS": "30",
             "REVOKER_KEY": hex::encode(&*self.revoker_key),
@@ -375,6 +388,9 @@ impl DevStack {
             "AUDIT_SIGNING_KEY": self.audit_key.as_str(),
             "AUDIT_FORWARD_RETRY_SECS": "1",
         });
+        if let (Some(vars), Some(extra)) = (vars.as_object_mut(), extra.as_object()) {
+            vars.extend(extra.clone());
+        }
         let edge = EdgeWorker::start(&repo_root(), event_keys, &self.staff.jwks(), &vars).await?;
         // The revoke function, as its event source mapping would run it, calling this worker.
         let door = functions::edge_client::EdgeRevocations::new(

@@ -240,6 +240,7 @@ pub(crate) mod tests {
             max_per_buyer: 4,
             kid: 1,
             on_sale: true,
+            queue_mode: false,
             tiers: vec![Tier {
                 tier_id: "ga".into(),
                 name: "GA".into(),

@@ -25,6 +25,12 @@ fn event_item(e: &Event) -> Item {
         "on_sale".into(),
         aws_sdk_dynamodb::types::AttributeValue::Bool(e.on_sale),
     );
+    if e.queue_mode {
+        i.insert(
+            "queue_mode".into(),
+            aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+        );
+    }
     i
 }
 
@@ -90,6 +96,7 @@ impl Events for DynamoStore {
             max_per_buyer: get_n(&meta, "max_per_buyer")?,
             kid: get_n(&meta, "kid")?,
             on_sale: get_bool(&meta, "on_sale").unwrap_or(false),
+            queue_mode: get_bool(&meta, "queue_mode").unwrap_or(false),
             tiers,
         }))
     }

@@ -410,4 +410,22 @@ impl Dedup for DynamoStore {
             .map_err(|e| Error::unavailable(format!("dynamodb DeleteItem: {}", describe(&e))))?;
         Ok(())
     }
+
+    async fn spend_admission(&self, jti: &str, holder: &str, expires_at: u64) -> Result<bool> {
+        let mut item = item_key(&format!("ADMISSION#{jti}"), "ADMISSION");
+        item.insert("type".into(), s("admission"));
+        item.insert("holder".into(), s(holder));
+        item.insert("ttl".into(), n(expires_at));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // Free, or held by this very order (its retry): check and spend in one write.
+            .condition_expression("attribute_not_exists(pk) OR holder = :h")
+            .expression_attribute_values(":h", s(holder))
+            .send()
+            .await;
+        Ok(unless_condition_failed("PutItem", res)?.is_some())
+    }
 }

@@ -1,6 +1,8 @@
 //! `make demo`: starts the whole stack on 127.0.0.1, runs the flash sale, prints the summary,
 //! stops everything. Sizes: `DEMO_TICKETS` (default 500), `DEMO_BUYERS` (default 2000),
 //! `DEMO_CONCURRENCY` (default 64). Exit status 1 if an invariant does not hold.
+//! `DEMO_QUEUE=1` runs the sale through the edge's waiting room instead (`DEMO_QUEUE_RATE`
+//! admissions a second, default 50; see `karcis_e2e::queue`).
 //!
 //! Other modes:
 //! - `karcis-demo serve`: the stack with one on-sale event, kept running until stdin closes
@@ -40,7 +42,58 @@ fn options() -> Result<Options, String> {
     })
 }
 
+/// `make demo DEMO_QUEUE=1`: the sale through the waiting room.
+async fn queued() -> ExitCode {
+    let opts = match options().and_then(|o| {
+        Ok(karcis_e2e::queue::QueueOptions {
+            tickets: o.tickets,
+            buyers: o.buyers,
+            rate: env_num("DEMO_QUEUE_RATE", 50, 1..=10_000)?,
+            concurrency: o.concurrency,
+            quiet: false,
+        })
+    }) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("karcis-demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut stack = match DevStack::start(false).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("karcis-demo: could not start the stack: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = karcis_e2e::queue::run(&mut stack, &opts).await;
+    eprintln!("[stack] stopping");
+    stack.shutdown().await;
+    outcome(result.map(|s| (s.render(), s.violations().is_empty())))
+}
+
+/// Prints the summary (or the failure); exit status 1 unless every invariant held.
+fn outcome(result: Result<(String, bool), String>) -> ExitCode {
+    match result {
+        Ok((summary, held)) => {
+            println!("{summary}");
+            if held {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("karcis-demo: the sale failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn demo() -> ExitCode {
+    if std::env::var("DEMO_QUEUE").is_ok_and(|v| v.trim() == "1") {
+        return queued().await;
+    }
     let opts = match options() {
         Ok(o) => o,
         Err(e) => {
@@ -62,20 +115,7 @@ async fn demo() -> ExitCode {
     let result = scenario::run(&mut stack, &opts).await;
     eprintln!("[stack] stopping");
     stack.shutdown().await;
-    match result {
-        Ok(summary) => {
-            println!("{}", summary.render());
-            if summary.violations().is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            eprintln!("karcis-demo: scenario failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    outcome(result.map(|s| (s.render(), s.violations().is_empty())))
 }
 
 async fn serve() -> Result<(), String> {

@@ -5,12 +5,16 @@ import { DEFAULT_TIME_ZONE, formatEventTime, formatMoney } from "/shared/format.
 import { I18nError, initI18n, language, onLanguageChange, t } from "/shared/i18n.js";
 import { toE164 } from "/shared/phone.js";
 import { deviceId } from "/js/guard.js";
+import { waitInLine } from "/js/queue.js";
 import { saveOrder } from "/js/wallet.js";
 
 const $ = (id) => document.getElementById(id);
 let cfg;
 let event;
 let failed = false;
+// In queue mode: null until the waiting room admits this buyer, then the admission token.
+let admission = null;
+let queueing = false;
 
 function renderEvent() {
   if (!event) {
@@ -49,7 +53,7 @@ function renderEvent() {
   if (chosen && event.tiers.some((x) => x.tier_id === chosen)) $("tier").value = chosen;
   $("quantity").max = String(event.max_per_order);
   $("event").setAttribute("aria-busy", "false");
-  $("pay").disabled = !event.on_sale;
+  $("pay").disabled = !event.on_sale || (event.queue_mode && !admission);
   updateTotal();
 }
 
@@ -125,6 +129,7 @@ async function submit(e) {
     expected_total: { amount_minor: tier.price.amount_minor * quantity, currency: tier.price.currency },
   };
   if (cfg.paymentProvider) body.payment_provider = cfg.paymentProvider;
+  if (admission) body.admission = admission;
   // A high-value order's one-time code comes in the page's language.
   body.lang = language() === "en" ? "en" : "id";
   // The same attempt keeps its key across retries (a double click or a timeout does not buy twice).
@@ -151,6 +156,13 @@ async function load() {
   try {
     event = await call(cfg.apiBase, `/v1/events/${encodeURIComponent(new URLSearchParams(location.search).get("event") || cfg.eventId)}`);
     failed = false;
+    if (event.queue_mode && !queueing) {
+      queueing = true;
+      waitInLine(cfg, event).then((a) => {
+        admission = a;
+        renderEvent();
+      });
+    }
   } catch (x) {
     failed = !event;
     showError($("load-error"), x);
