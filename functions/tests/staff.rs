@@ -99,6 +99,7 @@ fn token_req(purpose: Purpose) -> TokenRequest {
         events: None,
         gates: None,
         ttl_secs: None,
+        jwk: None,
     }
 }
 
