@@ -803,6 +803,30 @@ async fn stub_edge(jwks: String, clock: Arc<TestClock>) -> StubEdge {
         if caller.role != auth::Role::Admin || caller.events != ["*"] {
             return StatusCode::FORBIDDEN;
         }
+        // The door refuses unbound tokens: the back end's call proves its per-call key, checked
+        // with the worker's own DPoP code.
+        let Some(jkt) = caller.jkt.as_deref() else {
+            return StatusCode::UNAUTHORIZED;
+        };
+        let want = edge_worker::dpop::Expected {
+            method: "POST",
+            path: "/v1/staff-revocations",
+            access_token: token,
+            jkt,
+            now: clock.now(),
+            window_secs: 60,
+        };
+        let proof = headers
+            .get("dpop")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let Ok(proof) = edge_worker::dpop::parse(proof) else {
+            return StatusCode::UNAUTHORIZED;
+        };
+        let valid = proof.check.verify_with_p256();
+        if proof.decide(valid, &want).is_err() {
+            return StatusCode::UNAUTHORIZED;
+        }
         let value: serde_json::Value = serde_json::from_str(&body).unwrap();
         let mut list = deny.lock().unwrap();
         if let Some(jti) = value["jti"].as_str() {
