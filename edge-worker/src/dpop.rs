@@ -10,10 +10,11 @@
 //! atomic insert in the member's `StaffDevices` Durable Object) that the `jti` was not used
 //! before within the window.
 //!
-//! `htu` is compared by path only: the scheme and host are not compared (the worker answers
-//! under several names: a custom domain, workers.dev, a local proxy), query and fragment are
-//! ignored as RFC 9449 says. The proof is still bound to one route (`/v1/scan` is not
-//! `/v1/sync`), one method, one token (`ath`) and one use (`jti`).
+//! `htu` is compared by path only ([`htu_matches`]): the scheme, host and query are not
+//! compared (the worker answers under several names: a custom domain, workers.dev, a local
+//! proxy), and a mount prefix is allowed (the scanner's `/edge/v1/scan` reaches the worker as
+//! `/v1/scan` through a reverse proxy). The proof is still bound to one route (`/v1/scan` is
+//! not `/v1/sync`), one method, one token (`ath`) and one use (`jti`).
 //!
 //! Tokens without `cnf` (issued before binding, or pasted from an admin) are refused with
 //! `unbound_token` unless `ALLOW_UNBOUND_DOOR_TOKENS = "true"` (a migration switch;
@@ -199,6 +200,13 @@ pub fn htu_path(htu: &str) -> Option<&str> {
     Some(&path[..end])
 }
 
+/// Whether a proof's `htu` names the route at `path`: the same path, or the path under a mount
+/// prefix (a reverse proxy that serves the route at `/edge/v1/scan` and forwards `/v1/scan`).
+/// Scheme, host and query are not compared.
+pub fn htu_matches(htu: &str, path: &str) -> bool {
+    htu_path(htu).is_some_and(|p| p == path || (path.starts_with('/') && p.ends_with(path)))
+}
+
 /// The base64url SHA-256 of an access token (`ath`).
 pub fn ath(access_token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(access_token.as_bytes()))
@@ -212,7 +220,7 @@ impl UnverifiedProof {
         if !constant_time_eq(self.jkt.as_bytes(), want.jkt.as_bytes()) {
             return Err(AuthError::DpopKeyMismatch);
         }
-        if !self.htm.eq_ignore_ascii_case(want.method) || htu_path(&self.htu) != Some(want.path) {
+        if !self.htm.eq_ignore_ascii_case(want.method) || !htu_matches(&self.htu, want.path) {
             return Err(AuthError::DpopWrongRequest);
         }
         if self.iat.abs_diff(want.now) > want.window_secs {
@@ -471,6 +479,11 @@ mod tests {
         assert_eq!(htu_path("http://127.0.0.1:1/v1/sync"), Some("/v1/sync"));
         assert_eq!(htu_path("ftp://x/v1/scan"), None);
         assert_eq!(htu_path("https://x.example"), None);
+        assert!(htu_matches("https://x.example/edge/v1/scan", "/v1/scan"));
+        assert!(htu_matches("http://127.0.0.1:9/v1/scan?q", "/v1/scan"));
+        assert!(!htu_matches("https://x.example/v1/scanner", "/v1/scan"));
+        assert!(!htu_matches("https://x.example/v1/scan/x", "/v1/scan"));
+        assert!(!htu_matches("https://x.example/v1/sync", "/v1/scan"));
         assert_eq!(window_secs(None), 60);
         assert_eq!(window_secs(Some("10")), 10);
         assert_eq!(window_secs(Some("0")), 1);

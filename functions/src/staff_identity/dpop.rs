@@ -145,6 +145,13 @@ pub fn htu_path(htu: &str) -> Option<&str> {
     Some(&path[..path.find(['?', '#']).unwrap_or(path.len())])
 }
 
+/// Whether a proof's `htu` names the route at `path`: the same path, or the path under a mount
+/// prefix (a reverse proxy that serves the route at `/edge/v1/scan` and forwards `/v1/scan`).
+/// Scheme, host and query are not compared.
+pub fn htu_matches(htu: &str, path: &str) -> bool {
+    htu_path(htu).is_some_and(|p| p == path || (path.starts_with('/') && p.ends_with(path)))
+}
+
 /// Checks a proof (signature through `jsonwebtoken`, ES256 only, key from its header) against
 /// the request and the token's binding. Every failure is `401` and says nothing more.
 pub fn verify_proof(proof: &str, want: &ProofFor<'_>) -> Result<ProofClaims> {
@@ -175,7 +182,7 @@ pub fn verify_proof(proof: &str, want: &ProofFor<'_>) -> Result<ProofClaims> {
         .map_err(|_| Error::Unauthorized)?
         .claims;
     let fits = claims.htm.eq_ignore_ascii_case(want.method)
-        && htu_path(&claims.htu) == Some(want.path)
+        && htu_matches(&claims.htu, want.path)
         && claims.iat.abs_diff(want.now) <= PROOF_WINDOW_SECS
         && constant_time_eq(claims.ath.as_bytes(), ath(want.token).as_bytes())
         && !claims.jti.is_empty()
