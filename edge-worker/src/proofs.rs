@@ -11,6 +11,9 @@ use crate::dpop::{self, Expected};
 use crate::routes::Ctx;
 use crate::sig;
 
+/// Longest lifetime of a device-bound door token (the back end's `MAX_DOOR_TTL_SECS`).
+pub(crate) const MAX_BOUND_LIFETIME_SECS: u64 = 3600;
+
 /// Whether `staff`'s token may be used for `req`: a bound token needs a valid, unused proof by
 /// its key; an unbound one passes only while `ALLOW_UNBOUND_DOOR_TOKENS` is `"true"`.
 pub(crate) async fn require(ctx: &Ctx, req: &Request, staff: &Staff) -> Result<(), AuthError> {
@@ -21,6 +24,11 @@ pub(crate) async fn require(ctx: &Ctx, req: &Request, staff: &Staff) -> Result<(
             Err(AuthError::UnboundToken)
         };
     };
+    // A bound token is a short one (the back end issues at most an hour): a longer one is
+    // refused even when signed.
+    if staff.expires_at.saturating_sub(staff.issued_at) > MAX_BOUND_LIFETIME_SECS {
+        return Err(AuthError::LifetimeTooLong);
+    }
     let proof = req
         .headers()
         .get("dpop")

@@ -80,6 +80,16 @@ describe("device-bound door tokens", () => {
     assert.equal((await scan(token, scanProof(key, token))).status, 200);
   });
 
+  test("a bound token living longer than an hour is refused, even signed", async () => {
+    const key = deviceKey();
+    const { token } = mintDoorToken(fx, { sub: "staff-d9", jkt: key.jkt, ttl: 3601 });
+    const r = await scan(token, scanProof(key, token));
+    assert.equal(r.status, 401, r.text);
+    assert.match(r.json.detail, /token_lifetime_too_long/);
+    const hour = mintDoorToken(fx, { sub: "staff-d9", jkt: key.jkt, ttl: 3600 });
+    assert.equal((await scan(hour.token, scanProof(key, hour.token))).status, 200);
+  });
+
   test("an unbound token is refused while ALLOW_UNBOUND_DOOR_TOKENS is false", async () => {
     refusedWith(await scan(fx.data.tokens.staff), "unbound_token");
     const { token } = mintDoorToken(fx, { sub: "staff-d3" });
