@@ -12,11 +12,14 @@
 DEMO_TICKETS ?= 500
 DEMO_BUYERS ?= 2000
 DEMO_CONCURRENCY ?= 64
+# DEMO_QUEUE=1: the sale through the edge's waiting room (DEMO_QUEUE_RATE admissions a second).
+DEMO_QUEUE ?=
+DEMO_QUEUE_RATE ?= 50
 
-demo: build-edge moto-venv ## run the flash-sale demo locally (DEMO_TICKETS, DEMO_BUYERS)
+demo: build-edge moto-venv ## run the flash-sale demo locally (DEMO_TICKETS, DEMO_BUYERS; DEMO_QUEUE=1)
 	cargo build --locked -p karcis-e2e --bin karcis-demo
 	DEMO_TICKETS=$(DEMO_TICKETS) DEMO_BUYERS=$(DEMO_BUYERS) DEMO_CONCURRENCY=$(DEMO_CONCURRENCY) \
-		$(DEMO_BIN)
+		DEMO_QUEUE=$(DEMO_QUEUE) DEMO_QUEUE_RATE=$(DEMO_QUEUE_RATE) $(DEMO_BIN)
 
 DEMO_BIN = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/karcis-demo
 

@@ -38,6 +38,22 @@ pub enum AuthError {
     Revoked,
     /// The deny-list could not be read: refused, never waved through.
     RevocationsUnavailable,
+    /// A device-bound token (`cnf`) came without a `DPoP` proof.
+    DpopRequired,
+    /// The proof is malformed, not ES256 `dpop+jwt`, or its signature fails.
+    DpopInvalid,
+    /// The proof's key is not the one the token is bound to (a copied token).
+    DpopKeyMismatch,
+    /// The proof is for another method, route or token.
+    DpopWrongRequest,
+    /// The proof's `iat` is outside the window.
+    DpopStale,
+    /// The proof's `jti` was used before.
+    DpopReplayed,
+    /// The proofs' memory could not be reached: refused.
+    DpopUnavailable,
+    /// A token with no `cnf` while unbound door tokens are not allowed.
+    UnboundToken,
 }
 
 impl AuthError {
@@ -55,6 +71,14 @@ impl AuthError {
             Self::Revoked => "revoked_token",
             Self::RevocationsUnavailable => "revocations_unavailable",
             Self::LifetimeTooLong => "token_lifetime_too_long",
+            Self::DpopRequired => "dpop_proof_required",
+            Self::DpopInvalid => "invalid_dpop_proof",
+            Self::DpopKeyMismatch => "dpop_key_mismatch",
+            Self::DpopWrongRequest => "dpop_wrong_request",
+            Self::DpopStale => "dpop_proof_stale",
+            Self::DpopReplayed => "dpop_proof_replayed",
+            Self::DpopUnavailable => "dpop_unavailable",
+            Self::UnboundToken => "unbound_token",
         }
     }
 }
@@ -110,6 +134,14 @@ struct RawClaims {
     iat: u64,
     #[serde(default)]
     nbf: Option<u64>,
+    /// RFC 9449 confirmation: the thumbprint of the device key the token is bound to.
+    #[serde(default)]
+    cnf: Option<Confirmation>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Confirmation {
+    jkt: String,
 }
 
 /// What a verified token says about its bearer.
@@ -125,6 +157,9 @@ pub struct Staff {
     pub issued_at: u64,
     /// The token's id: what a single-token revocation names.
     pub jti: String,
+    /// `cnf.jkt`: the device key every request must prove (see `dpop.rs`); `None` for an
+    /// unbound token.
+    pub jkt: Option<String>,
 }
 
 impl Staff {
@@ -343,7 +378,14 @@ impl UnverifiedToken {
             && c.events.len() <= 64
             && c.gates.len() <= 64
             && c.events.iter().all(|e| e == "*" || valid_id(e, MAX_ID_LEN))
-            && c.gates.iter().all(|g| g == "*" || valid_id(g, MAX_ID_LEN));
+            && c.gates.iter().all(|g| g == "*" || valid_id(g, MAX_ID_LEN))
+            && c.cnf.as_ref().is_none_or(|cnf| {
+                cnf.jkt.len() == 43
+                    && cnf
+                        .jkt
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
         if !ids_ok {
             return Err(AuthError::Malformed);
         }
@@ -355,6 +397,7 @@ impl UnverifiedToken {
             expires_at: c.exp,
             issued_at: c.iat,
             jti: c.jti,
+            jkt: c.cnf.map(|cnf| cnf.jkt),
         })
     }
 }

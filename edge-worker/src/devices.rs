@@ -115,7 +115,7 @@ fn unauthorised(code: &str, detail: &str) -> Problem {
     p
 }
 
-async fn devices_request(
+pub(crate) async fn devices_request(
     env: &Env,
     staff_id: &str,
     url: &str,
@@ -166,6 +166,17 @@ pub(crate) async fn register(ctx: &Ctx, req: Request) -> Result<Response> {
             "Invalid request",
             "device_id is an id; public_key is an uncompressed P-256 point in hex",
         ));
+    }
+    // A bound token registers its own key only: the one its proofs are signed by.
+    if let (Some(jkt), Some(key)) = (staff.jkt.as_deref(), key.as_deref()) {
+        if crate::dpop::thumbprint_of_sec1(key).as_deref() != Some(jkt) {
+            return problem(&Problem::new(
+                409,
+                "device_key_conflict",
+                "Another device key",
+                "this token is bound to another device key",
+            ));
+        }
     }
     let record = DeviceRecord {
         jti: staff.jti.clone(),
@@ -296,6 +307,10 @@ CREATE TABLE IF NOT EXISTS devices (
     last_sequence INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS proofs (
+    key TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+);
 ";
 
 /// One staff member's registered device keys, by token id.
@@ -329,6 +344,13 @@ impl From<Row> for DeviceRecord {
             expires_at: u64::try_from(r.expires_at).unwrap_or(0),
         }
     }
+}
+
+/// A DPoP proof to spend (see `proofs.rs`).
+#[derive(Deserialize)]
+struct Spend {
+    key: String,
+    expires_at: u64,
 }
 
 #[derive(Deserialize)]
@@ -393,6 +415,25 @@ impl DurableObject for StaffDevices {
                 match self.get(&jti)? {
                     Some(d) => json(200, &d),
                     None => json(404, &serde_json::json!({"registered": false})),
+                }
+            }
+            (Method::Post, "/proof") => {
+                let p: Spend = req.json().await?;
+                let now = Date::now().as_millis() / 1000;
+                self.sql
+                    .exec("DELETE FROM proofs WHERE expires_at < ?", vec![int(now)])?;
+                // One statement: inserted (a row comes back) or already there (none).
+                let fresh: Vec<serde_json::Value> = self
+                    .sql
+                    .exec(
+                        "INSERT INTO proofs (key, expires_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING RETURNING key",
+                        vec![p.key.into(), int(p.expires_at)],
+                    )?
+                    .to_array()?;
+                if fresh.is_empty() {
+                    json(409, &serde_json::json!({"spent": false}))
+                } else {
+                    json(200, &serde_json::json!({"spent": true}))
                 }
             }
             (Method::Post, "/advance") => {

@@ -216,8 +216,14 @@ pub(crate) async fn bundle(ctx: &Ctx, req: &Request) -> Result<Response> {
         staff_id: &staff.id,
         gates: &staff.gates,
         issued_at: now,
-        // Never outlives the token it was handed to.
-        expires_at: (now + ttl).min(staff.expires_at),
+        // An unbound token's bundle never outlives the token. A device-bound token lives
+        // minutes and is refreshed online only; its bundle keeps the shift's length
+        // (OFFLINE_BUNDLE_TTL_SECS) so a scanner that goes offline keeps working.
+        expires_at: if staff.jkt.is_some() {
+            now + ttl
+        } else {
+            (now + ttl).min(staff.expires_at)
+        },
         accept_static: policy.accept_static,
         freshness_secs: policy.freshness_secs,
         keys,

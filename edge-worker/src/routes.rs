@@ -306,6 +306,7 @@ pub(crate) async fn authenticate(
 ) -> std::result::Result<Staff, AuthError> {
     let staff = verified_token(ctx, req).await?;
     revocations::check(ctx, &staff).await?;
+    crate::proofs::require(ctx, req, &staff).await?;
     Ok(staff)
 }
 
@@ -348,6 +349,9 @@ pub(crate) fn auth_problem(e: AuthError) -> Problem {
             "Revocations unavailable",
             "the staff deny-list cannot be read; retry",
         );
+    }
+    if let Some(p) = crate::proofs::problem(e) {
+        return p;
     }
     Problem::unauthorised(format!("staff token refused: {}", e.code()))
 }

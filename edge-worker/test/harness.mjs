@@ -53,6 +53,9 @@ export async function startWorker(fixture, vars = {}, { kvPersist } = {}) {
     // The tests written before device-signed queues sync unsigned batches (the migration rule);
     // device.test.mjs and the scanner test run with "false", as wrangler.toml ships.
     ALLOW_UNSIGNED_SYNC: "true",
+    // Likewise the tests written before device-bound door tokens present unbound fixture tokens;
+    // dpop.test.mjs and the scanner's bound-token test run with "false", as wrangler.toml ships.
+    ALLOW_UNBOUND_DOOR_TOKENS: "true",
     ALLOW_TEST_ROUTES: "true",
     // wrangler.toml ships forwarding "on" (it then needs a URL and a credential); the tests that
     // are not about forwarding run a door without it, and the forwarding tests turn it on.

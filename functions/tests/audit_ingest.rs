@@ -410,6 +410,7 @@ async fn finance_and_admins_read_the_report_of_their_events() {
             events: None,
             gates: None,
             ttl_secs: None,
+            jwk: None,
         };
         s.issue_token("cli:ops", id, &request).await.unwrap().token
     };
@@ -495,6 +496,7 @@ async fn the_event_fixtures_are_accepted() {
                 events: None,
                 gates: None,
                 ttl_secs: None,
+                jwk: None,
             },
         )
         .await

@@ -58,6 +58,7 @@ async fn token(staff: &StaffService, id: &str, purpose: Purpose) -> String {
                 events: None,
                 gates: None,
                 ttl_secs: None,
+                jwk: None,
             },
         )
         .await
@@ -491,6 +492,7 @@ async fn finance_cannot_reach_admin_routes_staff_management_or_scanning() {
                 events: None,
                 gates: None,
                 ttl_secs: None,
+                jwk: None,
             },
         )
         .await;
@@ -548,6 +550,7 @@ async fn door_staff_cannot_reach_the_console() {
                 events: None,
                 gates: None,
                 ttl_secs: None,
+                jwk: None,
             },
         )
         .await;

@@ -123,6 +123,7 @@ async fn console_token(w: &World, id: &str, role: Role, events: &[&str]) -> Stri
         events: None,
         gates: None,
         ttl_secs: None,
+        jwk: None,
     };
     w.staff
         .issue_token("cli:ops", id, &request)

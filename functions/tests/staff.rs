@@ -27,6 +27,9 @@ mod api;
 #[allow(dead_code, unused_imports, clippy::all, clippy::pedantic)]
 #[path = "../../edge-worker/src/auth.rs"]
 mod auth;
+#[allow(dead_code, unused_imports, clippy::all, clippy::pedantic)]
+#[path = "../../edge-worker/src/dpop.rs"]
+mod dpop;
 
 const NOW: u64 = 1_800_000_000;
 const DOOR: &str = "karcis-door";
@@ -99,6 +102,7 @@ fn token_req(purpose: Purpose) -> TokenRequest {
         events: None,
         gates: None,
         ttl_secs: None,
+        jwk: None,
     }
 }
 
@@ -229,7 +233,7 @@ async fn an_issued_door_token_passes_the_workers_own_checks() {
         assert_eq!(staff.only_event(), Some("evt-a"));
         if round % 2 == 0 {
             assert!(staff.may_scan_at("A") && staff.may_scan_at("B"));
-            assert_eq!(staff.expires_at, NOW + 8 * 3600);
+            assert_eq!(staff.expires_at, NOW + 15 * 60);
         } else {
             assert!(!staff.may_scan_at("A") && staff.may_scan_at("B"));
             assert_eq!(staff.expires_at, NOW + 3600);
@@ -801,6 +805,30 @@ async fn stub_edge(jwks: String, clock: Arc<TestClock>) -> StubEdge {
         };
         if caller.role != auth::Role::Admin || caller.events != ["*"] {
             return StatusCode::FORBIDDEN;
+        }
+        // The door refuses unbound tokens: the back end's call proves its per-call key, checked
+        // with the worker's own DPoP code.
+        let Some(jkt) = caller.jkt.as_deref() else {
+            return StatusCode::UNAUTHORIZED;
+        };
+        let want = dpop::Expected {
+            method: "POST",
+            path: "/v1/staff-revocations",
+            access_token: token,
+            jkt,
+            now: clock.now(),
+            window_secs: 60,
+        };
+        let proof = headers
+            .get("dpop")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let Ok(proof) = dpop::parse(proof) else {
+            return StatusCode::UNAUTHORIZED;
+        };
+        let valid = proof.check.verify_with_p256();
+        if proof.decide(valid, &want).is_err() {
+            return StatusCode::UNAUTHORIZED;
         }
         let value: serde_json::Value = serde_json::from_str(&body).unwrap();
         let mut list = deny.lock().unwrap();

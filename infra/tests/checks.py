@@ -90,6 +90,8 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
             "POST /v1/staff/members/{staff_id}/password-setup",
             "POST /v1/staff/password",
             "POST /v1/staff/sign-in",
+            # A device-bound door token and a proof by its key for a new one (DPoP).
+            "POST /v1/staff/refresh",
             # Door-token revocations (one token or all of a member's), admins only.
             "POST /v1/staff/members/{staff_id}/revocations",
         },

@@ -125,6 +125,7 @@ impl StaffIssuer {
                     events: None,
                     gates: None,
                     ttl_secs: Some(3600),
+                    jwk: None,
                     totp,
                 },
                 "127.0.0.1",

@@ -8,7 +8,7 @@ import { has, I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
 import { openDb } from "/shared/idb.js";
 import * as tf from "/shared/ticket-format.js";
 import * as camera from "/scanner/camera.js";
-import { ensureDevice, signedBatch } from "/scanner/device-key.js";
+import { boundCall, deviceKey, ensureDevice, signedBatch } from "/scanner/device-key.js";
 import * as feedback from "/scanner/gate-feedback.js";
 import { createPinLock } from "/scanner/pin-lock.js";
 
@@ -22,17 +22,69 @@ let pin;
 // ---------------------------------------------------------------------------------------------
 // sign-in
 
-function decodeJwt(token) {
+/** Refresh a device-bound door token this long before it expires (it lives 15 minutes). */
+const REFRESH_BEFORE_SECS = 180;
+/** The back end refreshes a token up to this long after it expired (REFRESH_GRACE_SECS). */
+const REFRESH_GRACE_SECS = 300;
+
+function readClaims(token) {
   const parts = token.trim().split(".");
   if (parts.length !== 3) throw new I18nError("scan.token.notToken", {}, "scan.token.title");
-  const claims = JSON.parse(new TextDecoder().decode(tf.b64urlToBytes(parts[1])));
+  return JSON.parse(new TextDecoder().decode(tf.b64urlToBytes(parts[1])));
+}
+
+function decodeJwt(token) {
+  const claims = readClaims(token);
   if (typeof claims.exp !== "number" || claims.exp * 1000 < Date.now()) throw new I18nError("scan.token.expired", {}, "scan.token.title");
   if (!Array.isArray(claims.events) || claims.events.length === 0) throw new I18nError("scan.token.noEvent", {}, "scan.token.title");
   return claims;
 }
 
+/** Password sign-in: the device key is made (or read) first, and its public key goes with the
+ * request, so the door token is bound to this device. */
+async function signInWithPassword(username, password) {
+  await pin.ensureVault(); // first sign-in: a PIN is set before anything is stored
+  const key = await deviceKey(db);
+  const issued = await call(cfg.apiBase, "/v1/staff/sign-in", { method: "POST", body: { username, password, purpose: "door", jwk: key.jwk } });
+  $("password").value = "";
+  await signIn(issued.token);
+}
+
+/** A device-bound token for a new one before it runs out (a proof by the same key). Offline or
+ * refused: the current token stays, and runs out (then the staff member signs in again). */
+async function refreshToken({ force = false } = {}) {
+  const c = state.claims;
+  if (!state.token || !c?.cnf || !navigator.onLine) return false;
+  if (!force && c.exp - Date.now() / 1000 > REFRESH_BEFORE_SECS) return false;
+  try {
+    const issued = await boundCall(db, cfg.apiBase, "/v1/staff/refresh", { method: "POST", body: {}, token: state.token });
+    state.token = issued.token;
+    state.claims = readClaims(issued.token);
+    await db.put("state", "token", state.token);
+    await ensureDevice(db, cfg.edgeBase, state.token).catch(() => {});
+    return true;
+  } catch (e) {
+    if (!(e instanceof TypeError)) console.warn("token refresh:", e.message);
+    return false;
+  }
+}
+
+/** The edge, with this device's proof on every request. */
+const door = (path, opts = {}) => boundCall(db, cfg.edgeBase, path, { ...opts, token: state.token });
+
 async function signIn(token) {
-  const claims = decodeJwt(token); // the edge verifies it; this only reads what to show
+  let claims;
+  try {
+    claims = decodeJwt(token); // the edge verifies it; this only reads what to show
+  } catch (e) {
+    // A bound token that ran out while the scanner slept: refreshed within the grace.
+    const c = e instanceof I18nError && e.key === "scan.token.expired" ? readClaims(token) : null;
+    if (!c?.cnf || c.exp + REFRESH_GRACE_SECS < Date.now() / 1000) throw e;
+    Object.assign(state, { token: token.trim(), claims: c });
+    if (!(await refreshToken({ force: true }))) throw e;
+    token = state.token;
+    claims = state.claims;
+  }
   await pin.ensureVault(); // first sign-in: a PIN is set before anything is stored
   state.token = token.trim();
   state.claims = claims;
@@ -104,7 +156,7 @@ async function refreshBundle() {
     return;
   }
   try {
-    const resp = await call(cfg.edgeBase, `/v1/offline-bundle?event_id=${encodeURIComponent(state.eventId)}`, { token: state.token });
+    const resp = await door(`/v1/offline-bundle?event_id=${encodeURIComponent(state.eventId)}`);
     const b = await openBundle(resp);
     await db.put("bundles", state.eventId, resp);
     state.bundle = b;
@@ -141,7 +193,7 @@ async function checkCode(qr) {
   try {
     let answer;
     try {
-      answer = navigator.onLine ? await call(cfg.edgeBase, "/v1/scan", { method: "POST", body: scan, token: state.token }) : null;
+      answer = navigator.onLine ? await door("/v1/scan", { method: "POST", body: scan }) : null;
     } catch (e) {
       if (!(e instanceof TypeError)) throw e;
       answer = null; // network failure: decide offline
@@ -196,7 +248,7 @@ async function sync() {
   try {
     const dev = await ensureDevice(db, cfg.edgeBase, state.token);
     const body = await signedBatch(db, dev, state.eventId, queued);
-    const resp = await call(cfg.edgeBase, "/v1/sync", { method: "POST", body, token: state.token });
+    const resp = await door("/v1/sync", { method: "POST", body });
     for (const s of queued) await db.delete("queue", s.scan_id);
     for (const c of resp.conflicts) await db.put("conflicts", c.scan_id, { ...c, synced_at_ms: Date.now() });
   } catch (e) {
@@ -333,6 +385,7 @@ function forget() {
   for (const track of $("video").srcObject?.getTracks?.() ?? []) track.stop();
   $("video").hidden = true;
   $("token").value = "";
+  $("password").value = "";
   $("who").textContent = "";
   $("signin-error").hidden = true;
 }
@@ -374,7 +427,10 @@ async function main() {
 
   $("signin-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    signIn($("token").value).catch((err) => showError($("signin-error"), err));
+    const username = $("username").value.trim();
+    const password = $("password").value;
+    const done = username && password ? signInWithPassword(username, password) : signIn($("token").value);
+    done.catch((err) => showError($("signin-error"), err));
   });
   $("setup-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -401,6 +457,8 @@ async function main() {
   });
   addEventListener("offline", renderStatus);
   setInterval(() => navigator.onLine && state.eventId && refreshBundle(), 10 * 60 * 1000);
+  // Device-bound tokens live 15 minutes: checked every 30 s, refreshed 3 minutes before the end.
+  setInterval(() => refreshToken(), 30 * 1000);
 
   // A sign-in link carries the token in the fragment (never sent to a server); drop it from the URL.
   const frag = new URLSearchParams(location.hash.slice(1));

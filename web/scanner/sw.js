@@ -1,6 +1,6 @@
 // Scanner service worker: the app shell works offline (network first, cache as fallback).
 // API calls (/edge/, /api/) are never cached: offline scans go through the page's own queue.
-const CACHE = "karcis-scanner-v4";
+const CACHE = "karcis-scanner-v5";
 const SHELL = ["/scanner/", "/scanner/index.html", "/scanner/scanner.js", "/scanner/device-key.js",
   "/scanner/pin-lock.js", "/scanner/pin-policy.js", "/scanner/sealed-store.js", "/scanner/vault.js",
   "/scanner/camera.js", "/scanner/gate-feedback.js", "/scanner/manifest.webmanifest",

@@ -8,6 +8,8 @@
 //! | `STAFF#<staff_id>` | `TOTP` | `sealed` (AES-256-GCM), `wrapped_key` (KMS), `confirmed`, `last_step` |
 //! | `STAFF#<staff_id>` | `LOCK` | `failures`, `last_at`, `locked_until`, `ttl` (the account) |
 //! | `STAFF#client#<blind index>` | `LOCK` | the same, per client (`#` is not in a staff id) |
+//! | `STAFF#<staff_id>` | `SPENT#<jti>` | `ttl`: the door token was refreshed or revoked |
+//! | `STAFF#<staff_id>` | `TOKENLINE` | `not_before`: tokens issued earlier refresh nothing |
 //!
 //! Counters expire through the table's `ttl` a day after their last attempt.
 
@@ -273,5 +275,56 @@ impl Credentials for DynamoCredentials {
             .await
             .map_err(|e| Self::unavailable("clear attempts", &e))?;
         Ok(())
+    }
+
+    async fn spend_door_token(&self, staff_id: &str, jti: &str, until: u64) -> Result<bool> {
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("STAFF#{staff_id}")))
+            .item("sk", s(format!("SPENT#{jti}")))
+            .item("type", s("staff_door_token_spent"))
+            .item("ttl", n(until))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        Ok(unless_condition_failed("spend door token", res)?.is_some())
+    }
+
+    async fn set_token_line(&self, staff_id: &str, not_before: u64) -> Result<()> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("STAFF#{staff_id}")))
+            .key("sk", s("TOKENLINE"))
+            .update_expression("SET not_before = :nb, #type = :type")
+            .condition_expression("attribute_not_exists(not_before) OR not_before < :nb")
+            .expression_attribute_names("#type", "type")
+            .expression_attribute_values(":nb", n(not_before))
+            .expression_attribute_values(":type", s("staff_token_line"))
+            .send()
+            .await;
+        unless_condition_failed("set token line", res)?;
+        Ok(())
+    }
+
+    async fn token_line(&self, staff_id: &str) -> Result<Option<u64>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("STAFF#{staff_id}")))
+            .key("sk", s("TOKENLINE"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| Self::unavailable("get token line", &e))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("not_before"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok()))
     }
 }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use super::records::StaffDenyList;
 use crate::error::{Error, Result};
 use crate::ports::{Clock, Rng};
+use crate::staff_identity::dpop::{sign_proof, Cnf, DeviceJwk};
 use crate::staff_identity::{encode_token, Role, Settings, TokenClaims, TokenSigner};
 
 pub const REVOKER_ID: &str = "svc:staff-revocations";
@@ -64,8 +65,22 @@ impl<T: crate::gateway::hosted::HttpTransport + Send + Sync> EdgeStaffDenyList<T
         let now = self.clock.now();
         let mut id = [0u8; 16];
         self.rng.fill(&mut id);
+        // A key for this one call: the door refuses unbound tokens, so the call's token is
+        // bound to it and carries a proof by it (the key is never stored).
+        // Bounded: a random scalar out of range has probability about 2^-32 per try.
+        let key = (0..8)
+            .find_map(|_| {
+                let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+                self.rng.fill(seed.as_mut());
+                p256::ecdsa::SigningKey::from_slice(seed.as_ref()).ok()
+            })
+            .ok_or_else(|| Error::internal("no signing key for the revocation call"))?;
+        let jwk = DeviceJwk::of(key.verifying_key());
         let claims = TokenClaims {
             aud: self.settings.door_audience.clone(),
+            cnf: Some(Cnf {
+                jkt: jwk.thumbprint()?,
+            }),
             events: vec!["*".into()],
             exp: now + REVOKER_TTL_SECS,
             gates: vec!["*".into()],
@@ -77,12 +92,15 @@ impl<T: crate::gateway::hosted::HttpTransport + Send + Sync> EdgeStaffDenyList<T
             sub: REVOKER_ID.into(),
         };
         let token = encode_token(&claims, self.signer.as_ref()).await?;
+        let url = format!("{}/v1/staff-revocations", self.base_url);
+        let proof = sign_proof(&key, "POST", &url, &token, now, &claims.jti);
         let request = crate::gateway::hosted::HttpRequest {
             method: "POST",
-            url: format!("{}/v1/staff-revocations", self.base_url),
+            url,
             headers: vec![
                 ("content-type".into(), "application/json".into()),
                 ("authorization".into(), format!("Bearer {token}")),
+                ("dpop".into(), proof),
             ],
             body: body.to_string().into_bytes(),
         };

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::staff_identity::{
-    covers, valid_scopes, Member, Settings, TokenClaims, DEFAULT_CONSOLE_TTL_SECS,
-    DEFAULT_DOOR_TTL_SECS, MAX_LIFETIME_SECS,
+    covers, dpop::Cnf, dpop::DeviceJwk, valid_scopes, Member, Settings, TokenClaims,
+    DEFAULT_CONSOLE_TTL_SECS, DEFAULT_DOOR_TTL_SECS, MAX_DOOR_TTL_SECS, MAX_LIFETIME_SECS,
 };
 
 /// Which audience a token is for.
@@ -29,6 +29,9 @@ pub struct TokenRequest {
     pub gates: Option<Vec<String>>,
     #[serde(default)]
     pub ttl_secs: Option<u64>,
+    /// The scanner's public key (door tokens): the token is bound to it (`cnf.jkt`).
+    #[serde(default)]
+    pub jwk: Option<DeviceJwk>,
 }
 
 /// The claims of a token for `member` (pure policy). `jti` is random, from the caller.
@@ -63,9 +66,22 @@ pub fn plan_token(
         }
     };
     let ttl = req.ttl_secs.unwrap_or(default_ttl);
-    if !(60..=MAX_LIFETIME_SECS).contains(&ttl) {
-        return Err(Error::invalid("ttl_secs", "60..=43200"));
+    let (max_ttl, range) = match req.purpose {
+        Purpose::Door => (MAX_DOOR_TTL_SECS, "60..=3600"),
+        Purpose::Console => (MAX_LIFETIME_SECS, "60..=43200"),
+    };
+    if !(60..=max_ttl).contains(&ttl) {
+        return Err(Error::invalid("ttl_secs", range));
     }
+    let cnf = match (&req.jwk, req.purpose) {
+        (None, _) => None,
+        (Some(jwk), Purpose::Door) => Some(Cnf {
+            jkt: jwk.thumbprint()?,
+        }),
+        (Some(_), Purpose::Console) => {
+            return Err(Error::invalid("jwk", "console tokens are not device-bound"))
+        }
+    };
     let events = req.events.clone().unwrap_or_else(|| member.events.clone());
     if events.is_empty() || !valid_scopes(&events) {
         return Err(Error::invalid("events", "1-32 distinct event ids"));
@@ -97,6 +113,7 @@ pub fn plan_token(
     };
     Ok(TokenClaims {
         aud,
+        cnf,
         events,
         exp: now + ttl,
         gates,
@@ -141,6 +158,7 @@ mod tests {
             events: None,
             gates: None,
             ttl_secs: None,
+            jwk: None,
         }
     }
 

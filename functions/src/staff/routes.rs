@@ -150,6 +150,36 @@ async fn post_sign_in(
     )
 }
 
+/// `POST /v1/staff/refresh`: a device-bound door token and a proof by its key for a new one.
+async fn post_refresh(
+    State(s): State<Arc<StaffService>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    respond(
+        StatusCode::OK,
+        async {
+            let _: serde_json::Map<String, serde_json::Value> =
+                read_json(&headers, body, 1024).await?;
+            let token = headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| {
+                    scheme.eq_ignore_ascii_case("dpop") || scheme.eq_ignore_ascii_case("bearer")
+                })
+                .map(|(_, t)| t.trim())
+                .ok_or(Error::Unauthorized)?;
+            let proof = headers
+                .get("dpop")
+                .and_then(|v| v.to_str().ok())
+                .ok_or(Error::Unauthorized)?;
+            s.refresh(token, proof.trim()).await
+        }
+        .await,
+    )
+}
+
 /// `GET /v1/staff/log` query.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -200,6 +230,7 @@ pub const ROUTES: &[&str] = &[
     "POST /v1/staff/members/{staff_id}/revocations",
     "POST /v1/staff/password",
     "POST /v1/staff/sign-in",
+    "POST /v1/staff/refresh",
 ];
 
 /// The staff routes.
@@ -218,6 +249,7 @@ pub fn router(service: StaffService) -> Router {
         )
         .route("/v1/staff/password", post(post_password))
         .route("/v1/staff/sign-in", post(post_sign_in))
+        .route("/v1/staff/refresh", post(post_refresh))
         .route(
             "/v1/staff/members/{staff_id}/revocations",
             post(post_revocation),

@@ -197,6 +197,7 @@ impl StaffService {
     /// is.
     async fn revoke_at_door(&self, staff_id: &str, reason: &str) -> Result<u64> {
         let not_before = self.clock.now() + 1;
+        self.refresh_no_more(staff_id, None, not_before).await?;
         if let Some(door) = &self.door {
             door.revoke_member(staff_id, not_before, reason).await?;
         } else {
@@ -206,6 +207,28 @@ impl StaffService {
             );
         }
         Ok(not_before)
+    }
+
+    /// The refresh route's half of a revocation: token `jti` (spent, so it refreshes nothing),
+    /// or every token of `staff_id` issued before `not_before`. Nothing without credentials
+    /// (then there is no refresh either).
+    async fn refresh_no_more(
+        &self,
+        staff_id: &str,
+        jti: Option<&str>,
+        not_before: u64,
+    ) -> Result<()> {
+        let Some(credentials) = self.credentials.as_deref() else {
+            return Ok(());
+        };
+        match jti {
+            Some(jti) => {
+                let until = self.clock.now() + crate::staff_identity::MAX_LIFETIME_SECS;
+                credentials.spend_door_token(staff_id, jti, until).await?;
+            }
+            None => credentials.set_token_line(staff_id, not_before).await?,
+        }
+        Ok(())
     }
 
     /// Revokes one door token (`jti`) or every door token of `staff_id` issued so far, at the
@@ -224,6 +247,7 @@ impl StaffService {
             .as_ref()
             .ok_or_else(|| Error::unavailable("door revocations are not configured"))?;
         let now = self.clock.now();
+        self.refresh_no_more(staff_id, jti, now + 1).await?;
         let not_before = if let Some(jti) = jti {
             door.revoke_token(jti, "revoked").await?;
             None

@@ -115,6 +115,13 @@ pub trait Credentials: Send + Sync {
     async fn hold(&self, key: &str, until: u64) -> Result<()>;
     /// Forgets `key`'s failures.
     async fn clear(&self, key: &str) -> Result<()>;
+    /// One conditional write: marks door token `jti` of `staff_id` refreshed (or revoked)
+    /// until `until`. `Ok(false)` when it already was: it refreshes nothing.
+    async fn spend_door_token(&self, staff_id: &str, jti: &str, until: u64) -> Result<bool>;
+    /// Raises the line before which `staff_id`'s door tokens refresh nothing (never lowers it).
+    async fn set_token_line(&self, staff_id: &str, not_before: u64) -> Result<()>;
+    /// That line, if any.
+    async fn token_line(&self, staff_id: &str) -> Result<Option<u64>>;
 }
 
 /// `POST /v1/staff/sign-in` body. `Debug` leaves the password out.
@@ -133,6 +140,9 @@ pub struct SignInRequest {
     /// The TOTP code (admins and finance).
     #[serde(default)]
     pub totp: Option<String>,
+    /// The scanner's public key, made before sign-in: a door token is bound to it.
+    #[serde(default)]
+    pub jwk: Option<crate::staff_identity::dpop::DeviceJwk>,
 }
 
 impl std::fmt::Debug for SignInRequest {
@@ -414,6 +424,7 @@ impl StaffService {
             events: req.events.clone(),
             gates: req.gates.clone(),
             ttl_secs,
+            jwk: req.jwk.clone(),
         };
         self.issue_token(SIGN_IN_ACTOR, &req.username, &token_request)
             .await

@@ -6,6 +6,7 @@
 //! longer import each other.
 
 mod console;
+pub mod dpop;
 mod keys;
 mod members;
 mod tokens;
@@ -18,7 +19,8 @@ pub use members::{
     covers, valid_scopes, valid_staff_id, validate_member, Member, MemberLookup, MemberSpec,
 };
 pub use tokens::{
-    encode_token, verify_token, Role, Settings, TokenClaims, DEFAULT_CONSOLE_TTL_SECS,
-    DEFAULT_DOOR_TTL_SECS, LEEWAY_SECS, MAX_LIFETIME_SECS, MAX_SCOPES, MAX_STAFF_ID_LEN,
-    MAX_TOKEN_LEN, PREVIOUS_KEYS_ENV, SIGNING_KEY_ENV,
+    encode_token, verify_token, verify_token_with_grace, Role, Settings, TokenClaims,
+    DEFAULT_CONSOLE_TTL_SECS, DEFAULT_DOOR_TTL_SECS, LEEWAY_SECS, MAX_DOOR_TTL_SECS,
+    MAX_LIFETIME_SECS, MAX_SCOPES, MAX_STAFF_ID_LEN, MAX_TOKEN_LEN, PREVIOUS_KEYS_ENV,
+    SIGNING_KEY_ENV,
 };

@@ -18,8 +18,10 @@ pub const PREVIOUS_KEYS_ENV: &str = "STAFF_PREVIOUS_KEY_IDS";
 pub const LEEWAY_SECS: u64 = 30;
 /// Longest token lifetime (the worker refuses longer ones).
 pub const MAX_LIFETIME_SECS: u64 = 12 * 3600;
-/// Default lifetime of a door token (one shift) and of a console token.
-pub const DEFAULT_DOOR_TTL_SECS: u64 = 8 * 3600;
+/// Default and longest lifetime of a door token (device-bound, refreshed by the scanner with a
+/// proof of its key) and the default of a console token.
+pub const DEFAULT_DOOR_TTL_SECS: u64 = 15 * 60;
+pub const MAX_DOOR_TTL_SECS: u64 = 3600;
 pub const DEFAULT_CONSOLE_TTL_SECS: u64 = 3600;
 /// Longest token (the worker's `MAX_TOKEN_LEN`).
 pub const MAX_TOKEN_LEN: usize = 4096;
@@ -106,6 +108,9 @@ impl Role {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenClaims {
     pub aud: String,
+    /// Door tokens from sign-in: the device key they are bound to (RFC 9449 `cnf.jkt`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<super::dpop::Cnf>,
     pub events: Vec<String>,
     pub exp: u64,
     pub gates: Vec<String>,
@@ -159,6 +164,19 @@ pub fn verify_token(
     audience: &str,
     now: u64,
 ) -> Result<TokenClaims> {
+    verify_token_with_grace(token, keys, issuer, audience, now, 0)
+}
+
+/// [`verify_token`], accepting a token expired up to `grace` seconds (beyond the leeway) ago:
+/// the refresh route's rule, for a scanner that was asleep when its token ran out.
+pub fn verify_token_with_grace(
+    token: &str,
+    keys: &VerifyKeys,
+    issuer: &str,
+    audience: &str,
+    now: u64,
+    grace: u64,
+) -> Result<TokenClaims> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(Error::Unauthorized);
     }
@@ -181,7 +199,7 @@ pub fn verify_token(
     let claims = jsonwebtoken::decode::<TokenClaims>(token, key, &validation)
         .map_err(|_| Error::Unauthorized)?
         .claims;
-    let timely = now <= claims.exp.saturating_add(LEEWAY_SECS)
+    let timely = now <= claims.exp.saturating_add(LEEWAY_SECS).saturating_add(grace)
         && claims.iat <= now.saturating_add(LEEWAY_SECS)
         && claims.nbf <= now.saturating_add(LEEWAY_SECS)
         && claims.exp >= claims.iat

@@ -77,6 +77,7 @@ pub async fn world() -> World {
                 events: None,
                 gates: None,
                 ttl_secs: None,
+                jwk: None,
             },
         )
         .await
