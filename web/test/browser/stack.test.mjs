@@ -53,8 +53,10 @@ describe("the whole purchase, door and privacy flow", { skip }, () => {
     return res.json();
   }
   async function codeOnScreen() {
-    await page.waitForSelector(".ticket canvas");
-    return decodePng(await page.locator(".ticket canvas").first().screenshot());
+    // The card (and its canvas) is on the page before its first code is drawn; the card
+    // carries data-timestamp once a code is on it. A loaded run screenshotted a blank canvas.
+    await page.waitForSelector(".ticket[data-timestamp] canvas");
+    return decodePng(await page.locator(".ticket[data-timestamp] canvas").first().screenshot());
   }
 
   test("event page and checkout, with consent required", async () => {
