@@ -30,6 +30,8 @@ pub struct Functions {
     pub privacy: Option<Router>,
     /// The edge's audit batches (`POST /v1/audit/batches`) and audit reports.
     pub audit_ingest: Option<Router>,
+    /// Staff sign-in, refresh and members (`/v1/staff/*`).
+    pub staff: Option<Router>,
 }
 
 #[derive(Clone)]
@@ -48,6 +50,7 @@ pub fn route(functions: &Functions, path: &str) -> Option<(&'static str, Router)
         }
         ["v1", "privacy", ..] => functions.privacy.clone().map(|r| ("privacy", r)),
         ["v1", "audit", ..] => functions.audit_ingest.clone().map(|r| ("audit-ingest", r)),
+        ["v1", "staff", ..] => functions.staff.clone().map(|r| ("staff", r)),
         ["v1", "orders"] | ["v1", "orders" | "events", _] => {
             Some(("checkout", functions.checkout.clone()))
         }

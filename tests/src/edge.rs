@@ -11,9 +11,11 @@ use functions::audit_ingest::DynamoAuditLog;
 use functions::aws::Clients;
 use functions::deps::Deps;
 use functions::staff::{
-    create_signing_key, DynamoCredentials, DynamoDirectory, KmsSigner, MemberSpec, Purpose, Role,
-    SetPasswordRequest, Settings, SignInRequest, StaffSecrets, StaffService,
+    create_signing_key, router as staff_router, DynamoCredentials, DynamoDirectory, KmsSigner,
+    MemberSpec, Purpose, Role, SetPasswordRequest, Settings, SignInRequest, StaffSecrets,
+    StaffService,
 };
+use functions::staff_identity::dpop::{sign_proof, DeviceJwk};
 use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
@@ -23,6 +25,49 @@ use tokio::process::{Child, ChildStdin, Command};
 pub const AUDIENCE: &str = "karcis-door";
 /// The operator the stack's staff changes are recorded under in the staff log.
 const OPERATOR: &str = "cli:karcis-demo";
+
+/// A door token bound to its scanner's key (`cnf.jkt`), as the scanner holds it: every request
+/// to the edge carries the token and a fresh DPoP proof (RFC 9449) signed by that key.
+#[derive(Clone)]
+pub struct DoorCredential {
+    pub token: String,
+    key: Arc<SigningKey>,
+}
+
+impl std::fmt::Debug for DoorCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DoorCredential { .. }")
+    }
+}
+
+impl DoorCredential {
+    /// `authorization` and `dpop` headers for one request (`path` may carry a query).
+    pub fn headers(&self, method: &str, path: &str) -> [(&'static str, String); 2] {
+        let path = path.split('?').next().unwrap_or(path);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut jti = [0u8; 16];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut jti);
+        let proof = sign_proof(
+            &self.key,
+            method,
+            &format!("http://edge{path}"),
+            &self.token,
+            now,
+            &hex::encode(jti),
+        );
+        [
+            ("authorization", format!("Bearer {}", self.token)),
+            ("dpop", proof),
+        ]
+    }
+}
+
+/// Borrowed header pairs for [`crate::client::HttpClient`].
+pub fn header_refs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a str)> {
+    headers.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
 
 /// The backend's real staff-token issuer (`functions::staff::StaffService`: an ES256 key in KMS,
 /// members in DynamoDB, every change and token in the staff log), used as an operator uses the
@@ -58,21 +103,71 @@ impl StaffIssuer {
         Ok(Self { service })
     }
 
+    /// The staff function's routes (sign-in, refresh, members) for the local API.
+    pub fn router(&self) -> axum::Router {
+        staff_router(self.service.clone())
+    }
+
     /// The worker's `STAFF_JWKS`.
     pub fn jwks(&self) -> Value {
         serde_json::to_value(self.service.jwks()).unwrap_or_default()
     }
 
-    /// Makes `staff_id` a member with `role` (staff: admins and finance would also need a
-    /// TOTP code) for `events` and `gates`, and signs it in as door staff do: an operator's
-    /// setup code, a password set with it, then `sign-in` for a door token (valid 1 h).
+    /// Makes `staff_id` a member with `role` for `events` and `gates`, and signs it in as a
+    /// scanner does: an operator's setup code, a password set with it (admins and finance also
+    /// enrol TOTP), then `sign-in` with a fresh device key's JWK for a door token bound to that
+    /// key (valid 1 h).
     pub async fn door_token(
         &self,
         staff_id: &str,
         role: Role,
         events: &[&str],
         gates: &[&str],
+    ) -> Result<DoorCredential, String> {
+        let (password, totp) = self.enrol(staff_id, role, events, gates).await?;
+        let key = SigningKey::random(&mut rand_core::OsRng);
+        let issued = self
+            .service
+            .sign_in(
+                &SignInRequest {
+                    username: staff_id.to_owned(),
+                    password,
+                    purpose: Purpose::Door,
+                    events: None,
+                    gates: None,
+                    ttl_secs: Some(3600),
+                    jwk: Some(DeviceJwk::of(key.verifying_key())),
+                    totp,
+                },
+                "127.0.0.1",
+            )
+            .await
+            .map_err(|e| format!("sign-in {staff_id}: {e}"))?;
+        Ok(DoorCredential {
+            token: issued.token,
+            key: Arc::new(key),
+        })
+    }
+
+    /// Makes `staff_id` door staff as [`Self::door_token`] does and answers its password, for a
+    /// scanner that signs in itself (`karcis-demo serve`).
+    pub async fn door_member(
+        &self,
+        staff_id: &str,
+        events: &[&str],
+        gates: &[&str],
     ) -> Result<String, String> {
+        Ok(self.enrol(staff_id, Role::Staff, events, gates).await?.0)
+    }
+
+    /// The member, its password and (admins, finance) the TOTP code of this moment.
+    async fn enrol(
+        &self,
+        staff_id: &str,
+        role: Role,
+        events: &[&str],
+        gates: &[&str],
+    ) -> Result<(String, Option<String>), String> {
         let owned = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
         let spec = MemberSpec {
             role,
@@ -115,24 +210,7 @@ impl StaffIssuer {
             }
             None => None,
         };
-        let issued = self
-            .service
-            .sign_in(
-                &SignInRequest {
-                    username: staff_id.to_owned(),
-                    password,
-                    purpose: Purpose::Door,
-                    events: None,
-                    gates: None,
-                    ttl_secs: Some(3600),
-                    jwk: None,
-                    totp,
-                },
-                "127.0.0.1",
-            )
-            .await
-            .map_err(|e| format!("sign-in {staff_id}: {e}"))?;
-        Ok(issued.token)
+        Ok((password, totp))
     }
 }
 

@@ -20,6 +20,7 @@ use p256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 
 use crate::client::HttpClient;
+use crate::edge::DoorCredential;
 use crate::scenario::{bounded, random_hex};
 use crate::stack::DevStack;
 
@@ -152,7 +153,7 @@ struct Place {
 async fn open(
     stack: &mut DevStack,
     opts: &QueueOptions,
-) -> Result<(String, String, SiteverifyStub, String), String> {
+) -> Result<(String, String, SiteverifyStub, DoorCredential), String> {
     let event_id = format!("queued-{}", random_hex(4));
     let spec =
         crate::scenario::sale_spec(&event_id, "Karcis Flash Sale, queued", opts.tickets, true);
@@ -184,16 +185,20 @@ async fn open(
 }
 
 /// Sets the line's rate (an admin token for the event).
-async fn set_rate(edge_url: &str, event_id: &str, admin: &str, rate: u32) -> Result<(), String> {
-    let bearer = format!("Bearer {admin}");
+async fn set_rate(
+    edge_url: &str,
+    event_id: &str,
+    admin: &DoorCredential,
+    rate: u32,
+) -> Result<(), String> {
+    let path = format!("/v1/queue/{event_id}/config");
+    let mut headers = admin.headers("PUT", &path).to_vec();
+    headers.push(("content-type", "application/json".to_owned()));
     let answer = HttpClient::new(edge_url)
         .request(
             "PUT",
-            &format!("/v1/queue/{event_id}/config"),
-            &[
-                ("authorization", &bearer),
-                ("content-type", "application/json"),
-            ],
+            &path,
+            &crate::edge::header_refs(&headers),
             json!({"rate_per_sec": rate, "abandon_after_secs": 30})
                 .to_string()
                 .into_bytes(),

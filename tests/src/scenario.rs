@@ -503,7 +503,7 @@ async fn bind(
 #[derive(Clone)]
 struct Door {
     edge: HttpClient,
-    auth: Arc<String>,
+    credential: Arc<crate::edge::DoorCredential>,
     event_id: Arc<String>,
     lat: Arc<Latencies>,
     progress: Arc<Progress>,
@@ -527,7 +527,11 @@ impl Door {
         let started = Instant::now();
         let reply = self
             .edge
-            .post_json("/v1/scan", &[("authorization", &self.auth)], &body)
+            .post_json(
+                "/v1/scan",
+                &crate::edge::header_refs(&self.credential.headers("POST", "/v1/scan")),
+                &body,
+            )
             .await;
         self.lat.record("scan", started.elapsed());
         Progress::add(&self.progress.scans, 1);
@@ -1012,7 +1016,7 @@ pub async fn run(stack: &mut DevStack, opts: &Options) -> Result<Summary, String
         .await?;
     let door = Door {
         edge: edge.clone(),
-        auth: Arc::new(format!("Bearer {staff_token}")),
+        credential: Arc::new(staff_token),
         event_id: Arc::new(event_id.clone()),
         lat: lat.clone(),
         progress: progress.clone(),

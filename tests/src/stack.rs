@@ -275,6 +275,8 @@ impl DevStack {
             gateway.base_url()
         ));
 
+        let staff = StaffIssuer::start(&clients, &deps.config.table_name, &deps).await?;
+        say("staff tokens: ES256 signed by a KMS key, members and issuances in the staff log");
         let mailbox = Arc::new(Mailbox::default());
         let audit_signing = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
         let records = Arc::new(functions::store::DynamoStore::new(
@@ -311,12 +313,13 @@ impl DevStack {
                     console: None,
                 },
             )),
+            staff: Some(staff.router()),
         };
         let api = LocalApi::start(functions)
             .await
             .map_err(|e| format!("local API: {e}"))?;
         say(&format!(
-            "API (checkout, payment-callback, tickets, privacy) on {} as API Gateway v2 events",
+            "API (checkout, payment-callback, tickets, privacy, staff) on {} as API Gateway v2 events",
             api.url()
         ));
 
@@ -334,8 +337,6 @@ impl DevStack {
             1,
         );
         say("SQS pollers: mint (2 concurrent batches of <= 10), notify (1)");
-        let staff = StaffIssuer::start(&clients, &deps.config.table_name, &deps).await?;
-        say("staff tokens: ES256 signed by a KMS key, members and issuances in the staff log");
         Ok(Self {
             moto: Some(moto),
             clients,
@@ -387,6 +388,8 @@ impl DevStack {
             "AUDIT_INGEST_URL": format!("{}/v1/audit/batches", self.api_url()),
             "AUDIT_SIGNING_KEY": self.audit_key.as_str(),
             "AUDIT_FORWARD_RETRY_SECS": "1",
+            // As deployed: door tokens are bound to their scanner's key (DPoP).
+            "ALLOW_UNBOUND_DOOR_TOKENS": "false",
         });
         if let (Some(vars), Some(extra)) = (vars.as_object_mut(), extra.as_object()) {
             vars.extend(extra.clone());
@@ -466,14 +469,14 @@ impl DevStack {
                 &["*"],
             )
             .await?;
-        let auth = format!("Bearer {token}");
         let client = crate::client::HttpClient::new(&edge.url);
         let (mut at_door, mut door_head, mut after) = (0u64, String::new(), 0u64);
         for _ in 0..10_000 {
+            let headers = token.headers("GET", "/v1/audit");
             let reply = client
                 .get(
                     &format!("/v1/audit?event_id={event_id}&after={after}&limit=1000"),
-                    &[("authorization", &auth)],
+                    &crate::edge::header_refs(&headers),
                 )
                 .await?;
             let page = reply.json();

@@ -1,7 +1,7 @@
 // A small static server for web/ on 127.0.0.1 that also proxies the back ends, so the pages
 // talk to one origin (as behind CloudFront / the edge in production):
 //   /api/v1/...   -> the functions (KARCIS_API_URL, or per function KARCIS_CHECKOUT_URL,
-//                    KARCIS_TICKETS_URL, KARCIS_PRIVACY_URL)
+//                    KARCIS_TICKETS_URL, KARCIS_PRIVACY_URL, KARCIS_STAFF_URL)
 //   /edge/v1/...  -> the edge worker (KARCIS_EDGE_URL)
 //   /config.json  -> the pages' configuration (generated; a static file when deployed)
 // Usage: node scripts/serve.mjs [port]    (prints the URL)
@@ -29,6 +29,7 @@ const CSP = [
 function pickUpstream(env, rest) {
   const api = env.KARCIS_API_URL;
   if (/^\/v1\/privacy\//.test(rest)) return env.KARCIS_PRIVACY_URL || api;
+  if (/^\/v1\/staff\//.test(rest)) return env.KARCIS_STAFF_URL || api;
   if (/^\/v1\/(tickets\/|orders\/[^/]+\/tickets)/.test(rest)) return env.KARCIS_TICKETS_URL || api;
   return env.KARCIS_CHECKOUT_URL || api;
 }

@@ -14,7 +14,6 @@ use std::io::Read as _;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use functions::staff::Role;
 use karcis_e2e::client::HttpClient;
 use karcis_e2e::scenario::{self, Options};
 use karcis_e2e::stack::DevStack;
@@ -122,9 +121,10 @@ async fn serve() -> Result<(), String> {
     let tickets = env_num("DEMO_TICKETS", 50, 1..=20_000)?;
     let mut stack = DevStack::start(false).await?;
     let (event_id, _kid, edge_url) = scenario::open_event(&mut stack, tickets, false).await?;
-    let staff = stack
+    // The browser's scanner signs in with these, binding its token to its own device key.
+    let staff_password = stack
         .staff
-        .door_token("staff-web", Role::Staff, &[&event_id], &["*"])
+        .door_member("staff-web", &[&event_id], &["*"])
         .await?;
     let api_url = stack.api_url();
     let stack = Arc::new(stack);
@@ -136,7 +136,8 @@ async fn serve() -> Result<(), String> {
     println!("export KARCIS_API_URL={api_url}");
     println!("export KARCIS_EDGE_URL={edge_url}");
     println!("export KARCIS_EVENT_ID={event_id}");
-    println!("export KARCIS_STAFF_TOKEN={staff}");
+    println!("export KARCIS_STAFF_ID=staff-web");
+    println!("export KARCIS_STAFF_PASSWORD='{staff_password}'");
     println!("export KARCIS_DEV_CONTROL=http://{control}");
     println!("export KARCIS_OTP_COMMAND='{exe} otp'");
     println!("export KARCIS_PAY_COMMAND='{exe} pay'");

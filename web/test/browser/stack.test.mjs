@@ -5,8 +5,9 @@
 // buyer's data in the privacy centre.
 //
 // Needs (see /work/briefs/h5-web.md): KARCIS_API_URL (or KARCIS_CHECKOUT_URL, KARCIS_TICKETS_URL,
-// KARCIS_PRIVACY_URL), KARCIS_EDGE_URL, KARCIS_STAFF_TOKEN (a staff JWT the edge accepts for the
-// event), KARCIS_EVENT_ID (an event on sale whose keys the edge has), KARCIS_OTP_COMMAND (prints
+// KARCIS_PRIVACY_URL), KARCIS_EDGE_URL, KARCIS_STAFF_ID and KARCIS_STAFF_PASSWORD (door staff of
+// the event: the test and the scanner each sign in with them, binding a token to a key of their
+// own; the staff API is KARCIS_STAFF_URL, default KARCIS_API_URL), KARCIS_EVENT_ID (an event on sale whose keys the edge has), KARCIS_OTP_COMMAND (prints
 // the privacy one-time code sent to the email given as its argument). Optional: KARCIS_GATE
 // (default A), KARCIS_FRESHNESS_SECS (the edge's window, default 30), KARCIS_PAY_COMMAND (run
 // with the order id when the gateway's page has no "Pay" button to press).
@@ -18,10 +19,11 @@ import * as tf from "../../shared/ticket-format.js";
 import { launch, requirements, shot, watchErrors } from "../lib/browser.mjs";
 import { decodePng } from "../lib/decode.mjs";
 import { setPin } from "../lib/pin.mjs";
+import * as dpop from "../../../edge-worker/test/dpop-lib.mjs";
 
 const env = process.env;
-const needed = ["KARCIS_EDGE_URL", "KARCIS_STAFF_TOKEN", "KARCIS_EVENT_ID", "KARCIS_OTP_COMMAND"].filter((k) => !env[k]);
-if (!env.KARCIS_API_URL && !(env.KARCIS_CHECKOUT_URL && env.KARCIS_TICKETS_URL && env.KARCIS_PRIVACY_URL)) needed.push("KARCIS_API_URL");
+const needed = ["KARCIS_EDGE_URL", "KARCIS_STAFF_ID", "KARCIS_STAFF_PASSWORD", "KARCIS_EVENT_ID", "KARCIS_OTP_COMMAND"].filter((k) => !env[k]);
+if (!env.KARCIS_API_URL && !(env.KARCIS_CHECKOUT_URL && env.KARCIS_TICKETS_URL && env.KARCIS_PRIVACY_URL && env.KARCIS_STAFF_URL)) needed.push("KARCIS_API_URL");
 // Outside `make test-web-stack` (which sets them all) a missing variable fails the run, unless
 // KARCIS_SKIP_STACK_TESTS=1 (`make test-web` sets it: the stack runs in its own step).
 const skip = requirements("the stack tests", needed, "KARCIS_SKIP_STACK_TESTS");
@@ -46,9 +48,21 @@ describe("the whole purchase, door and privacy flow", { skip }, () => {
     await web?.close();
   });
 
+  // The test's own door: signed in once with a key of its own; each scan carries a DPoP proof.
+  let door;
   async function edgeScan(qr, scanId) {
-    const res = await fetch(`${env.KARCIS_EDGE_URL}/v1/scan`, { method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${env.KARCIS_STAFF_TOKEN}` },
+    if (!door) {
+      const key = dpop.deviceKey();
+      const res = await fetch(`${env.KARCIS_STAFF_URL || env.KARCIS_API_URL}/v1/staff/sign-in`, { method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ username: env.KARCIS_STAFF_ID, password: env.KARCIS_STAFF_PASSWORD, purpose: "door", jwk: key.jwk }) });
+      assert.equal(res.status, 200, "the door's sign-in");
+      door = { key, token: (await res.json()).token };
+    }
+    const url = `${env.KARCIS_EDGE_URL}/v1/scan`;
+    const res = await fetch(url, { method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${door.token}`,
+        dpop: dpop.proof(door.key, { htm: "POST", htu: url, token: door.token }) },
       body: JSON.stringify({ qr, gate_id: GATE, scan_id: scanId, event_id: env.KARCIS_EVENT_ID }) });
     return res.json();
   }
@@ -125,7 +139,10 @@ describe("the whole purchase, door and privacy flow", { skip }, () => {
 
     // The scanner app refuses the same ticket's next code.
     const scanner = await browser.context.newPage();
-    await scanner.goto(`${web.url}/scanner/#token=${env.KARCIS_STAFF_TOKEN}`);
+    await scanner.goto(`${web.url}/scanner/`);
+    await scanner.fill("#username", env.KARCIS_STAFF_ID);
+    await scanner.fill("#password", env.KARCIS_STAFF_PASSWORD);
+    await scanner.click("#signin-form button[type=submit]");
     await setPin(scanner); // the first sign-in on a device sets the scanner's PIN
     await scanner.selectOption("#event", env.KARCIS_EVENT_ID);
     await scanner.fill("#gate", GATE);
