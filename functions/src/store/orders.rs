@@ -87,7 +87,7 @@ pub(crate) fn order_from(i: &Item) -> Result<Order> {
     })
 }
 
-fn update(
+pub(super) fn update(
     store: &DynamoStore,
     pk: &str,
     sk: &str,
