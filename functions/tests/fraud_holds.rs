@@ -24,11 +24,10 @@ use common::{
     world, World, EVENT,
 };
 
-/// A Midtrans order of buyer `n`, paid through the callback with a clean card: its mint is
-/// queued.
-async fn paid_order(w: &World, app: &axum::Router, n: u32) -> String {
+/// A Midtrans order of buyer `n`, paid through the callback with `card`.
+async fn paid_with(w: &World, app: &axum::Router, n: u32, card: &str) -> String {
     let order = midtrans_order(w, n).await;
-    assert!(w.stub.payments().set_card(&order, "410505-1467"));
+    assert!(w.stub.payments().set_card(&order, card));
     assert!(w.stub.set_status(&order, PaymentStatus::Paid));
     assert_eq!(
         notify(
@@ -41,6 +40,12 @@ async fn paid_order(w: &World, app: &axum::Router, n: u32) -> String {
         .await,
         StatusCode::OK
     );
+    order
+}
+
+/// A Midtrans order of buyer `n`, paid with a clean card: its mint is queued.
+async fn paid_order(w: &World, app: &axum::Router, n: u32) -> String {
+    let order = paid_with(w, app, n, "410505-1467").await;
     assert!(
         mint_messages(w).await.iter().any(|m| m.contains(&order)),
         "the mint is queued"
@@ -117,20 +122,7 @@ async fn held_order(w: &World, app: &axum::Router, n: u32) -> String {
     )
     .await;
     assert_eq!(s, StatusCode::CREATED);
-    let order = midtrans_order(w, n).await;
-    assert!(w.stub.payments().set_card(&order, "481111-1114"));
-    assert!(w.stub.set_status(&order, PaymentStatus::Paid));
-    assert_eq!(
-        notify(
-            app,
-            w.clock.now(),
-            &order,
-            PaymentStatus::Paid,
-            &format!("e-{n}")
-        )
-        .await,
-        StatusCode::OK
-    );
+    let order = paid_with(w, app, n, "481111-1114").await;
     assert!(w.deps.fraud.is_held(&order).await.unwrap());
     order
 }

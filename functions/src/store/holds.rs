@@ -11,6 +11,7 @@ use super::{keys, unless_condition_failed, DynamoStore, TxError};
 use crate::error::{Error, Result};
 use crate::fraud::ports::{Hold, Resolution, Resolved};
 use crate::model::OrderStatus;
+use crate::ports::ExpiredReservation;
 
 pub(crate) const HOLD_SK: &str = "FRAUD_HOLD";
 pub(crate) const RELEASED: &str = "released";
@@ -48,16 +49,8 @@ impl DynamoStore {
     pub(crate) async fn put_hold(&self, order_id: &str, decision_id: &str) -> Result<()> {
         let mut item = item_key(&keys::order(order_id), HOLD_SK);
         item.insert("decision_id".into(), s(decision_id));
-        // Conditional: a later notification of the same payment must not undo a release.
-        let res = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        unless_condition_failed("PutItem", res)?;
+        // Only if absent: a later notification of the same payment must not undo a release.
+        self.put_new(item).await?;
         Ok(())
     }
 
@@ -142,23 +135,16 @@ impl DynamoStore {
             ],
             vec![("#st", "status")],
         )?;
-        let stock = self.return_to_shard(
-            &order.event_id,
-            &order.tier_id,
-            get_n_opt(&item, "stock_shard"),
-            order.quantity,
-        )?;
-        let counter = update(
-            self,
-            &keys::customer(&order.customer_id),
-            &keys::customer_limit(&order.event_id),
-            "ADD held :neg",
-            None,
-            vec![(":neg", n(-i64::from(order.quantity)))],
-            vec![],
-        )?;
-        let mut items = vec![hold, cancelled, counter];
-        items.extend(stock);
+        let mut items = vec![hold, cancelled];
+        items.extend(self.seats_back(&ExpiredReservation {
+            order_id: order.order_id.clone(),
+            event_id: order.event_id.clone(),
+            tier_id: order.tier_id.clone(),
+            customer_id: order.customer_id.clone(),
+            quantity: order.quantity,
+            expires_at: order.expires_at,
+            stock_shard: get_n_opt(&item, "stock_shard"),
+        })?);
         match self.transact(items).await {
             Ok(()) => {
                 Ok(Resolved::Now(self.read_hold(order_id).await?.ok_or_else(

@@ -151,7 +151,11 @@ pub async fn call(
     let body = body.map_or_else(axum::body::Body::empty, |b| {
         axum::body::Body::from(b.to_string())
     });
-    let res = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    read(app.clone().oneshot(req.body(body).unwrap()).await.unwrap()).await
+}
+
+/// The status and JSON body of an answer (every refusal is problem+json).
+pub async fn read(res: axum::response::Response) -> (StatusCode, Value) {
     let status = res.status();
     if !status.is_success() {
         assert_eq!(
@@ -201,21 +205,7 @@ pub async fn checkout(
     }
     event["body"] = json!(body.to_string());
     let req = functions::http::request_from_event(&event.to_string()).unwrap();
-    let res = app.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    if !status.is_success() {
-        assert_eq!(
-            res.headers().get("content-type").unwrap(),
-            "application/problem+json"
-        );
-    }
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    read(app.clone().oneshot(req).await.unwrap()).await
 }
 
 pub fn buyer_body(n: u32, email: Option<&str>, phone: Option<&str>) -> Value {

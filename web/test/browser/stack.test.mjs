@@ -56,7 +56,14 @@ describe("the whole purchase, door and privacy flow", { skip }, () => {
   }
   async function codeOnScreen() {
     await page.waitForSelector(".ticket canvas");
-    return decodePng(await page.locator(".ticket canvas").first().screenshot());
+    // The canvas exists before its first code is drawn (seen once on a loaded machine): read it
+    // again, a bounded number of times, until a code decodes.
+    for (let i = 0; i < 20; i++) {
+      const code = decodePng(await page.locator(".ticket canvas").first().screenshot());
+      if (code) return code;
+      await page.waitForTimeout(250);
+    }
+    return null;
   }
 
   test("event page and checkout, with consent required", async () => {
