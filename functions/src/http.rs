@@ -144,10 +144,16 @@ pub fn header_str<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<&'a 
         .ok_or(Error::Header(name))
 }
 
-/// The client's source address as API Gateway saw it (`unknown` outside API Gateway). Used as a
-/// rate-limit key: never trusted from a header the client sets.
+/// The client's source address as API Gateway saw it, or as CloudFront saw it behind the API's
+/// distribution (`unknown` outside both). Used as a rate-limit key: never trusted from a header
+/// the client sets.
 pub fn client_address(extensions: &axum::http::Extensions) -> String {
     use lambda_http::request::RequestContext;
+    // Behind the API's CloudFront distribution, the viewer's address (set only on requests that
+    // proved they came through it: crate::origin).
+    if let Some(crate::origin::ViewerAddress(ip)) = extensions.get() {
+        return ip.clone();
+    }
     let ip = match extensions.get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV2(c)) => c.http.source_ip.clone(),
         _ => None,
@@ -182,8 +188,11 @@ pub fn request_from_event(json: &str) -> Result<axum::http::Request<Body>, Error
     Ok(from_lambda(req))
 }
 
-/// Serves `router` on Lambda, or on `127.0.0.1:$PORT` when `KARCIS_LOCAL_PORT` is set.
+/// Serves `router` on Lambda, or on `127.0.0.1:$PORT` when `KARCIS_LOCAL_PORT` is set; only
+/// to requests through the API's CloudFront host when `ORIGIN_VERIFY_SHA256` is set
+/// ([`crate::origin`]).
 pub async fn serve(router: axum::Router) -> Result<(), lambda_http::Error> {
+    let router = crate::origin::from_env(router)?;
     if let Ok(port) = std::env::var("KARCIS_LOCAL_PORT") {
         let port: u16 = port.parse()?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

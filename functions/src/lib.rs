@@ -34,6 +34,7 @@ pub mod mint;
 pub mod model;
 pub mod notify;
 pub mod operations;
+pub mod origin;
 pub mod payment_callback;
 pub mod phone;
 pub mod pii;

@@ -168,6 +168,10 @@ impl Minter {
             }
         };
         tracing::info!(order_id = %order.order_id, outcome = ?outcome, quantity = order.quantity, "mint");
+        if outcome == MintOutcome::Held {
+            // Nothing to retry: releasing the hold queues the mint again.
+            return Ok(outcome);
+        }
         let notify = NotifyMessage {
             template: "tickets_ready".into(),
             customer_id: order.customer_id.clone(),

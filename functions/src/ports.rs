@@ -425,6 +425,9 @@ pub enum MintOutcome {
     AlreadyMinted,
     /// The order was refunded or disputed before it was minted: nothing written.
     Reversed,
+    /// The order is on hold for review (`ORDER#<id>/FRAUD_HOLD`, checked in the minting
+    /// transaction): nothing written; releasing the hold queues the mint again.
+    Held,
 }
 
 /// Tickets.

@@ -41,11 +41,12 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
                    "POST /v1/orders/{order_id}/verify/resend", "GET /v1/events/{event_id}",
                    # The fraud admin routes (console token checked in code: functions/src/fraud/routes.rs).
                    "GET /v1/fraud/blacklist", "POST /v1/fraud/blacklist", "DELETE /v1/fraud/blacklist/{id}",
-                   "GET /v1/fraud/flagged"},
+                   "GET /v1/fraud/flagged", "POST /v1/fraud/holds/{order_id}/{action}"},
         # CHECKOUT_*_URL: where the gateway returns the buyer (bin/checkout.rs requires both).
         "env": {
             "PII_KEY_ID", "CONFIG_KEY_ID", "GATEWAY_SECRETS", "PAYMENT_PROVIDERS", "GATEWAY_SANDBOX",
             "CHECKOUT_SUCCESS_URL", "CHECKOUT_CANCEL_URL",
+            "MINT_QUEUE_URL",  # an admin's release of a held order queues its mint
         } | GUARD_ENV | RISK_ENV | STAFF_ENV,
     },
     "payment-callback": {
@@ -890,10 +891,14 @@ def distribution_problems(t: Template, name: str, res: dict[str, Any]) -> list[s
         problems.append(f"{name}: viewer TLS minimum {cert.get('MinimumProtocolVersion')} is not TLS 1.2+")
     if cert.get("SslSupportMethod") != "sni-only":
         problems.append(f"{name}: not SNI-only (a dedicated-IP certificate)")
+    # The API's distribution (no S3 origin) has its own check: check_api_edge.
+    static = any(points_at(t, o.get("DomainName"), "AWS::S3::Bucket") for o in cfg.get("Origins", []))
     for beh in [cfg.get("DefaultCacheBehavior", {})] + list(cfg.get("CacheBehaviors", [])):
         where = f"{name}/{beh.get('PathPattern', 'default')}"
         if beh.get("ViewerProtocolPolicy") not in ("redirect-to-https", "https-only"):
             problems.append(f"{where}: plain HTTP served")
+        if not static:
+            continue
         if not points_at(t, beh.get("ResponseHeadersPolicyId"), "AWS::CloudFront::ResponseHeadersPolicy"):
             problems.append(f"{where}: no response headers policy of this template")
         if set(beh.get("AllowedMethods", ["GET", "HEAD"])) - {"GET", "HEAD", "OPTIONS"}:
@@ -994,3 +999,58 @@ if __name__ == "__main__":
     for p in found:
         print(p)
     sys.exit(1 if found else 0)
+
+
+# Managed CloudFront policies (AWS's fixed ids).
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+ORIGIN_VERIFY_HEADER = "x-karcis-origin-verify"
+
+
+def check_api_edge(t: Template) -> list[str]:
+    """The HTTP API behind CloudFront: only with ApiEdgeHost, the WebACL attached, every request
+    forwarded uncached over TLS 1.2+ to this stack's HTTP API with the origin-verify secret, and
+    every HTTP function told the secret's hash (functions/src/origin.rs)."""
+    problems = []
+    res = t.get("Resources", {}).get("ApiDistribution")
+    if not res or res.get("Type") != "AWS::CloudFront::Distribution":
+        return ["no ApiDistribution"]
+    if res.get("Condition") != "HasApiEdge":
+        problems.append("ApiDistribution: not conditional on ApiEdgeHost (HasApiEdge)")
+    cfg = props(res).get("DistributionConfig", {})
+    if ref_target(cfg.get("WebACLId")) != "ApiEdgeWebAclArn":
+        problems.append("ApiDistribution: WebACLId is not ApiEdgeWebAclArn")
+    origins = cfg.get("Origins", [])
+    if len(origins) != 1:
+        problems.append(f"ApiDistribution: {len(origins)} origins")
+    for o in origins:
+        if "${HttpApi}.execute-api." not in (_sub_text(o.get("DomainName")) or ""):
+            problems.append(f"ApiDistribution: origin {o.get('Id')} is not this stack's HTTP API")
+        custom = o.get("CustomOriginConfig", {})
+        if custom.get("OriginProtocolPolicy") != "https-only" or custom.get("OriginSSLProtocols") != ["TLSv1.2"]:
+            problems.append(f"ApiDistribution: origin {o.get('Id')} not https-only TLS 1.2")
+        headers = {h.get("HeaderName"): h.get("HeaderValue") for h in o.get("OriginCustomHeaders", [])}
+        if ref_target(headers.get(ORIGIN_VERIFY_HEADER)) != "ApiOriginVerifySecret":
+            problems.append(f"ApiDistribution: origin {o.get('Id')} without the origin-verify secret")
+    beh = cfg.get("DefaultCacheBehavior", {})
+    if cfg.get("CacheBehaviors"):
+        problems.append("ApiDistribution: extra cache behaviours")
+    if beh.get("ViewerProtocolPolicy") != "https-only":
+        problems.append("ApiDistribution: viewers not https-only (a redirect would drop POST bodies)")
+    if beh.get("CachePolicyId") != CACHING_DISABLED:
+        problems.append("ApiDistribution: API answers cached")
+    if beh.get("OriginRequestPolicyId") != ALL_VIEWER_EXCEPT_HOST:
+        problems.append("ApiDistribution: viewer headers (Authorization, Idempotency-Key, viewer address) not forwarded")
+    if set(beh.get("AllowedMethods", [])) != {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}:
+        problems.append("ApiDistribution: not every method forwarded")
+    cert = cfg.get("ViewerCertificate", {})
+    if cert.get("MinimumProtocolVersion") not in TLS_POLICIES or ref_target(cert.get("AcmCertificateArn")) != "WebCertificateArn":
+        problems.append("ApiDistribution: viewer TLS below 1.2 or not the web certificate")
+    for binary, spec in FUNCTIONS.items():
+        if not spec.get("routes"):
+            continue
+        name, fn = functions_by_binary(t).get(binary, (binary, {}))
+        env = props(fn).get("Environment", {}).get("Variables", {})
+        if ref_target(env.get("ORIGIN_VERIFY_SHA256")) != "ApiOriginVerifySha256":
+            problems.append(f"{name}: ORIGIN_VERIFY_SHA256 is not ApiOriginVerifySha256")
+    return problems

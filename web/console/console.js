@@ -2,11 +2,13 @@
 // from the staff function), then the views of the member's role. Finance: reports only (sales
 // and revenue per tier, day and provider, refunds, reconciliation CSVs). Admins: the same, plus
 // the on-sale switch, door revocations, the verified scan audit, staff (the staff function's
-// own routes) and event creation. The server authorises every call; hiding a view is only
-// convenience. The token lives in sessionStorage (gone with the tab), never in localStorage.
+// own routes), event creation, flagged orders and the blocklist (fraud.js). The server
+// authorises every call; hiding a view is only convenience. The token lives in sessionStorage
+// (gone with the tab), never in localStorage.
 import { ApiError, call, config, showError } from "/shared/api.js";
 import { formatMoney } from "/shared/format.js";
 import { I18nError, initI18n, onLanguageChange, t } from "/shared/i18n.js";
+import { initFraud } from "/console/fraud.js";
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "karcis.console.token";
@@ -289,6 +291,7 @@ async function main() {
   $("staff-reset").addEventListener("click", resetStaff);
   $("create-form").addEventListener("submit", createEvent);
   $("sign-out").addEventListener("click", signOut);
+  initFraud({ api, notice, fail, clearError });
   if (token()) {
     try {
       await startSession();

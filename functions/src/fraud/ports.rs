@@ -43,6 +43,47 @@ pub struct OrderClient {
     pub ip: Option<String>,
 }
 
+/// How a reviewer resolved a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// Let through: the order is minted.
+    Released,
+    /// Refused: the order is cancelled, its seats back in stock, its payment owed back.
+    Cancelled,
+}
+
+impl Resolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Released => "released",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// An order's hold (`None` resolution: still held).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub order_id: String,
+    pub decision_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<u64>,
+}
+
+/// What resolving a hold did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// Resolved by this call.
+    Now(Hold),
+    /// Resolved the same way before (a retry): nothing changed.
+    Before(Hold),
+}
+
 /// Storage of the fraud defences.
 #[async_trait]
 pub trait FraudStore: Send + Sync {
@@ -81,7 +122,17 @@ pub trait FraudStore: Send + Sync {
         expires_at: u64,
     ) -> Result<()>;
     async fn order_client(&self, order_id: &str) -> Result<Option<OrderClient>>;
-    /// Puts the order on hold (its tickets are not minted). Idempotent.
+    /// Puts the order on hold (its tickets are not minted: the minting transaction checks
+    /// it). Idempotent, and never undoes a resolution.
     async fn hold(&self, order_id: &str, decision_id: &str) -> Result<()>;
+    /// On hold and not resolved.
     async fn is_held(&self, order_id: &str) -> Result<bool>;
+    async fn get_hold(&self, order_id: &str) -> Result<Option<Hold>>;
+    /// Marks the hold released (one conditional write). `NotFound` without a hold,
+    /// `Conflict` if it was cancelled.
+    async fn release_hold(&self, order_id: &str, by: &str, now: u64) -> Result<Resolved>;
+    /// One transaction: the hold marked cancelled, the paid order `Cancelled` with its
+    /// payment recorded as owed back, its seats returned to stock and to the buyer's limit.
+    /// `NotFound` without a hold, `Conflict` if it was released or the order is not paid.
+    async fn cancel_hold(&self, order_id: &str, by: &str, now: u64) -> Result<Resolved>;
 }

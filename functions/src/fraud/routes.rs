@@ -10,7 +10,10 @@
 //! - `DELETE /v1/fraud/blacklist/{id}` (admin of every event): `200 {"removed", "audit_seq"}`,
 //!   `404` if there is no such entry; the staff log records `blacklist_removed`.
 //! - `GET /v1/fraud/flagged?limit=N` (an admin): `{"decisions": [Decision]}` of the caller's
-//!   events, newest first: step-ups, holds and blocks with their reasons.
+//!   events, newest first: step-ups, holds and blocks with their reasons; a hold's decision
+//!   carries `hold` (its resolution, who and when, once a reviewer decided).
+//! - `POST /v1/fraud/holds/{order_id}/release|cancel` (an admin of the order's event): see
+//!   [`super::holds`].
 
 use std::sync::Arc;
 
@@ -23,7 +26,8 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 
 use super::blacklist::{check_request, Entry, EntryRequest, MAC_PURPOSE};
-use super::ports::Decision;
+use super::ports::{Decision, Hold};
+use super::risk::Outcome;
 use crate::audit_ingest::{append_record, AuditLog, Stream};
 use crate::deps::Deps;
 use crate::error::{Error, Result};
@@ -75,11 +79,20 @@ pub struct Removed {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Flagged {
-    pub decisions: Vec<Decision>,
+    pub decisions: Vec<FlaggedDecision>,
+}
+
+/// A flagged decision, with the hold it placed on its order (held, released or cancelled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlaggedDecision {
+    #[serde(flatten)]
+    pub decision: Decision,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
 }
 
 impl FraudAdmin {
-    async fn caller(&self, headers: &HeaderMap) -> Result<Caller> {
+    pub(super) async fn caller(&self, headers: &HeaderMap) -> Result<Caller> {
         let caller = self
             .console
             .authenticate(bearer_token(headers)?, self.deps.clock.now())
@@ -98,13 +111,24 @@ impl FraudAdmin {
     }
 
     async fn record(&self, action: &str, actor: &str, entry: &Entry) -> Result<u64> {
-        let now = self.deps.clock.now();
         let detail = serde_json::json!({
             "expires_at": entry.expires_at,
             "kind": entry.kind.as_str(),
             "provider": entry.provider,
             "reason": entry.reason,
         });
+        self.record_action(action, actor, &entry.id, detail).await
+    }
+
+    /// Appends one record to the staff log: its sequence number.
+    pub(super) async fn record_action(
+        &self,
+        action: &str,
+        actor: &str,
+        subject: &str,
+        detail: serde_json::Value,
+    ) -> Result<u64> {
+        let now = self.deps.clock.now();
         let link = append_record(self.log.as_ref(), &Stream::Staff, now, |seq| {
             // Keys alphabetical (serde_json's map is ordered), as every staff log record.
             serde_json::to_string(&serde_json::json!({
@@ -113,7 +137,7 @@ impl FraudAdmin {
                 "at": now,
                 "detail": detail,
                 "seq": seq,
-                "subject": entry.id,
+                "subject": subject,
             }))
             .map_err(Error::internal)
         })
@@ -220,13 +244,18 @@ async fn get_flagged(
     let result = async {
         let caller = a.caller(&headers).await?;
         let n = limit(query)?;
-        let decisions = a.deps.fraud.flagged(n).await?;
-        Ok(Flagged {
-            decisions: decisions
-                .into_iter()
-                .filter(|d| covers(&caller.events, &d.event_id))
-                .collect(),
-        })
+        let mut decisions = Vec::new();
+        for decision in a.deps.fraud.flagged(n).await? {
+            if !covers(&caller.events, &decision.event_id) {
+                continue;
+            }
+            let hold = match (&decision.order_id, decision.outcome) {
+                (Some(order_id), Outcome::Hold) => a.deps.fraud.get_hold(order_id).await?,
+                _ => None,
+            };
+            decisions.push(FlaggedDecision { decision, hold });
+        }
+        Ok(Flagged { decisions })
     };
     respond(StatusCode::OK, result.await)
 }
@@ -240,5 +269,9 @@ pub fn router(admin: FraudAdmin) -> Router {
         )
         .route("/v1/fraud/blacklist/{id}", delete(delete_blacklist))
         .route("/v1/fraud/flagged", get(get_flagged))
+        .route(
+            "/v1/fraud/holds/{order_id}/{action}",
+            axum::routing::post(super::holds::post_hold),
+        )
         .with_state(Arc::new(admin))
 }

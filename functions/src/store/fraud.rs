@@ -7,7 +7,7 @@
 //! - decision: `RISK#<decision id>` / `DECISION`, flagged ones on gsi1 `FRAUD_FLAGGED` /
 //!   `<at>#<id>`, TTL 180 days;
 //! - an order's client (blind indexes) `ORDER#<id>` / `FRAUD_CLIENT`, and its hold
-//!   `ORDER#<id>` / `FRAUD_HOLD`.
+//!   `ORDER#<id>` / `FRAUD_HOLD` ([`super::holds`]).
 
 use std::collections::HashMap;
 
@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use crate::aws::describe;
 use crate::error::{Error, Result};
 use crate::fraud::blacklist::Entry;
-use crate::fraud::ports::{Decision, FraudStore, OrderClient};
+use crate::fraud::ports::{Decision, FraudStore, Hold, OrderClient, Resolved};
 use crate::fraud::risk::Outcome;
 
 use super::attrs::{get_json_opt, get_n_opt, item_key, json, n, s, Item};
@@ -276,15 +276,25 @@ impl FraudStore for DynamoStore {
     }
 
     async fn hold(&self, order_id: &str, decision_id: &str) -> Result<()> {
-        let mut item = item_key(&keys::order(order_id), "FRAUD_HOLD");
-        item.insert("decision_id".into(), s(decision_id));
-        self.put_item(item).await
+        self.put_hold(order_id, decision_id).await
     }
 
     async fn is_held(&self, order_id: &str) -> Result<bool> {
         Ok(self
-            .get_item(&keys::order(order_id), "FRAUD_HOLD")
+            .read_hold(order_id)
             .await?
-            .is_some())
+            .is_some_and(|h| h.resolution.is_none()))
+    }
+
+    async fn get_hold(&self, order_id: &str) -> Result<Option<Hold>> {
+        self.read_hold(order_id).await
+    }
+
+    async fn release_hold(&self, order_id: &str, by: &str, now: u64) -> Result<Resolved> {
+        self.release_held(order_id, by, now).await
+    }
+
+    async fn cancel_hold(&self, order_id: &str, by: &str, now: u64) -> Result<Resolved> {
+        self.cancel_held(order_id, by, now).await
     }
 }

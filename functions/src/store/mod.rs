@@ -9,6 +9,7 @@ mod backups;
 mod erasures;
 mod events;
 mod fraud;
+mod holds;
 mod limits;
 mod one_time;
 mod orders;

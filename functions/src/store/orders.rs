@@ -87,7 +87,7 @@ pub(crate) fn order_from(i: &Item) -> Result<Order> {
     })
 }
 
-fn update(
+pub(super) fn update(
     store: &DynamoStore,
     pk: &str,
     sk: &str,
@@ -113,6 +113,22 @@ fn update(
 }
 
 impl DynamoStore {
+    /// The writes that give a reservation's seats back: to its stock shard and off the buyer's
+    /// per-event count (with the order's own conditional change, in one transaction).
+    pub(super) fn seats_back(&self, r: &ExpiredReservation) -> Result<Vec<TransactWriteItem>> {
+        let mut items = vec![update(
+            self,
+            &keys::customer(&r.customer_id),
+            &keys::customer_limit(&r.event_id),
+            "ADD held :neg",
+            None,
+            vec![(":neg", n(-i64::from(r.quantity)))],
+            vec![],
+        )?];
+        items.extend(self.return_to_shard(&r.event_id, &r.tier_id, r.stock_shard, r.quantity)?);
+        Ok(items)
+    }
+
     /// One attempt of the checkout transaction (the stock shard at index 1, the order at 3).
     async fn reserve_on(
         &self,
@@ -525,18 +541,8 @@ impl Orders for DynamoStore {
             ],
             vec![("#st", "status")],
         )?;
-        let stock = self.return_to_shard(&r.event_id, &r.tier_id, r.stock_shard, r.quantity)?;
-        let counter = update(
-            self,
-            &keys::customer(&r.customer_id),
-            &keys::customer_limit(&r.event_id),
-            "ADD held :neg",
-            None,
-            vec![(":neg", n(-i64::from(r.quantity)))],
-            vec![],
-        )?;
-        let mut items = vec![order, counter];
-        items.extend(stock);
+        let mut items = vec![order];
+        items.extend(self.seats_back(r)?);
         match self.transact(items).await {
             Ok(()) => Ok(true),
             Err(TxError::Condition(0)) => Ok(false),

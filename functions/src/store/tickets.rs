@@ -3,7 +3,7 @@
 //! credential it re-issued for that key).
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, TransactWriteItem, Update};
 
 use super::attrs::{b, get_b, get_b_opt, get_n, get_s, get_ss, item_key, list, n, s, Item};
 use super::{keys, unless_condition_failed, DynamoStore, TxError};
@@ -85,8 +85,24 @@ impl Tickets for DynamoStore {
             .expression_attribute_values(":q", n(tickets.len()))
             .build()
             .map_err(Error::internal)?;
+        // Not on hold for review (or the hold released), in the same transaction: a hold that
+        // lands after a mint was queued still stops it (see `crate::store::fraud`).
+        let not_held = ConditionCheck::builder()
+            .table_name(self.table())
+            .set_key(Some(item_key(
+                &keys::order(order_id),
+                super::holds::HOLD_SK,
+            )))
+            .condition_expression("attribute_not_exists(pk) OR #res = :released")
+            .expression_attribute_names("#res", "resolution")
+            .expression_attribute_values(":released", s(super::holds::RELEASED))
+            .build()
+            .map_err(Error::internal)?;
         let mut items = vec![
             TransactWriteItem::builder().update(order_update).build(),
+            TransactWriteItem::builder()
+                .condition_check(not_held)
+                .build(),
             TransactWriteItem::builder().update(sold).build(),
         ];
         for t in tickets {
@@ -104,6 +120,7 @@ impl Tickets for DynamoStore {
                     ))),
                 }
             }
+            Err(TxError::Condition(1)) => Ok(MintOutcome::Held),
             Err(TxError::Condition(i)) => Err(Error::internal(format!(
                 "mint transaction: condition {i} failed"
             ))),

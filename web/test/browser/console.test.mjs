@@ -1,7 +1,8 @@
 // The operators' console in Chromium, per role and in both languages (Indonesian first): the
 // sign-in posts to the staff sign-in route, then finance sees reports only (no admin views,
-// no buyer data), admins see events, revocations, the verified scan audit, staff and the place
-// for flagged orders; a door staff member's sign-in for the console is refused. The API answers
+// no buyer data, no fraud views, no fraud route called), admins see events, revocations, the
+// verified scan audit, staff, flagged orders (release or cancel a held one) and the blocklist
+// (add, list, remove); a door staff member's sign-in for the console is refused. The API answers
 // come from test/lib/console-answers.mjs, in the shapes of functions/src/console (whose moto
 // tests, functions/tests/console.rs, check the server side of every rule shown here).
 import assert from "node:assert/strict";
@@ -78,11 +79,14 @@ for (const lang of ["id", "en"]) {
       assert.deepEqual(await foreignTexts(page, lang, DATA), []);
       await shot(page, `console-${lang}-finance-2-reports`);
       assert.ok(api.calls.every((c) => !c.includes("/v1/staff/members")), "finance never calls staff management");
+      assert.ok(api.calls.every((c) => !c.includes("/v1/fraud/")), "finance never calls the fraud routes");
+      assert.equal(await page.locator("#flagged-load, #blacklist-form").count(), 2);
+      assert.equal(await page.isVisible("#flagged-load"), false, "no fraud view for finance");
       assert.deepEqual(errors, []);
       await page.close();
     });
 
-    test("admin: event, on-sale switch, revocation, verified scan audit, staff, fraud place", async () => {
+    test("admin: event, on-sale switch, revocation, verified scan audit, staff", async () => {
       const { page, errors, watch, api } = await signIn("admin");
       await page.fill("#username", "ops-1");
       await page.fill("#password", "correct horse battery staple");
@@ -113,8 +117,7 @@ for (const lang of ["id", "en"]) {
       await page.click("#staff-form button[type=submit]");
       await page.waitForFunction((t) => document.querySelector("#notice").textContent === t, tr("console.staff.saved", { id: "door-7" }));
       assert.deepEqual(api.members, [{ id: "door-7", body: { role: "staff", events: ["jkt-fest-2026"], gates: ["A", "B"], active: true } }]);
-      assert.equal(await page.isVisible("#fraud"), true, "the place for flagged orders and blocklists");
-      assert.equal(await page.textContent("#fraud p"), tr("console.fraud.pending"));
+      assert.equal(await page.isVisible("#fraud"), true, "flagged orders and blocklists");
       assert.deepEqual(await foreignTexts(page, lang, [...DATA, "door-7", "A, B", "ord-1"]), []);
       await shot(page, `console-${lang}-admin-1-event`);
       // The tampered chain is shown as broken, with the first bad entry.
@@ -123,6 +126,63 @@ for (const lang of ["id", "en"]) {
       await page.waitForFunction((t) => document.querySelector("#audit-state").textContent === t, tr("console.audit.broken", { seq: 2 }));
       await page.locator("#audit-state").scrollIntoViewIfNeeded();
       await shot(page, `console-${lang}-admin-2-audit-broken`);
+      assert.deepEqual(errors, []);
+      await page.close();
+    });
+
+    test("admin: flagged orders with their reasons, a hold released and one cancelled, the blocklist", async () => {
+      const { page, errors, api } = await signIn("admin");
+      await page.fill("#username", "ops-1");
+      await page.fill("#password", "correct horse battery staple");
+      await page.fill("#totp", "654321");
+      await page.click("#signin-form button[type=submit]");
+      await page.waitForSelector("#workspace:not([hidden])");
+      await page.click("#flagged-load");
+      await page.waitForSelector("#flagged tr[data-decision]");
+      assert.equal(await page.locator("#flagged tr[data-decision]").count(), 4);
+      const row = (id) => `#flagged tr[data-decision=${id}]`;
+      assert.equal(await page.textContent(`${row("rsk_blk3")} td:nth-child(7)`), [
+        tr("console.fraud.reason.emails_per_device", { observed: 7, limit: 3 }),
+        tr("console.fraud.reason.orders_per_device", { observed: 12, limit: 5 }),
+        tr("console.fraud.reason.disposable_email")].join(" · "));
+      assert.equal(await page.textContent(`${row("rsk_blk3")} td:nth-child(5)`), tr("console.fraud.outcome.block"));
+      assert.equal(await page.locator(`${row("rsk_step4")} button`).count(), 0, "only holds are decided");
+      assert.equal(await page.locator("#flagged button[data-action]").count(), 4, "two holds: release or cancel each");
+      await page.evaluate(() => document.getElementById("fraud").scrollIntoView({ block: "start" }));
+      await shot(page, `console-${lang}-admin-3-flagged`);
+      // Release the card hold; cancel the other.
+      await page.click(`${row("rsk_pay_ord_held1")} button[data-action=release]`);
+      await page.waitForFunction((t) => document.querySelector("#notice").textContent === t, tr("console.fraud.released", { order: "ord_held1" }));
+      assert.equal(await page.textContent(`${row("rsk_pay_ord_held1")} td:nth-child(8)`), tr("console.fraud.hold.released", { by: "ops-1" }));
+      await page.click(`${row("rsk_pay_ord_held2")} button[data-action=cancel]`);
+      await page.waitForFunction((t) => document.querySelector("#notice").textContent === t, tr("console.fraud.cancelled", { order: "ord_held2" }));
+      assert.deepEqual(api.holds, [{ order: "ord_held1", action: "release" }, { order: "ord_held2", action: "cancel" }]);
+      // The blocklist: listed, a bad lifetime refused before anything is sent, an entry added and one removed.
+      await page.click("#blacklist-load");
+      await page.waitForSelector("#blacklist tr[data-entry]");
+      assert.equal(await page.textContent("#blacklist tr[data-entry] td:first-child"), tr("console.blacklist.kind.card"));
+      await page.selectOption("#bl-kind", "email");
+      await page.fill("#bl-value", "bot.farm+77@mailinator.com");
+      await page.fill("#bl-reason", "bot farm");
+      await page.fill("#bl-days", "0");
+      await page.click("#blacklist-form button[type=submit]");
+      await page.waitForSelector("#error:not([hidden])");
+      assert.equal(await page.textContent("#error p"), tr("console.blacklist.badDays"));
+      assert.deepEqual(api.blacklistAdds, []);
+      await page.fill("#bl-days", "30");
+      await page.click("#blacklist-form button[type=submit]");
+      await page.waitForFunction((t) => document.querySelector("#notice").textContent === t, tr("console.blacklist.added", { kind: tr("console.blacklist.kind.email") }));
+      assert.deepEqual(api.blacklistAdds, [{ kind: "email", value: "bot.farm+77@mailinator.com", reason: "bot farm", ttl_secs: 30 * 86400 }]);
+      assert.equal(await page.locator("#blacklist tr[data-entry]").count(), 2);
+      assert.equal(await page.inputValue("#bl-value"), "", "the listed value is not kept on screen");
+      assert.equal((await page.textContent("body")).includes("mailinator"), false, "the list shows no listed value");
+      assert.deepEqual(await foreignTexts(page, lang, [...DATA, "ord_held1", "ord_held2", "ord_step4", "stolen card (bank report)", "bot farm", "Checkout"]), []);
+      await page.locator("#blacklist-form").scrollIntoViewIfNeeded();
+      await shot(page, `console-${lang}-admin-4-blocklist`);
+      await page.click(`#blacklist tr[data-entry="${"a".repeat(64)}"] button`);
+      await page.waitForFunction((t) => document.querySelector("#notice").textContent === t, tr("console.blacklist.removed"));
+      assert.equal(await page.locator("#blacklist tr[data-entry]").count(), 1);
+      assert.ok(api.calls.includes(`DELETE /v1/fraud/blacklist/${"a".repeat(64)}`));
       assert.deepEqual(errors, []);
       await page.close();
     });

@@ -29,6 +29,8 @@ if (!env.KARCIS_API_URL && !(env.KARCIS_CHECKOUT_URL && env.KARCIS_TICKETS_URL &
 const skip = requirements("the stack tests", needed, "KARCIS_SKIP_STACK_TESTS");
 const GATE = env.KARCIS_GATE || "A";
 const FRESHNESS = Number(env.KARCIS_FRESHNESS_SECS || 30);
+// Screenshots of the real journey (README), one set per language of the run.
+const JOURNEY = `site-stack-${(env.KARCIS_WEB_LOCALE || "en-US").slice(0, 2)}`;
 
 describe("the whole purchase, door and privacy flow", { skip }, () => {
   let web, browser, page, http;
@@ -77,7 +79,7 @@ describe("the whole purchase, door and privacy flow", { skip }, () => {
     await page.goto(`${web.url}/?event=${encodeURIComponent(env.KARCIS_EVENT_ID)}`);
     await page.waitForSelector(".tier");
     assert.match(await page.textContent("#tiers"), /left|Sold out|Sisa|Habis terjual/);
-    await shot(page, "site-3-event");
+    await shot(page, `${JOURNEY}-1-event`);
     await page.fill("#name", "Ana Buyer");
     await page.fill("#email", email);
     await page.fill("#phone", "+6281234567890");
@@ -85,7 +87,7 @@ describe("the whole purchase, door and privacy flow", { skip }, () => {
     await page.waitForSelector("#checkout-error:not([hidden])");
     assert.match(await page.textContent("#checkout-error"), /privacy policy|kebijakan privasi/);
     await page.check("#consent");
-    await shot(page, "site-4-checkout");
+    await shot(page, `${JOURNEY}-2-checkout`);
     // The API's answer passes through unchanged; it names the order and the gateway's page.
     let created;
     await page.route(/\/v1\/orders$/, async (route) => {
@@ -125,7 +127,7 @@ describe("the whole purchase, door and privacy flow", { skip }, () => {
     await page.goto(`${web.url}/return.html?order=${encodeURIComponent(orderId)}`);
     await page.waitForSelector("#done:not([hidden])", { timeout: 90000 });
     assert.equal(await page.getAttribute("#order-status", "data-status"), "minted");
-    await shot(page, "site-5-return-minted");
+    await shot(page, `${JOURNEY}-3-return-minted`);
   });
 
   test("my tickets: bound to this browser, the code on screen is admitted once", async () => {
@@ -133,7 +135,7 @@ describe("the whole purchase, door and privacy flow", { skip }, () => {
     const code = await codeOnScreen();
     assert.match(code, /^KC1:/);
     assert.equal(tf.parseQr(code).kind, tf.KIND_ROTATING);
-    await shot(page, "site-6-my-tickets");
+    await shot(page, `${JOURNEY}-4-ticket`);
     const first = await edgeScan(code, `e2e-${orderId}-1`);
     assert.equal(first.result, "admitted", JSON.stringify(first));
 
@@ -180,7 +182,7 @@ describe("the whole purchase, door and privacy flow", { skip }, () => {
     const exported = JSON.parse(await page.textContent("#export"));
     assert.equal(exported.customer.email, email);
     assert.ok(exported.orders.some((o) => o.order_id === orderId));
-    await shot(page, "site-7-privacy-export");
+    await shot(page, `${JOURNEY}-5-privacy-export`);
     await proveEmail();
     await page.check("input[value=delete]");
     page.once("dialog", (d) => d.accept());
