@@ -4,5 +4,8 @@
 pub mod backup;
 pub mod drill;
 pub mod evidence;
+pub mod mass_revoke;
+pub mod notify_customers;
 pub mod pause;
 pub mod restore;
+pub mod rotate_keys;

@@ -9,6 +9,7 @@ mod backups;
 mod erasures;
 mod events;
 mod fraud;
+mod incident;
 mod limits;
 mod one_time;
 mod orders;
@@ -409,5 +410,9 @@ impl Dedup for DynamoStore {
             .await
             .map_err(|e| Error::unavailable(format!("dynamodb DeleteItem: {}", describe(&e))))?;
         Ok(())
+    }
+
+    async fn is_claimed(&self, key: &str) -> Result<bool> {
+        Ok(self.get_item(&keys::dedup(key), "DEDUP").await?.is_some())
     }
 }
