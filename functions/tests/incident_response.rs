@@ -2,7 +2,7 @@
 //! event's ticket keys (tickets re-issued under the new kid, the worker's `EVENT_KEYS` with the
 //! old kid's `not_after`), mass revocation through the revoke queue to the door, and the
 //! customers' incident notice through the notify queue.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
 use std::sync::{Arc, Mutex};
 
@@ -431,4 +431,159 @@ async fn incident_notices_go_once_per_order_and_skip_erased_buyers() {
         notify_customers(&deps, &store, "inc-9", "nope", 2, 1, || async {}).await,
         Err(Error::NotFound)
     );
+}
+
+// The edge worker's own token checks, compiled natively (as `tests/staff.rs` does).
+#[allow(dead_code, unused_imports, clippy::all, clippy::pedantic)]
+#[path = "../../edge-worker/src/api.rs"]
+mod api;
+#[allow(dead_code, unused_imports, clippy::all, clippy::pedantic)]
+#[path = "../../edge-worker/src/auth.rs"]
+mod auth;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_every_staff_token_refuses_old_tokens_at_once_here_and_at_the_door() {
+    use functions::operations::staff_tokens::revoke_all_staff_tokens;
+    use functions::ports::OsRng;
+    use functions::staff::{
+        create_signing_key, public_key_of, DynamoDirectory, KmsSigner, MemberSpec, Purpose, Role,
+        Settings, StaffService, TokenRequest,
+    };
+    use functions::staff_identity::{Console, VerifyKeys};
+
+    let (env, _deps, log) = world(&[]).await;
+    let log = Arc::new(log);
+    let clock = Arc::new(TestClock::new(NOW));
+    let directory = || {
+        Arc::new(DynamoDirectory::new(
+            env.clients.dynamodb.clone(),
+            env.config.table_name.clone(),
+        ))
+    };
+    let service_with = |signer: KmsSigner| {
+        StaffService::new(
+            Settings::default(),
+            Arc::new(signer),
+            vec![],
+            directory(),
+            log.clone(),
+            clock.clone(),
+            Arc::new(OsRng),
+        )
+        .unwrap()
+    };
+    let old_key = create_signing_key(&env.clients.kms, "old").await.unwrap();
+    let new_key = create_signing_key(&env.clients.kms, "new").await.unwrap();
+    let old_pk = public_key_of(&env.clients.kms, &old_key).await.unwrap();
+    let new_pk = public_key_of(&env.clients.kms, &new_key).await.unwrap();
+    let old_service = service_with(
+        KmsSigner::load(env.clients.kms.clone(), &old_key)
+            .await
+            .unwrap(),
+    );
+    let spec = MemberSpec {
+        role: Role::Admin,
+        events: vec!["*".into()],
+        gates: vec!["*".into()],
+        active: true,
+    };
+    old_service
+        .put_member("cli:ops", "ops-1", &spec)
+        .await
+        .unwrap();
+    let req = |purpose| TokenRequest {
+        purpose,
+        events: None,
+        gates: None,
+        ttl_secs: None,
+    };
+    let console_token = old_service
+        .issue_token("cli:ops", "ops-1", &req(Purpose::Console))
+        .await
+        .unwrap()
+        .token;
+    let door_token = old_service
+        .issue_token("cli:ops", "ops-1", &req(Purpose::Door))
+        .await
+        .unwrap()
+        .token;
+    let settings = Settings::default();
+    let console = |keys: &[[u8; 65]]| Console {
+        keys: VerifyKeys::new(keys).unwrap(),
+        issuer: settings.issuer.clone(),
+        audience: settings.console_audience.clone(),
+        directory: directory(),
+    };
+    // Before: the old key's tokens work, in the functions and at the door.
+    let during_rotation = console(&[new_pk, old_pk]);
+    during_rotation
+        .authenticate(&console_token, NOW + 5)
+        .await
+        .unwrap();
+    let old_jwks = serde_json::to_string(&old_service.jwks()).unwrap();
+    let door = |token: &str, jwks: &str| {
+        let keys = auth::StaffKeys::from_jwks(jwks).unwrap();
+        auth::parse(token, &keys).and_then(|u| {
+            let valid = u.check.verify_with_p256();
+            u.decide(valid, NOW + 5, &settings.door_audience, &settings.issuer)
+        })
+    };
+    door(&door_token, &old_jwks).unwrap();
+
+    let done = revoke_all_staff_tokens(
+        &store_of(&env),
+        log.as_ref(),
+        &new_pk,
+        "ops",
+        "key leak",
+        NOW + 5,
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.not_before, NOW + 6);
+    // At once, in the functions: refused even while the old key is still trusted.
+    assert_eq!(
+        during_rotation.authenticate(&console_token, NOW + 6).await,
+        Err(Error::Unauthorized)
+    );
+    // At the door with the new STAFF_JWKS: the old kid is gone.
+    let new_jwks = serde_json::to_string(&done.jwks).unwrap();
+    assert_eq!(done.jwks.keys.len(), 1);
+    assert!(matches!(
+        door(&door_token, &new_jwks),
+        Err(auth::AuthError::UnknownKey)
+    ));
+    // A token of the new key, issued after the line, works; the line never moves back.
+    clock.set(NOW + 10);
+    let new_service = service_with(
+        KmsSigner::load(env.clients.kms.clone(), &new_key)
+            .await
+            .unwrap(),
+    );
+    let fresh = new_service
+        .issue_token("cli:ops", "ops-1", &req(Purpose::Console))
+        .await
+        .unwrap()
+        .token;
+    console(&[new_pk])
+        .authenticate(&fresh, NOW + 10)
+        .await
+        .unwrap();
+    let fresh_door = new_service
+        .issue_token("cli:ops", "ops-1", &req(Purpose::Door))
+        .await
+        .unwrap()
+        .token;
+    door(&fresh_door, &new_jwks).unwrap();
+    revoke_all_staff_tokens(&store_of(&env), log.as_ref(), &new_pk, "ops", "older", NOW)
+        .await
+        .unwrap();
+    console(&[new_pk])
+        .authenticate(&fresh, NOW + 10)
+        .await
+        .unwrap();
+}
+
+fn store_of(env: &TestEnv) -> functions::store::DynamoStore {
+    functions::store::DynamoStore::new(env.clients.dynamodb.clone(), env.config.table_name.clone())
 }

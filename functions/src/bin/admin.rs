@@ -21,6 +21,9 @@
 //!   the tickets at the door through the revoke queue; a re-run resumes.
 //! - `admin notify-customers --incident ID --event ID [--max N] [--per-second N]` queues the
 //!   incident notice to each paid order's buyer, once per (incident, order).
+//! - `admin revoke-staff-tokens --new-key-id KMS_KEY --reason TEXT --jwks-out FILE` refuses
+//!   every staff token issued before now (a line in the table, checked by the functions at once)
+//!   and writes the worker's `STAFF_JWKS` with the new signing key alone.
 
 use std::io::Read as _;
 
@@ -38,7 +41,8 @@ const USAGE: &str = "usage: admin create-event < event.json\n       admin restor
                      FILE] --out FILE\n       admin reissue-tickets --event ID [--max N]\n       \
                      admin mass-revoke --incident ID --event ID [--tier T | --orders FILE] \
                      [--max N]\n       admin notify-customers --incident ID --event ID [--max N] \
-                     [--per-second N]";
+                     [--per-second N]\n       admin revoke-staff-tokens --new-key-id KEY \
+                     --reason TEXT --jwks-out FILE";
 
 fn usage() -> ! {
     eprintln!("{USAGE}");
@@ -105,6 +109,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("pause-sales") => pause_sales(&args[1..]).await?,
         Some("export-evidence") => export_evidence(&args[1..]).await?,
+        Some("revoke-staff-tokens") => {
+            let Some(flags) = flags(&args[1..]) else {
+                usage()
+            };
+            revoke_staff_tokens(&flags).await?;
+        }
         Some(
             cmd @ ("rotate-event-keys" | "reissue-tickets" | "mass-revoke" | "notify-customers"),
         ) => {
@@ -294,4 +304,41 @@ fn write_secret_file(path: &str, text: &str) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     f.write_all(text.as_bytes())
+}
+
+async fn revoke_staff_tokens(
+    flags: &std::collections::BTreeMap<String, String>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let need = |name: &str| flags.get(name).cloned().unwrap_or_else(|| usage());
+    let (key_id, reason, out) = (need("new-key-id"), need("reason"), need("jwks-out"));
+    let actor = std::env::var("KARCIS_OPERATOR").unwrap_or_else(|_| "operator".into());
+    let deps = Deps::from_env().await?;
+    let clients = functions::aws::Clients::from_env().await;
+    let public_key = functions::staff::public_key_of(&clients.kms, &key_id).await?;
+    let store = functions::store::DynamoStore::new(
+        clients.dynamodb.clone(),
+        deps.config.table_name.clone(),
+    );
+    let log = functions::audit_ingest::DynamoAuditLog::new(
+        clients.dynamodb,
+        deps.config.table_name.clone(),
+    );
+    let done = functions::operations::staff_tokens::revoke_all_staff_tokens(
+        &store,
+        &log,
+        &public_key,
+        &actor,
+        &reason,
+        deps.clock.now(),
+    )
+    .await?;
+    write_secret_file(&out, &serde_json::to_string_pretty(&done.jwks)?)?;
+    eprintln!(
+        "staff tokens before {} refused. Next: edge-worker/scripts/set-keys.sh EVENT_KEYS.json {out}; \
+         point STAFF_SIGNING_KEY_ID at {key_id} and deploy with StaffPreviousKeyIds empty \
+         (infra/README.md, staff signing key rotation)",
+        done.not_before
+    );
+    println!("{}", serde_json::to_string_pretty(&done)?);
+    Ok(())
 }

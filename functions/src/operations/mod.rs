@@ -9,3 +9,4 @@ pub mod notify_customers;
 pub mod pause;
 pub mod restore;
 pub mod rotate_keys;
+pub mod staff_tokens;

@@ -14,6 +14,29 @@ use crate::error::{Error, Result};
 use crate::model::Order;
 use crate::ports::{TicketRecord, WrappedEventKeys};
 
+/// The line before which every staff token is refused (0 if none was drawn). Read by the
+/// staff directory on each console authentication.
+///
+/// # Errors
+/// DynamoDB's failures.
+pub async fn staff_tokens_not_before(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<u64> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(item_key(keys::CONFIG, keys::STAFF_TOKENS_NOT_BEFORE)))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| Error::unavailable(format!("dynamodb GetItem: {}", describe(&e))))?;
+    Ok(out
+        .item
+        .and_then(|i| super::attrs::get_n::<u64>(&i, "line").ok())
+        .unwrap_or(0))
+}
+
 /// Most Scan pages read per listing (1 MB each).
 pub const MAX_SCAN_PAGES: u32 = 100_000;
 
@@ -73,6 +96,26 @@ impl DynamoStore {
             .collect::<Result<Vec<_>>>()?;
         orders.sort_by(|a, b| a.order_id.cmp(&b.order_id));
         Ok(orders)
+    }
+
+    /// Draws the staff tokens' line at `line` (it only moves forward: an older line changes
+    /// nothing). `true` if this call moved it.
+    ///
+    /// # Errors
+    /// DynamoDB's failures.
+    pub async fn set_staff_tokens_not_before(&self, line: u64, reason: &str) -> Result<bool> {
+        let res = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(item_key(keys::CONFIG, keys::STAFF_TOKENS_NOT_BEFORE)))
+            .update_expression("SET line = :l, reason = :r")
+            .condition_expression("attribute_not_exists(line) OR line < :l")
+            .expression_attribute_values(":l", n(line))
+            .expression_attribute_values(":r", s(reason))
+            .send()
+            .await;
+        Ok(unless_condition_failed("UpdateItem", res)?.is_some())
     }
 
     /// Makes `new` the event's signing key set if its key set is still `old_kid`: the new

@@ -9,7 +9,7 @@ mod backups;
 mod erasures;
 mod events;
 mod fraud;
-mod incident;
+pub mod incident;
 mod limits;
 mod one_time;
 mod orders;
@@ -86,6 +86,8 @@ pub mod keys {
     pub const PII_INDEX_KEY: &str = "PII_INDEX_KEY";
     /// The incident kill switch of every sale (pk `CONFIG`).
     pub const SALES_PAUSE: &str = "SALES_PAUSE";
+    /// Under `CONFIG`: every staff token issued before its `line` is refused.
+    pub const STAFF_TOKENS_NOT_BEFORE: &str = "STAFF_TOKENS_NOT_BEFORE";
     pub fn dedup(key: &str) -> String {
         format!("DEDUP#{key}")
     }
