@@ -185,11 +185,13 @@ TABLE_LEADING_KEYS = {
     "retention": {"CUSTOMER#*", "EMAIL#*", "EVENT#*", "CONFIG"},
     # ORDER#*: the phone number sealed on the order (SMS, WhatsApp).
     "notify": {"CUSTOMER#*", "DEDUP#*", "ORDER#*"},
-    "revoke": {"ORDER#*"},
+    # DEDUP#*: an operator's mass revocation record (operations/mass_revoke.rs), read only.
+    "revoke": {"ORDER#*", "DEDUP#*"},
     # CONFIG: the wrapped blind-index key (sign-in client counters).
     "staff": {"STAFF#*", "STAFFAUDIT", "CONFIG"},
-    "audit-ingest": {"AUDIT#*", "STAFF#*"},
-    "console": {"EVENT#*", "KID#*", "ORDER#*", "STAFF#*", "STAFFAUDIT", "AUDIT#*"},
+    # CONFIG: the line before which every staff token is refused (admin revoke-staff-tokens).
+    "audit-ingest": {"AUDIT#*", "STAFF#*", "CONFIG"},
+    "console": {"EVENT#*", "KID#*", "ORDER#*", "STAFF#*", "STAFFAUDIT", "AUDIT#*", "CONFIG"},
 }
 # The gsi1 partition keys (gsi1pk) each function may Query; a function not named has no gsi1.
 INDEX_LEADING_KEYS = {

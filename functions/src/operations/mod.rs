@@ -7,6 +7,7 @@ pub mod evidence;
 pub mod mass_revoke;
 pub mod notify_customers;
 pub mod pause;
+pub mod qr_alarm;
 pub mod restore;
 pub mod rotate_keys;
 pub mod staff_tokens;
