@@ -587,3 +587,108 @@ async fn revoking_every_staff_token_refuses_old_tokens_at_once_here_and_at_the_d
 fn store_of(env: &TestEnv) -> functions::store::DynamoStore {
     functions::store::DynamoStore::new(env.clients.dynamodb.clone(), env.config.table_name.clone())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_the_ingest_token_and_a_webhook_secret_overlaps_then_refuses_the_old() {
+    use base64::Engine as _;
+    use functions::audit_ingest::{new_ingest_token, IngestTokens};
+    use functions::gateway::testing::TEST_SECRETS_JSON;
+    use functions::gateway::GatewaySecrets;
+    use functions::operations::rotate_secrets::{ingest_hashes, rotate_gateway_ciphertext, Phase};
+    use functions::ports::{KeyPurpose, Keys as _, OsRng};
+
+    // The audit ingest token, as the audit-ingest function checks it.
+    let (old, old_hash) = new_ingest_token(&OsRng);
+    let (new, new_hash) = new_ingest_token(&OsRng);
+    let during = ingest_hashes(&old_hash, Some(&new_hash), Phase::Start).unwrap();
+    let tokens = IngestTokens::from_hex_list(&during).unwrap();
+    assert!(tokens.accepts(&old) && tokens.accepts(&new));
+    let after = ingest_hashes(&during, None, Phase::Finish).unwrap();
+    let tokens = IngestTokens::from_hex_list(&after).unwrap();
+    assert!(tokens.accepts(&new));
+    assert!(
+        !tokens.accepts(&old),
+        "the old token is refused after the rotation"
+    );
+
+    // The Stripe endpoint secret inside the KMS-encrypted gateway configuration (on moto).
+    let env = TestEnv::new().await;
+    let keys = env.keys();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let current = b64.encode(
+        keys.encrypt(&KeyPurpose::GatewaySecrets, TEST_SECRETS_JSON.as_bytes())
+            .await
+            .unwrap(),
+    );
+    let new_secret = NEW_SECRET;
+    assert_eq!(
+        stripe_accepts(keys.as_ref(), &current).await,
+        [true, false, false]
+    );
+    let during = rotate_gateway_ciphertext(keys.as_ref(), &current, Some(new_secret), Phase::Start)
+        .await
+        .unwrap();
+    assert_eq!(
+        stripe_accepts(keys.as_ref(), &during).await,
+        [true, true, false]
+    );
+    let after = rotate_gateway_ciphertext(keys.as_ref(), &during, None, Phase::Finish)
+        .await
+        .unwrap();
+    assert_eq!(
+        stripe_accepts(keys.as_ref(), &after).await,
+        [false, true, false]
+    );
+    // The other providers' secrets are carried over unchanged.
+    let plain = keys
+        .decrypt(&KeyPurpose::GatewaySecrets, &b64.decode(&after).unwrap())
+        .await
+        .unwrap();
+    assert!(GatewaySecrets::from_json(&plain)
+        .unwrap()
+        .midtrans()
+        .is_ok());
+    // Bad input changes nothing: not base64, a ciphertext of another purpose, no new secret.
+    assert!(
+        rotate_gateway_ciphertext(keys.as_ref(), "%%", Some("x"), Phase::Start)
+            .await
+            .is_err()
+    );
+    let other = b64.encode(keys.encrypt(&KeyPurpose::RevokerKey, b"ab").await.unwrap());
+    assert!(
+        rotate_gateway_ciphertext(keys.as_ref(), &other, Some("x"), Phase::Start)
+            .await
+            .is_err()
+    );
+    assert!(
+        rotate_gateway_ciphertext(keys.as_ref(), &current, None, Phase::Start)
+            .await
+            .is_err()
+    );
+}
+
+const OLD_SECRET: &str = "whsec_karcis_test_endpoint_secret";
+const NEW_SECRET: &str = "whsec_karcis_rotated_1";
+
+/// Whether the Stripe secrets in `ciphertext` accept a webhook signed with the old secret, the
+/// new one, and someone else's, as the payment-callback function verifies it.
+async fn stripe_accepts(keys: &dyn functions::ports::Keys, ciphertext: &str) -> [bool; 3] {
+    use base64::Engine as _;
+    use functions::gateway::stripe::verify_signature;
+    use functions::gateway::testing::stripe_signature_header;
+    let plain = keys
+        .decrypt(
+            &functions::ports::KeyPurpose::GatewaySecrets,
+            &base64::engine::general_purpose::STANDARD
+                .decode(ciphertext)
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let secrets = functions::gateway::GatewaySecrets::from_json(&plain).unwrap();
+    let list = secrets.stripe().unwrap().webhook_secrets.clone();
+    let body = br#"{"id":"evt_1"}"#;
+    [OLD_SECRET, NEW_SECRET, "whsec_someone_else"].map(|s| {
+        verify_signature(&stripe_signature_header(&[s], NOW, body), body, &list, NOW).is_ok()
+    })
+}

@@ -24,6 +24,12 @@
 //! - `admin revoke-staff-tokens --new-key-id KMS_KEY --reason TEXT --jwks-out FILE` refuses
 //!   every staff token issued before now (a line in the table, checked by the functions at once)
 //!   and writes the worker's `STAFF_JWKS` with the new signing key alone.
+//! - `admin rotate-ingest-token (--start | --finish) --current-hashes LIST` prints the next
+//!   `AuditIngestTokenSha256` (start: a new token for the worker's `AUDIT_INGEST_TOKEN`, its
+//!   hash first and the current one kept; finish: the new hash alone).
+//! - `admin rotate-webhook-secret (--start | --finish) --current-ciphertext B64` prints the next
+//!   `GatewaySecretsCiphertext` with Stripe's endpoint secret rotated (start: the new secret,
+//!   read from stdin, first and the current one kept; finish: the new one alone).
 
 use std::io::Read as _;
 
@@ -42,7 +48,9 @@ const USAGE: &str = "usage: admin create-event < event.json\n       admin restor
                      admin mass-revoke --incident ID --event ID [--tier T | --orders FILE] \
                      [--max N]\n       admin notify-customers --incident ID --event ID [--max N] \
                      [--per-second N]\n       admin revoke-staff-tokens --new-key-id KEY \
-                     --reason TEXT --jwks-out FILE";
+                     --reason TEXT --jwks-out FILE\n       admin rotate-ingest-token (--start | \
+                     --finish) --current-hashes LIST\n       admin rotate-webhook-secret (--start \
+                     | --finish) --current-ciphertext B64 < new-secret";
 
 fn usage() -> ! {
     eprintln!("{USAGE}");
@@ -109,6 +117,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some("pause-sales") => pause_sales(&args[1..]).await?,
         Some("export-evidence") => export_evidence(&args[1..]).await?,
+        Some(cmd @ ("rotate-ingest-token" | "rotate-webhook-secret")) => {
+            rotate_secret(cmd, &args[1..]).await?;
+        }
         Some("revoke-staff-tokens") => {
             let Some(flags) = flags(&args[1..]) else {
                 usage()
@@ -340,5 +351,56 @@ async fn revoke_staff_tokens(
         done.not_before
     );
     println!("{}", serde_json::to_string_pretty(&done)?);
+    Ok(())
+}
+
+async fn rotate_secret(cmd: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    use functions::operations::rotate_secrets::{ingest_hashes, rotate_gateway_ciphertext, Phase};
+    let phase = match args.first().map(String::as_str) {
+        Some("--start") => Phase::Start,
+        Some("--finish") => Phase::Finish,
+        _ => usage(),
+    };
+    let Some(flags) = flags(&args[1..]) else {
+        usage()
+    };
+    if cmd == "rotate-ingest-token" {
+        let current = flags
+            .get("current-hashes")
+            .cloned()
+            .unwrap_or_else(|| usage());
+        let fresh = (phase == Phase::Start)
+            .then(|| functions::audit_ingest::new_ingest_token(&functions::ports::OsRng));
+        let hashes = ingest_hashes(&current, fresh.as_ref().map(|(_, h)| h.as_str()), phase)?;
+        let mut out = serde_json::json!({ "AuditIngestTokenSha256": hashes });
+        if let Some((token, _)) = &fresh {
+            out["AUDIT_INGEST_TOKEN"] = serde_json::Value::from(token.as_str());
+        }
+        println!("{out}");
+        return Ok(());
+    }
+    let current = flags
+        .get("current-ciphertext")
+        .cloned()
+        .unwrap_or_else(|| usage());
+    let new = if phase == Phase::Start {
+        let mut text = zeroize::Zeroizing::new(String::new());
+        std::io::stdin().take(4097).read_to_string(&mut text)?;
+        Some(zeroize::Zeroizing::new(text.trim().to_owned()))
+    } else {
+        None
+    };
+    let deps = Deps::from_env().await?;
+    let next = rotate_gateway_ciphertext(
+        deps.keys.as_ref(),
+        &current,
+        new.as_deref().map(String::as_str),
+        phase,
+    )
+    .await?;
+    println!(
+        "{}",
+        serde_json::json!({ "GatewaySecretsCiphertext": next })
+    );
     Ok(())
 }

@@ -10,4 +10,5 @@ pub mod pause;
 pub mod qr_alarm;
 pub mod restore;
 pub mod rotate_keys;
+pub mod rotate_secrets;
 pub mod staff_tokens;
