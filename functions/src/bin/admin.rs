@@ -157,15 +157,7 @@ async fn pause_sales(args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
     };
     let actor = std::env::var("KARCIS_OPERATOR").unwrap_or_else(|_| "operator".into());
     let deps = Deps::from_env().await?;
-    let clients = functions::aws::Clients::from_env().await;
-    let store = functions::store::DynamoStore::new(
-        clients.dynamodb.clone(),
-        deps.config.table_name.clone(),
-    );
-    let log = functions::audit_ingest::DynamoAuditLog::new(
-        clients.dynamodb,
-        deps.config.table_name.clone(),
-    );
+    let (_, store, log) = handles(&deps).await;
     let now = deps.clock.now();
     let link = set_sales(&store, &log, &scope, paused, &actor, &reason, now).await?;
     println!("{}", link.canonical);
@@ -225,15 +217,7 @@ async fn incident(
     let need = |name: &str| flags.get(name).cloned().unwrap_or_else(|| usage());
     let actor = std::env::var("KARCIS_OPERATOR").unwrap_or_else(|_| "operator".into());
     let deps = Deps::from_env().await?;
-    let clients = functions::aws::Clients::from_env().await;
-    let store = functions::store::DynamoStore::new(
-        clients.dynamodb.clone(),
-        deps.config.table_name.clone(),
-    );
-    let log = functions::audit_ingest::DynamoAuditLog::new(
-        clients.dynamodb,
-        deps.config.table_name.clone(),
-    );
+    let (_, store, log) = handles(&deps).await;
     let event = need("event");
     let max = usize::try_from(number(flags, "max", 100_000)).unwrap_or(usize::MAX);
     let report = match cmd {
@@ -324,16 +308,8 @@ async fn revoke_staff_tokens(
     let (key_id, reason, out) = (need("new-key-id"), need("reason"), need("jwks-out"));
     let actor = std::env::var("KARCIS_OPERATOR").unwrap_or_else(|_| "operator".into());
     let deps = Deps::from_env().await?;
-    let clients = functions::aws::Clients::from_env().await;
+    let (clients, store, log) = handles(&deps).await;
     let public_key = functions::staff::public_key_of(&clients.kms, &key_id).await?;
-    let store = functions::store::DynamoStore::new(
-        clients.dynamodb.clone(),
-        deps.config.table_name.clone(),
-    );
-    let log = functions::audit_ingest::DynamoAuditLog::new(
-        clients.dynamodb,
-        deps.config.table_name.clone(),
-    );
     let done = functions::operations::staff_tokens::revoke_all_staff_tokens(
         &store,
         &log,
@@ -403,4 +379,19 @@ async fn rotate_secret(cmd: &str, args: &[String]) -> Result<(), Box<dyn std::er
         serde_json::json!({ "GatewaySecretsCiphertext": next })
     );
     Ok(())
+}
+
+/// The AWS clients, the table and the audit log of `deps`' configuration.
+async fn handles(
+    deps: &Deps,
+) -> (
+    functions::aws::Clients,
+    functions::store::DynamoStore,
+    functions::audit_ingest::DynamoAuditLog,
+) {
+    let clients = functions::aws::Clients::from_env().await;
+    let table = deps.config.table_name.clone();
+    let store = functions::store::DynamoStore::new(clients.dynamodb.clone(), table.clone());
+    let log = functions::audit_ingest::DynamoAuditLog::new(clients.dynamodb.clone(), table);
+    (clients, store, log)
 }
