@@ -7,11 +7,15 @@
 //! ```json
 //! {"events":[{"kid":1,"event_id":"evt-1","issuer_public_key":"04..(130 hex)","qr_key":"..(64 hex)"}]}
 //! ```
+//!
+//! A key set may carry `"not_after": <unix seconds>`: after it the door refuses its codes as an
+//! unknown key and offline bundles leave it out. `admin rotate-event-keys` writes the rotated-out
+//! kid with the end of its grace period there.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use ticket::{KeyRing, QrKey};
+use ticket::{KeyRing, Opened, QrKey, Rejection};
 use zeroize::Zeroizing;
 
 use crate::api::{valid_id, MAX_ID_LEN};
@@ -28,6 +32,8 @@ struct EventKeyJson {
     event_id: String,
     issuer_public_key: String,
     qr_key: String,
+    #[serde(default)]
+    not_after: Option<u64>,
 }
 
 /// One event's verifier keys, as handed to an offline scanner.
@@ -38,6 +44,8 @@ pub struct EventKeySet {
     pub issuer_public_sec1: Vec<u8>,
     /// For offline bundles only (see `offline.rs`).
     pub qr_key: QrKey,
+    /// Refused after this time (a rotated-out key set's grace period).
+    pub not_after: Option<u64>,
 }
 
 /// Everything parsed from the bindings.
@@ -91,6 +99,7 @@ pub fn parse_event_keys(json: &str) -> Result<(KeyRing, BTreeMap<u32, EventKeySe
                     event_id: event.event_id,
                     issuer_public_sec1: uncompressed.as_bytes().to_vec(),
                     qr_key: qr,
+                    not_after: event.not_after,
                 },
             )
             .is_some()
@@ -124,6 +133,24 @@ impl Config {
             .map(|s| Zeroizing::new(hex::encode(s.qr_key.expose_secret())))
     }
 
+    /// Whether key set `kid` is past its `not_after` at `now`.
+    pub fn kid_retired(&self, kid: u32, now: u64) -> bool {
+        self.key_sets
+            .get(&kid)
+            .and_then(|s| s.not_after)
+            .is_some_and(|end| now > end)
+    }
+
+    /// Opens a code with the ring at `now`: a code of a key set past its `not_after` is an
+    /// unknown key.
+    pub fn open_at(&self, qr: &str, now: u64) -> Result<Opened, Rejection> {
+        let opened = ticket::open(qr, &self.ring)?;
+        if self.kid_retired(opened.claims().kid, now) {
+            return Err(Rejection::UnknownKey);
+        }
+        Ok(opened)
+    }
+
     pub fn is_known_event(&self, event_id: &str) -> bool {
         self.key_sets.values().any(|s| s.event_id == event_id)
     }
@@ -148,6 +175,28 @@ mod tests {
         assert_eq!(ring.kids(), vec![1]);
         assert_eq!(sets[&1].event_id, "evt-1");
         assert_eq!(sets[&1].issuer_public_sec1.len(), 65);
+    }
+
+    #[test]
+    fn a_key_set_past_its_not_after_is_retired() {
+        let issuer = ticket::IssuerKey::from_secret_bytes(1, &[3u8; 32]).unwrap();
+        let json = format!(
+            r#"{{"events":[{{"kid":1,"event_id":"evt-1","issuer_public_key":"{}","qr_key":"{}","not_after":100}},{{"kid":2,"event_id":"evt-1","issuer_public_key":"{}","qr_key":"{}"}}]}}"#,
+            hex::encode(issuer.public_key_sec1()),
+            "ab".repeat(32),
+            hex::encode(issuer.public_key_sec1()),
+            "cd".repeat(32)
+        );
+        let (ring, sets) = parse_event_keys(&json).unwrap();
+        let cfg = Config {
+            ring,
+            key_sets: sets,
+            staff_keys: StaffKeys::from_jwks(r#"{"keys":[]}"#).unwrap(),
+        };
+        assert!(!cfg.kid_retired(1, 100));
+        assert!(cfg.kid_retired(1, 101));
+        assert!(!cfg.kid_retired(2, u64::MAX));
+        assert!(!cfg.kid_retired(9, 101));
     }
 
     #[test]

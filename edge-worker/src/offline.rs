@@ -182,7 +182,7 @@ pub(crate) async fn bundle(ctx: &Ctx, req: &Request) -> Result<Response> {
         .cfg
         .key_sets
         .values()
-        .filter(|s| s.event_id == params.event_id)
+        .filter(|s| s.event_id == params.event_id && !ctx.cfg.kid_retired(s.kid, ctx.now()))
         .filter_map(|s| {
             ctx.cfg.ring_qr_key_hex(s.kid).map(|qr| BundleKey {
                 kid: s.kid,

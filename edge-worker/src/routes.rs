@@ -380,7 +380,7 @@ pub(crate) async fn check_ticket(
     now: u64,
     use_kv: bool,
 ) -> Result<TicketCheck> {
-    let opened = match ticket::open(qr, &ctx.cfg.ring) {
+    let opened = match ctx.cfg.open_at(qr, now) {
         Ok(opened) => opened,
         Err(rejection) => {
             return Ok(TicketCheck {

@@ -359,11 +359,16 @@ pub async fn ingest(log: &dyn AuditLog, batch: &Batch, now: u64) -> Result<Inges
             .last(&stream)
             .await?
             .ok_or_else(|| Error::internal("audit chain empty after append"))?;
+        // The forged-or-stale QR alarm sums `forged_or_stale` (operations::qr_alarm).
+        let refused = crate::operations::qr_alarm::door_refusals(&new);
         tracing::info!(
             event_id = %batch.event_id,
             first,
             last = last_seq,
             stored = new.len(),
+            forged_qr = refused.forged,
+            stale_qr = refused.stale,
+            forged_or_stale = refused.forged + refused.stale,
             "audit batch accepted"
         );
         return Ok(IngestOutcome {

@@ -186,12 +186,25 @@ pub struct RetireMessage {
     pub ticket_id: String,
 }
 
-/// What the revoke queue carries: a whole order to revoke, or one ticket's re-issue to record.
+/// admin -> revoke: an operator's mass revocation (`operations::mass_revoke`) names an order
+/// of an incident. The revoke function acts only if the operator's record of that (incident,
+/// order) exists in the table: the message alone revokes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentRevokeMessage {
+    pub order_id: String,
+    pub event_id: String,
+    pub incident_id: String,
+}
+
+/// What the revoke queue carries: a whole order to revoke, one ticket's re-issue to record, or
+/// an order of an operator's mass revocation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum RevokeQueueMessage {
     Revoke(RevokeMessage),
     Retire(RetireMessage),
+    Incident(IncidentRevokeMessage),
 }
 
 /// -> notify. Names the customer and the template, never personal data. `dedupe_id` makes
@@ -473,6 +486,8 @@ pub trait Dedup: Send + Sync {
     /// Spends the waiting-room admission `jti` for `holder` in one conditional write: `true` if
     /// it was free or is held by `holder` already (a retry), `false` if another holds it.
     async fn spend_admission(&self, jti: &str, holder: &str, expires_at: u64) -> Result<bool>;
+    /// Whether `key` is claimed (a strongly consistent read; writes nothing).
+    async fn is_claimed(&self, key: &str) -> Result<bool>;
 }
 
 /// An erasure of a customer's personal data (pseudonymous ids only).

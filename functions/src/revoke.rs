@@ -24,8 +24,8 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::model::OrderStatus;
 use crate::ports::{
-    DoorRevocations, KeyPurpose, Keys, Orders, RetireMessage, RevokeMessage, RevokeQueueMessage,
-    Tickets,
+    Dedup, DoorRevocations, IncidentRevokeMessage, KeyPurpose, Keys, Orders, RetireMessage,
+    RevokeMessage, RevokeQueueMessage, Tickets,
 };
 
 /// The edge worker's base URL (`https://door.example`; `http://127.0.0.1:PORT` locally).
@@ -92,6 +92,8 @@ pub struct Revoker {
     pub orders: Arc<dyn Orders>,
     pub tickets: Arc<dyn Tickets>,
     pub door: Arc<dyn DoorRevocations>,
+    /// The operators' mass revocation records (`operations::mass_revoke::marker`).
+    pub dedup: Arc<dyn Dedup>,
 }
 
 impl std::fmt::Debug for Revoker {
@@ -106,6 +108,7 @@ impl Revoker {
             orders: deps.orders.clone(),
             tickets: deps.tickets.clone(),
             door,
+            dedup: deps.dedup.clone(),
         }
     }
 
@@ -114,13 +117,16 @@ impl Revoker {
         crate::sqs::process_batch(event, |m| async move {
             let msg: RevokeQueueMessage = serde_json::from_str(&m.body).map_err(|_| {
                 Error::Malformed(
-                    "revoke message is not {order_id, event_id, reason} nor {order_id, event_id, ticket_id}"
+                    "revoke message is not {order_id, event_id, reason}, {order_id, event_id, ticket_id} nor {order_id, event_id, incident_id}"
                         .into(),
                 )
             })?;
             match msg {
                 RevokeQueueMessage::Revoke(msg) => self.revoke_order(&msg).await.map(|_| ()),
                 RevokeQueueMessage::Retire(msg) => self.retire_reissued(&msg).await.map(|_| ()),
+                RevokeQueueMessage::Incident(msg) => {
+                    self.revoke_for_incident(&msg).await.map(|_| ())
+                }
             }
         })
         .await
@@ -182,5 +188,35 @@ impl Revoker {
             .await?;
         tracing::info!(ticket_id = %ticket.ticket_id, not_issued_before = ticket.issued_at, "older credentials retired at the door");
         Ok(ticket.issued_at)
+    }
+
+    /// Revokes every ticket of an order named by an operator's mass revocation. Only if the
+    /// operator's record of (incident, order) exists: a message without one (forged, or from
+    /// another producer of this queue) revokes nothing. Again is harmless (the door keeps the
+    /// first revocation).
+    pub async fn revoke_for_incident(&self, msg: &IncidentRevokeMessage) -> Result<Revoked> {
+        crate::operations::mass_revoke::check_incident_id(&msg.incident_id)?;
+        let marker = crate::operations::mass_revoke::marker(&msg.incident_id, &msg.order_id);
+        if !self.dedup.is_claimed(&marker).await? {
+            return Err(Error::Conflict(
+                "no mass revocation is recorded for this order".into(),
+            ));
+        }
+        let order =
+            crate::mint::order_of_message(self.orders.as_ref(), &msg.order_id, &msg.event_id)
+                .await?;
+        let tickets = self.tickets.order_tickets(&order.order_id).await?;
+        for t in &tickets {
+            if t.event_id != order.event_id {
+                return Err(Error::internal("a ticket of the order names another event"));
+            }
+            self.door
+                .revoke(&t.event_id, &t.ticket_id, "incident")
+                .await?;
+        }
+        tracing::info!(order_id = %order.order_id, incident_id = %msg.incident_id, tickets = tickets.len(), "tickets revoked at the door (incident)");
+        Ok(Revoked {
+            tickets: tickets.len(),
+        })
     }
 }

@@ -108,6 +108,8 @@ FUNCTIONS: dict[str, dict[str, Any]] = {
     # The operators' console (functions/src/console/): reports, events, door revocations, the
     # scan audit. Staff management stays on the staff routes. ISSUER_KEY_ID: new events' key
     # sets (GenerateDataKey only); REVOKE_QUEUE_URL: a refunded order's tickets to the door.
+    # Queue-driven backups (functions/src/operations/backup.rs): the daily full export.
+    "backup": {"queue": "BackupQueue", "env": {"BACKUP_BUCKET", "BACKUP_KMS_KEY_ID"}},
     "console": {
         "routes": {
             "GET /v1/console/session",
@@ -188,11 +190,15 @@ TABLE_LEADING_KEYS = {
     "retention": {"CUSTOMER#*", "EMAIL#*", "EVENT#*", "CONFIG"},
     # ORDER#*: the phone number sealed on the order (SMS, WhatsApp).
     "notify": {"CUSTOMER#*", "DEDUP#*", "ORDER#*"},
-    "revoke": {"ORDER#*"},
+    # DEDUP#*: an operator's mass revocation record (operations/mass_revoke.rs), read only.
+    "revoke": {"ORDER#*", "DEDUP#*"},
+    # BACKUP#*: the record of each backup run (functions/src/store/backups.rs).
+    "backup": {"BACKUP#*"},
     # CONFIG: the wrapped blind-index key (sign-in client counters).
     "staff": {"STAFF#*", "STAFFAUDIT", "CONFIG"},
-    "audit-ingest": {"AUDIT#*", "STAFF#*"},
-    "console": {"EVENT#*", "KID#*", "ORDER#*", "STAFF#*", "STAFFAUDIT", "AUDIT#*"},
+    # CONFIG: the line before which every staff token is refused (admin revoke-staff-tokens).
+    "audit-ingest": {"AUDIT#*", "STAFF#*", "CONFIG"},
+    "console": {"EVENT#*", "KID#*", "ORDER#*", "STAFF#*", "STAFFAUDIT", "AUDIT#*", "CONFIG"},
 }
 # The gsi1 partition keys (gsi1pk) each function may Query; a function not named has no gsi1.
 INDEX_LEADING_KEYS = {
@@ -214,6 +220,10 @@ UNKEYED_TABLE_ACTIONS = {
     "console": {
         "dynamodb:Scan": "the finance reports' scan of one event's orders (console/store.rs), read "
         "only, projected to the attributes without personal data (dynamodb:Attributes)",
+    },
+    "backup": {
+        "dynamodb:ExportTableToPointInTime": "the daily full export of the table to S3 "
+        "(operations/backup.rs): an export copies every partition and names none",
     },
     "retention": {
         "dynamodb:Scan": "the daily scan of the CUSTOMER# order links (retention.rs): a Scan reads "
@@ -748,6 +758,8 @@ def _table_resource(v: Any) -> str | None:
         return "table"
     if isinstance(v, dict) and isinstance(v.get("Fn::Sub"), str) and v["Fn::Sub"].startswith("${Table.Arn}/index/"):
         return v["Fn::Sub"][len("${Table.Arn}/"):]
+    if isinstance(v, dict) and v.get("Fn::Sub") == "${Table.Arn}/export/*":
+        return "export"
     if isinstance(v, dict) and "Table" in str(v) and "ErasureLogTable" not in str(v):
         return "unknown"
     return None
@@ -788,6 +800,8 @@ def check_leading_keys(t: Template) -> list[str]:
                     problems.append(f"{where}: table and index (or other resources) in one statement; give each its own LeadingKeys list")
                     continue
                 (target,) = targets
+                if target == "export" and dyn == actions == {"dynamodb:DescribeExport"}:
+                    continue  # an export's status (backup), no item of the table
                 unkeyed = UNKEYED_TABLE_ACTIONS.get(binary, {})
                 if target == "table" and dyn <= set(unkeyed) and dyn == actions:
                     continue  # the justified exception: no key to bound

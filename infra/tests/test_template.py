@@ -39,7 +39,7 @@ class TemplateTests(unittest.TestCase):
     def test_every_queue_has_a_dlq_and_a_cmk(self):
         self.assertNoProblems(checks.check_queues)
         # and the DLQs are exactly the three the design names
-        self.assertEqual(checks.dead_letter_queues(self.t), {"MintDlq", "NotifyDlq", "RevokeDlq", "ScheduledDlq"})
+        self.assertEqual(checks.dead_letter_queues(self.t), {"MintDlq", "NotifyDlq", "RevokeDlq", "ScheduledDlq", "BackupDlq"})
 
     def test_no_wildcard_actions_no_unjustified_star_resources(self):
         self.assertNoProblems(checks.check_policies)
@@ -54,7 +54,8 @@ class TemplateTests(unittest.TestCase):
         self.assertNoProblems(checks.check_kms)
         keys = {n for n, _ in checks.resources(self.t, "AWS::KMS::Key")}
         self.assertEqual(
-            keys, {"PiiKey", "IssuerKey", "ConfigKey", "TableKey", "QueueKey", "OpsKey", "StaffSigningKey"}
+            keys, {"PiiKey", "IssuerKey", "ConfigKey", "TableKey", "QueueKey", "OpsKey", "StaffSigningKey",
+             "BackupExportKey"}
         )
         self.assertEqual(set(checks.ASYMMETRIC_KEYS), {"StaffSigningKey"})
         self.assertNotIn("EnableKeyRotation", self.t["Resources"]["StaffSigningKey"]["Properties"])
@@ -102,7 +103,8 @@ class TemplateTests(unittest.TestCase):
         self.assertEqual(set(checks.TABLE_LEADING_KEYS), set(checks.FUNCTIONS))
         self.assertEqual(
             {b: set(a) for b, a in checks.UNKEYED_TABLE_ACTIONS.items()},
-            {"retention": {"dynamodb:Scan"}, "console": {"dynamodb:Scan"}},
+            {"retention": {"dynamodb:Scan"}, "console": {"dynamodb:Scan"},
+             "backup": {"dynamodb:ExportTableToPointInTime"}},
         )
         # The console's Scan (finance reports) may project only attributes without personal data.
         r = self.t["Resources"]["ConsoleRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
@@ -149,7 +151,7 @@ class TemplateTests(unittest.TestCase):
 
     def test_sqs_mappings_report_batch_item_failures(self):
         self.assertNoProblems(checks.check_event_sources)
-        self.assertEqual(len(list(checks.resources(self.t, "AWS::Lambda::EventSourceMapping"))), 3)
+        self.assertEqual(len(list(checks.resources(self.t, "AWS::Lambda::EventSourceMapping"))), 4)
 
     def test_alarms_on_dlqs_errors_throttles(self):
         self.assertNoProblems(checks.check_alarms)
@@ -260,7 +262,8 @@ class TemplateTests(unittest.TestCase):
         self.assertNoProblems(checks.check_static_hosting)
         r = self.t["Resources"]
         self.assertEqual(
-            {n for n, _ in checks.resources(self.t, "AWS::S3::Bucket")}, {"SiteBucket", "ScannerBucket", "ConsoleBucket"}
+            {n for n, _ in checks.resources(self.t, "AWS::S3::Bucket")},
+            {"SiteBucket", "ScannerBucket", "ConsoleBucket", "BackupBucket"},
         )
         self.assertEqual(
             r["ConsoleDistribution"]["Properties"]["DistributionConfig"]["ViewerCertificate"]["MinimumProtocolVersion"],

@@ -4,5 +4,11 @@
 pub mod backup;
 pub mod drill;
 pub mod evidence;
+pub mod mass_revoke;
+pub mod notify_customers;
 pub mod pause;
+pub mod qr_alarm;
 pub mod restore;
+pub mod rotate_keys;
+pub mod rotate_secrets;
+pub mod staff_tokens;

@@ -25,6 +25,10 @@ impl MemberLookup for Lookup {
     async fn get_member(&self, staff_id: &str) -> Result<Option<Member>> {
         self.0.get_member(staff_id).await
     }
+
+    async fn tokens_not_before(&self) -> Result<u64> {
+        self.0.tokens_not_before().await
+    }
 }
 
 /// An issued token. `Debug` leaves the bearer token out.

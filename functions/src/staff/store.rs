@@ -198,6 +198,10 @@ impl MemberLookup for DynamoDirectory {
             .map_err(|e| Error::unavailable(crate::aws::describe(&e)))?;
         out.item().map(member_from).transpose()
     }
+
+    async fn tokens_not_before(&self) -> Result<u64> {
+        crate::store::incident::staff_tokens_not_before(self.log.client(), self.log.table()).await
+    }
 }
 
 #[async_trait]

@@ -62,6 +62,10 @@ impl std::fmt::Debug for Console {
 impl Console {
     pub async fn authenticate(&self, token: &str, now: u64) -> Result<Caller> {
         let claims = verify_token(token, &self.keys, &self.issuer, &self.audience, now)?;
+        // Revoked all at once (an incident): whatever key signed it.
+        if claims.iat < self.directory.tokens_not_before().await? {
+            return Err(Error::Unauthorized);
+        }
         let member = self
             .directory
             .get_member(&claims.sub)

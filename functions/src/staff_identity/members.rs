@@ -100,6 +100,9 @@ pub fn covers(granted: &[String], wanted: &str) -> bool {
 #[async_trait]
 pub trait MemberLookup: Send + Sync {
     async fn get_member(&self, staff_id: &str) -> Result<Option<Member>>;
+    /// Every staff token issued before this time (unix seconds) is refused: the line an
+    /// operator draws when revoking every staff token (`admin revoke-staff-tokens`).
+    async fn tokens_not_before(&self) -> Result<u64>;
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod erasures;
 mod events;
 mod fraud;
 mod holds;
+pub mod incident;
 mod limits;
 mod one_time;
 mod orders;
@@ -86,6 +87,8 @@ pub mod keys {
     pub const PII_INDEX_KEY: &str = "PII_INDEX_KEY";
     /// The incident kill switch of every sale (pk `CONFIG`).
     pub const SALES_PAUSE: &str = "SALES_PAUSE";
+    /// Under `CONFIG`: every staff token issued before its `line` is refused.
+    pub const STAFF_TOKENS_NOT_BEFORE: &str = "STAFF_TOKENS_NOT_BEFORE";
     pub fn dedup(key: &str) -> String {
         format!("DEDUP#{key}")
     }
@@ -428,5 +431,9 @@ impl Dedup for DynamoStore {
             .send()
             .await;
         Ok(unless_condition_failed("PutItem", res)?.is_some())
+    }
+
+    async fn is_claimed(&self, key: &str) -> Result<bool> {
+        Ok(self.get_item(&keys::dedup(key), "DEDUP").await?.is_some())
     }
 }

@@ -34,7 +34,7 @@ fn ticket_item(t: &TicketRecord) -> Item {
     i
 }
 
-fn ticket_from(i: &Item) -> Result<TicketRecord> {
+pub(super) fn ticket_from(i: &Item) -> Result<TicketRecord> {
     Ok(TicketRecord {
         ticket_id: get_s(i, "ticket_id")?,
         order_id: get_s(i, "order_id")?,
