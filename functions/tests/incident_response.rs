@@ -496,6 +496,7 @@ async fn revoking_every_staff_token_refuses_old_tokens_at_once_here_and_at_the_d
         events: None,
         gates: None,
         ttl_secs: None,
+        jwk: None,
     };
     let console_token = old_service
         .issue_token("cli:ops", "ops-1", &req(Purpose::Console))

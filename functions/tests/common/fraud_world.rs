@@ -115,6 +115,7 @@ pub async fn console_token(w: &World, id: &str, role: Role, events: &[&str]) -> 
         events: None,
         gates: None,
         ttl_secs: None,
+        jwk: None,
     };
     w.staff
         .issue_token("cli:ops", id, &request)
