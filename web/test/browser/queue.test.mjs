@@ -4,7 +4,7 @@
 // is answered by a stand-in that hands the widget a token the stub issued for action `queue`),
 // joins, sees their number, the people ahead and the estimated wait, is admitted when the line
 // reaches them, and the checkout call carries the admission, which verifies with the edge's
-// public key. The functions' API is routed in checkout.rs's shapes (functions/tests/
+// public key. The functions' API is routed in checkout/request.rs's shapes (functions/tests/
 // queue_admission.rs checks the back end's side).
 import assert from "node:assert/strict";
 import { createECDH, createPublicKey, verify } from "node:crypto";

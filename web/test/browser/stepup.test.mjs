@@ -2,7 +2,7 @@
 // answers `verification_required` with no payment; the return page shows the code form (texts
 // from the catalogue), a wrong code is shown by its problem type and field, "send a new code"
 // calls the resend route, and the right code hands the buyer to the payment page the API
-// returned. The API answers are routed in the shapes of checkout.rs and sale/routes.rs
+// returned. The API answers are routed in the shapes of checkout/request.rs and sale/routes.rs
 // (OrderView, problem+json); tests/stepup.rs checks the real functions' side.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";

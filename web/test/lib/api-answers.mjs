@@ -1,4 +1,4 @@
-// Answers in the shapes of the functions' public API (checkout.rs EventView / OrderView /
+// Answers in the shapes of the functions' public API (checkout/request.rs EventView / OrderView /
 // CheckoutResponse, tickets.rs TicketView), served to the pages through playwright's routing:
 // the buyer's pages in both languages without AWS. The real functions answer the same pages in
 // stack.test.mjs (the local stack).
