@@ -83,7 +83,7 @@ class ForgedOrStaleQrAlarmTests(unittest.TestCase):
         self.assertEqual(self.alarm["MetricName"], self.filter["MetricTransformations"][0]["MetricName"])
         self.assertEqual(self.alarm["AlarmActions"], [{"Ref": "AlarmTopic"}])
         self.assertEqual(self.alarm["Period"], 300)
-        code = (SRC / "audit_ingest.rs").read_text(encoding="utf-8")
+        code = (SRC / "audit_ingest" / "ingest.rs").read_text(encoding="utf-8")
         self.assertRegex(code, r'tracing::info!\([^;]*forged_or_stale = [^;]*"audit batch accepted"')
         counter = (SRC / "operations" / "qr_alarm.rs").read_text(encoding="utf-8")
         self.assertTrue(re.search(r'Some\("invalid"\) => out\.forged', counter))

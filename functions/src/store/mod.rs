@@ -5,6 +5,7 @@
 //! [`crate::sale::stepup::StepUps`].
 
 mod attrs;
+pub mod audit_log;
 mod backups;
 mod erasures;
 mod events;
