@@ -24,7 +24,8 @@ demo: build-edge moto-venv ## run the flash-sale demo locally (DEMO_TICKETS, DEM
 DEMO_BIN = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/debug/karcis-demo
 
 # The stack with one on-sale event, kept up until stdin closes (Ctrl-D); prints `export KARCIS_...`
-# lines for web/test/browser/stack.test.mjs (KARCIS_OTP_COMMAND / KARCIS_PAY_COMMAND included).
+# lines for web/test/browser/stack.test.mjs (KARCIS_OTP_COMMAND / KARCIS_PURCHASE_OTP_COMMAND /
+# KARCIS_PAY_COMMAND included).
 demo-serve: build-edge moto-venv ## run the stack for the web app / browser tests (prints export lines)
 	cargo build --locked -p karcis-e2e --bin karcis-demo
 	DEMO_TICKETS=$(DEMO_TICKETS) $(DEMO_BIN) serve
@@ -32,8 +33,8 @@ demo-serve: build-edge moto-venv ## run the stack for the web app / browser test
 SETUP_STEPS += build-edge
 
 # web/test/browser/stack.test.mjs against `karcis-demo serve` (WEB_STACK_TICKETS tickets): the
-# browser buys, pays (KARCIS_PAY_COMMAND), waits for the mint, binds its key, is admitted at the
-# edge, then exports and deletes its data (KARCIS_OTP_COMMAND), in English then in Indonesian
+# browser buys a VIP ticket, enters the step-up code (KARCIS_PURCHASE_OTP_COMMAND), pays on the
+# gateway stub's page, waits for the mint, binds its key, is admitted at the edge, then exports and deletes its data (KARCIS_OTP_COMMAND), in English then in Indonesian
 # (KARCIS_WEB_LOCALE). tests/web-stack.sh bounds every wait and stops the stack (by process group
 # if need be) whatever happens. After test-web.
 test-web-stack: web-setup build-edge moto-venv ## web/ browser test of the whole flow against the local stack

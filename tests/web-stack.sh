@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `make test-web-stack`: web/test/browser/stack.test.mjs (buy in the browser, pay, minted, bind
-# the key, admitted at the edge, stale screenshot refused, privacy export + delete) against the
-# real local stack of `karcis-demo serve`.
+# `make test-web-stack`: web/test/browser/stack.test.mjs (buy in the browser, step-up code, pay on
+# the gateway stub's page, minted, bind the key, admitted at the edge, stale screenshot refused,
+# privacy export + delete) against the real local stack of `karcis-demo serve`.
 #
 #   tests/web-stack.sh KARCIS_DEMO_BIN WEB_DIR
 #
@@ -81,14 +81,14 @@ exec 3>"$tmp/stdin"
 
 echo "web-stack: starting the stack (karcis-demo serve, pid $pid)"
 deadline=$((SECONDS + start_secs))
-until [ "$(grep -c '^export KARCIS_' "$tmp/env" || true)" -ge 8 ]; do
+until [ "$(grep -c '^export KARCIS_' "$tmp/env" || true)" -ge 10 ]; do
   kill -0 "$pid" 2>/dev/null || { echo "web-stack: karcis-demo serve exited before it was ready" >&2; exit 1; }
   [ "$SECONDS" -lt "$deadline" ] || { echo "web-stack: the stack was not ready within ${start_secs} s" >&2; exit 1; }
   sleep 0.5
 done
 grep -E '^export KARCIS_(API|EDGE)_URL=' "$tmp/env"
 
-# The lines are `export NAME=value` written by karcis-demo (URLs, ids, the door staff's sign-in, two commands).
+# The lines are `export NAME=value` written by karcis-demo (URLs, ids, the door staff's sign-in, three commands).
 # shellcheck disable=SC1091
 . "$tmp/env"
 unset KARCIS_SKIP_STACK_TESTS

@@ -51,9 +51,11 @@ pub fn route(functions: &Functions, path: &str) -> Option<(&'static str, Router)
         ["v1", "privacy", ..] => functions.privacy.clone().map(|r| ("privacy", r)),
         ["v1", "audit", ..] => functions.audit_ingest.clone().map(|r| ("audit-ingest", r)),
         ["v1", "staff", ..] => functions.staff.clone().map(|r| ("staff", r)),
-        ["v1", "orders"] | ["v1", "orders" | "events", _] => {
-            Some(("checkout", functions.checkout.clone()))
-        }
+        // The step-up code of an order (`/verify`, `/verify/resend`) is checkout's too.
+        ["v1", "orders"]
+        | ["v1", "orders" | "events", _]
+        | ["v1", "orders", _, "verify"]
+        | ["v1", "orders", _, "verify", "resend"] => Some(("checkout", functions.checkout.clone())),
         _ => None,
     }
 }

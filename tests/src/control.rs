@@ -3,6 +3,8 @@
 //! reading the one-time privacy code from their inbox, and paying on the gateway's page.
 //!
 //! - `POST /otp` `{"email"}` -> the latest code sent to that address (text), or 404.
+//! - `POST /purchase-otp` `{"email"}` -> the latest purchase (step-up) code sent to that address
+//!   through the notify queue, waiting for it up to 30 s (the queue is asynchronous), or 404.
 //! - `POST /pay` `{"order_id"}` -> the gateway's signed `paid` webhook is delivered; answers the
 //!   callback's status.
 
@@ -37,6 +39,17 @@ async fn otp(State(stack): State<Arc<DevStack>>, Json(r): Json<OtpRequest>) -> R
     }
 }
 
+async fn purchase_otp(State(stack): State<Arc<DevStack>>, Json(r): Json<OtpRequest>) -> Response {
+    // Bounded: 300 polls, 100 ms apart.
+    for _ in 0..300 {
+        if let Some(code) = stack.purchase_codes.take_code(&r.email) {
+            return (StatusCode::OK, code).into_response();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    (StatusCode::NOT_FOUND, "no code").into_response()
+}
+
 async fn pay(State(stack): State<Arc<DevStack>>, Json(r): Json<PayRequest>) -> Response {
     if !functions::model::is_id("ord", &r.order_id) {
         return (StatusCode::BAD_REQUEST, "not an order id").into_response();
@@ -59,6 +72,7 @@ pub async fn start(
     let addr = listener.local_addr()?;
     let app = Router::new()
         .route("/otp", post(otp))
+        .route("/purchase-otp", post(purchase_otp))
         .route("/pay", post(pay))
         .with_state(stack);
     let task = tokio::spawn(async move {

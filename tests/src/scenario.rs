@@ -733,6 +733,23 @@ pub fn sale_spec(
     }
 }
 
+/// The event `karcis-demo serve` puts on sale: the sale's general admission and a VIP tier whose
+/// one ticket (Rp1.500.000) is above the step-up threshold (Rp1.000.000), so that a buyer in the
+/// browser meets the step-up code before the payment.
+pub fn serve_spec(tickets: u32) -> functions::admin::EventSpec {
+    let event_id = format!("flash-{}", random_hex(4));
+    let mut spec = sale_spec(&event_id, "Karcis Flash Sale Live", tickets, false);
+    spec.tiers.push(functions::admin::TierSpec {
+        tier_id: "vip".into(),
+        name: "VIP".into(),
+        price_minor: 1_500_000,
+        capacity: tickets,
+        gates: vec!["*".into()],
+        stock_shards: None,
+    });
+    spec
+}
+
 pub async fn open_event(
     stack: &mut DevStack,
     tickets: u32,
@@ -740,7 +757,17 @@ pub async fn open_event(
 ) -> Result<(String, u32, String), String> {
     let event_id = format!("flash-{}", random_hex(4));
     let spec = sale_spec(&event_id, "Karcis Flash Sale Live", tickets, false);
-    let created = functions::admin::create_event(&stack.deps, &spec)
+    open_event_spec(stack, &spec, quiet).await
+}
+
+/// Creates the event of `spec` (on sale) and starts the edge with its keys.
+pub async fn open_event_spec(
+    stack: &mut DevStack,
+    spec: &functions::admin::EventSpec,
+    quiet: bool,
+) -> Result<(String, u32, String), String> {
+    let event_id = spec.event_id.clone();
+    let created = functions::admin::create_event(&stack.deps, spec)
         .await
         .map_err(|e| format!("create event: {e}"))?;
     let keys = crate::edge::event_keys_json(&stack.deps, &event_id, created.kid)

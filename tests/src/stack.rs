@@ -108,6 +108,26 @@ impl NotificationSender for Mailbox {
     }
 }
 
+/// The notify function's sender in the stack: counts every delivery (as [`CountingSender`]) and
+/// puts purchase one-time codes (the step-up) in the buyers' inbox, which
+/// `karcis-demo purchase-otp EMAIL` reads.
+#[derive(Debug)]
+pub struct NotifySender {
+    pub counter: Arc<CountingSender>,
+    pub purchase_codes: Arc<Mailbox>,
+}
+
+#[async_trait]
+impl NotificationSender for NotifySender {
+    async fn send(&self, notification: &Notification) -> functions::Result<()> {
+        self.counter.send(notification).await?;
+        if notification.template == functions::sale::stepup::TEMPLATE {
+            self.purchase_codes.send(notification).await?;
+        }
+        Ok(())
+    }
+}
+
 /// The running stack.
 #[derive(Debug)]
 pub struct DevStack {
@@ -128,7 +148,10 @@ pub struct DevStack {
     pub mint_poller: Option<Poller>,
     pub notify_poller: Option<Poller>,
     pub sender: Arc<CountingSender>,
+    /// Privacy codes (sent by the privacy function directly).
     pub mailbox: Arc<Mailbox>,
+    /// Purchase codes of stepped-up orders (sent through the notify queue and function).
+    pub purchase_codes: Arc<Mailbox>,
     pub edge: Option<EdgeWorker>,
     /// The backend's staff-token issuer (KMS-signed), whose JWKS the edge trusts.
     pub staff: StaffIssuer,
@@ -155,8 +178,14 @@ fn step(msg: &str) {
 
 impl DevStack {
     /// Starts moto, provisions, serves the functions and the pollers. `quiet` hides progress.
-    #[allow(clippy::too_many_lines)]
     pub async fn start(quiet: bool) -> Result<Self, String> {
+        Self::start_with(quiet, None).await
+    }
+
+    /// As [`Self::start`]; with `site_url`, the gateways send buyers back to that site's
+    /// `return.html?order=<id>` (as `CHECKOUT_SUCCESS_URL` does when deployed).
+    #[allow(clippy::too_many_lines)]
+    pub async fn start_with(quiet: bool, site_url: Option<&str>) -> Result<Self, String> {
         let say = |m: &str| {
             if !quiet {
                 step(m);
@@ -260,8 +289,14 @@ impl DevStack {
             GatewayEndpoints::all_at(&gateway.base_url()),
             HyperTransport::new(Duration::from_secs(10)).map_err(|e| e.to_string())?,
             deps.clock.clone(),
-            "http://127.0.0.1/orders/{order_id}/paid",
-            "http://127.0.0.1/orders/{order_id}/cancelled",
+            site_url.map_or_else(
+                || "http://127.0.0.1/orders/{order_id}/paid".to_owned(),
+                |site| format!("{site}/return.html?order={{order_id}}"),
+            ),
+            site_url.map_or_else(
+                || "http://127.0.0.1/orders/{order_id}/cancelled".to_owned(),
+                |site| format!("{site}/return.html?order={{order_id}}"),
+            ),
         );
         // payment-callback asks the same stub's status APIs (Midtrans, Xendit).
         let statuses = GatewayPayments::status_api(
@@ -318,12 +353,15 @@ impl DevStack {
         let api = LocalApi::start(functions)
             .await
             .map_err(|e| format!("local API: {e}"))?;
+        // The stub's hosted pages deliver their signed notifications to this API.
+        gateway.notify_to(&api.url());
         say(&format!(
             "API (checkout, payment-callback, tickets, privacy, staff) on {} as API Gateway v2 events",
             api.url()
         ));
 
         let sender = Arc::new(CountingSender::default());
+        let purchase_codes = Arc::new(Mailbox::default());
         let mint_poller = Poller::start(
             &clients,
             &mint.url,
@@ -333,7 +371,13 @@ impl DevStack {
         let notify_poller = Poller::start(
             &clients,
             &notify.url,
-            &Consumer::Notify(Arc::new(Notifier::new(deps.clone(), sender.clone()))),
+            &Consumer::Notify(Arc::new(Notifier::new(
+                deps.clone(),
+                Arc::new(NotifySender {
+                    counter: sender.clone(),
+                    purchase_codes: purchase_codes.clone(),
+                }),
+            ))),
             1,
         );
         say("SQS pollers: mint (2 concurrent batches of <= 10), notify (1)");
@@ -357,6 +401,7 @@ impl DevStack {
             notify_poller: Some(notify_poller),
             sender,
             mailbox,
+            purchase_codes,
             edge: None,
             staff,
             audit_key: zeroize::Zeroizing::new(hex::encode(audit_signing.to_bytes())),

@@ -7,6 +7,13 @@
 //! It remembers the payments it created (pending at first); [`StubPayments::set_status`] plays
 //! the buyer paying (or the payment failing, expiring, being refunded), and the status APIs
 //! answer from that: Midtrans `GET /v2/{order_id}/status`, Xendit `GET /v2/invoices/{id}`.
+//!
+//! At the payment URL each create answer hands out it serves a minimal hosted page ([`page`]),
+//! labelled as the local stand-in for the provider's page: its "Pay" button marks the payment
+//! paid, delivers the provider's signed `paid` notification to the URL given to
+//! [`GatewayStub::notify_to`], and sends the buyer back to the order's success URL.
+
+mod page;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,6 +42,8 @@ pub struct StubPayment {
     pub status: PaymentStatus,
     /// Midtrans: the card the buyer paid with (`masked_card`, first 6 and last 4 digits).
     pub masked_card: Option<String>,
+    /// Where the hosted page sends the buyer after paying (the create request's success URL).
+    pub return_url: Option<String>,
 }
 
 /// The payments a stub created, by order id. Cheap to clone (shared).
@@ -98,6 +107,8 @@ struct StubState {
     recorded: Arc<Mutex<Vec<Recorded>>>,
     payments: StubPayments,
     base_url: String,
+    /// The API base the hosted page's "Pay" delivers the signed notification to.
+    notify_url: Arc<Mutex<Option<String>>>,
 }
 
 /// A running stub.
@@ -106,6 +117,7 @@ pub struct GatewayStub {
     pub addr: SocketAddr,
     recorded: Arc<Mutex<Vec<Recorded>>>,
     payments: StubPayments,
+    notify_url: Arc<Mutex<Option<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -116,11 +128,13 @@ impl GatewayStub {
         let addr = listener.local_addr()?;
         let recorded = Arc::new(Mutex::new(Vec::new()));
         let payments = StubPayments::default();
+        let notify_url = Arc::new(Mutex::new(None));
         let state = StubState {
             secrets: Arc::new(secrets),
             recorded: Arc::clone(&recorded),
             payments: payments.clone(),
             base_url: format!("http://{addr}"),
+            notify_url: Arc::clone(&notify_url),
         };
         let app = Router::new()
             .route("/v1/checkout/sessions", post(stripe_session))
@@ -129,6 +143,11 @@ impl GatewayStub {
             // Xendit `GET /v2/invoices/{id}` and Midtrans `GET /v2/{order_id}/status`.
             .route("/v2/{first}/{second}", get(status_api))
             .route(doku::CHECKOUT_TARGET, post(doku_checkout))
+            // The hosted pages, at the URLs the create answers hand out.
+            .route("/pay/stripe/{id}", get(page::show).post(page::pay))
+            .route("/snap/v4/redirection/{id}", get(page::show).post(page::pay))
+            .route("/web/{id}", get(page::show).post(page::pay))
+            .route("/checkout/link/{id}", get(page::show).post(page::pay))
             .with_state(state);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -137,8 +156,17 @@ impl GatewayStub {
             addr,
             recorded,
             payments,
+            notify_url,
             task,
         })
+    }
+
+    /// Where the hosted pages' "Pay" delivers the signed notifications: the API base URL
+    /// (`http://127.0.0.1:<port>`), to which each provider's webhook path is appended.
+    pub fn notify_to(&self, api_base: &str) {
+        if let Ok(mut url) = self.notify_url.lock() {
+            *url = Some(api_base.trim_end_matches('/').to_owned());
+        }
     }
 
     /// The payments this stub created (clone it to keep it after the stub is dropped).
@@ -232,6 +260,7 @@ async fn stripe_session(State(s): State<StubState>, headers: HeaderMap, body: By
             currency: field("line_items%5B0%5D%5Bprice_data%5D%5Bcurrency%5D").to_ascii_uppercase(),
             status: PaymentStatus::Pending,
             masked_card: None,
+            return_url: page::form_decode(&field("success_url")),
         },
     );
     Json(json!({
@@ -282,6 +311,7 @@ async fn midtrans_snap(State(s): State<StubState>, headers: HeaderMap, body: Byt
             currency: "IDR".into(),
             status: PaymentStatus::Pending,
             masked_card: None,
+            return_url: request["callbacks"]["finish"].as_str().map(str::to_owned),
         },
     );
     (
@@ -320,6 +350,7 @@ async fn xendit_invoice(State(s): State<StubState>, headers: HeaderMap, body: By
             currency: request["currency"].as_str().unwrap_or("").to_owned(),
             status: PaymentStatus::Pending,
             masked_card: None,
+            return_url: request["success_redirect_url"].as_str().map(str::to_owned),
         },
     );
     Json(json!({
@@ -367,6 +398,7 @@ async fn doku_checkout(State(s): State<StubState>, headers: HeaderMap, body: Byt
             currency: "IDR".into(),
             status: PaymentStatus::Pending,
             masked_card: None,
+            return_url: request["order"]["callback_url"].as_str().map(str::to_owned),
         },
     );
     Json(json!({

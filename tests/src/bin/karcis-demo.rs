@@ -7,8 +7,12 @@
 //! Other modes:
 //! - `karcis-demo serve`: the stack with one on-sale event, kept running until stdin closes
 //!   (Ctrl-D); prints `export KARCIS_...=` lines for the web tests (web/test/browser).
-//! - `karcis-demo otp EMAIL` / `karcis-demo pay ORDER_ID`: ask a running `serve` (at
-//!   `$KARCIS_DEV_CONTROL`) for the privacy code sent to EMAIL, or to pay an order.
+//!   Its event has a VIP tier above the step-up threshold; the gateways send buyers back to
+//!   `$KARCIS_SITE_URL/return.html` (a free loopback port it picks, where the web test serves
+//!   the site).
+//! - `karcis-demo otp EMAIL` / `karcis-demo purchase-otp EMAIL` / `karcis-demo pay ORDER_ID`:
+//!   ask a running `serve` (at `$KARCIS_DEV_CONTROL`) for the privacy code or the purchase
+//!   (step-up) code sent to EMAIL, or to pay an order.
 
 use std::io::Read as _;
 use std::process::ExitCode;
@@ -119,8 +123,15 @@ async fn demo() -> ExitCode {
 
 async fn serve() -> Result<(), String> {
     let tickets = env_num("DEMO_TICKETS", 50, 1..=20_000)?;
-    let mut stack = DevStack::start(false).await?;
-    let (event_id, _kid, edge_url) = scenario::open_event(&mut stack, tickets, false).await?;
+    // The site's address, for the gateways' return URLs: a port free now (the web test binds it).
+    let site_port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| e.to_string())?
+        .port();
+    let site_url = format!("http://127.0.0.1:{site_port}");
+    let mut stack = DevStack::start_with(false, Some(&site_url)).await?;
+    let (event_id, _kid, edge_url) =
+        scenario::open_event_spec(&mut stack, &scenario::serve_spec(tickets), false).await?;
     // The browser's scanner signs in with these, binding its token to its own device key.
     let staff_password = stack
         .staff
@@ -139,7 +150,9 @@ async fn serve() -> Result<(), String> {
     println!("export KARCIS_STAFF_ID=staff-web");
     println!("export KARCIS_STAFF_PASSWORD='{staff_password}'");
     println!("export KARCIS_DEV_CONTROL=http://{control}");
+    println!("export KARCIS_SITE_URL={site_url}");
     println!("export KARCIS_OTP_COMMAND='{exe} otp'");
+    println!("export KARCIS_PURCHASE_OTP_COMMAND='{exe} purchase-otp'");
     println!("export KARCIS_PAY_COMMAND='{exe} pay'");
     eprintln!("[stack] serving; close stdin (Ctrl-D) to stop");
     // Runs until stdin closes (a parent process exiting closes it too).
@@ -184,9 +197,10 @@ async fn main() -> ExitCode {
         [] => return demo().await,
         ["serve"] => serve().await,
         ["otp", email] => control("/otp", json!({"email": email})).await,
+        ["purchase-otp", email] => control("/purchase-otp", json!({"email": email})).await,
         ["pay", order_id] => control("/pay", json!({"order_id": order_id})).await,
         _ => {
-            eprintln!("usage: karcis-demo [serve | otp EMAIL | pay ORDER_ID]");
+            eprintln!("usage: karcis-demo [serve | otp EMAIL | purchase-otp EMAIL | pay ORDER_ID]");
             return ExitCode::from(2);
         }
     };
