@@ -4,19 +4,13 @@
 //! customers' incident notice through the notify queue.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use functions::audit_ingest::{verify_stream, DynamoAuditLog, Stream};
 use functions::checkout::{Checkout, CheckoutRequest};
 use functions::deps::Deps;
-use functions::edge_client::{authorization, EdgeRevocations};
 use functions::error::Error;
 use functions::eventkeys::EventKeyCache;
-use functions::gateway::transport::HyperTransport;
 use functions::mint::Minter;
 use functions::model::PaymentRecord;
 use functions::notify::Notifier;
@@ -24,14 +18,14 @@ use functions::operations::mass_revoke::{mass_revoke, Selection};
 use functions::operations::notify_customers::notify_customers;
 use functions::operations::rotate_keys::{edge_event_keys, remint_event, rotate_event_keys};
 use functions::ports::{IncidentRevokeMessage, MintMessage, RevokeQueueMessage, TicketRecord};
-use functions::revoke::Revoker;
 use functions::testing::{
     at_once, pump, sample_checkout_body, sample_event_spec, RecordingPayments, RecordingSender,
     TestClock, TestEnv,
 };
 
-const NOW: u64 = 1_800_000_000;
-const KEY: &[u8] = b"karcis-test-revoker-key-0123456789abcdef";
+#[path = "common/door_stub.rs"]
+mod door_stub;
+use door_stub::{revoker, start_edge, Edge, NOW};
 
 async fn world(events: &[&str]) -> (TestEnv, Deps, DynamoAuditLog) {
     let env = TestEnv::new().await;
@@ -217,53 +211,6 @@ async fn rotating_an_events_keys_reissues_every_ticket_under_the_new_kid_once() 
     assert!(chain.valid && chain.checked == 1, "{chain:?}");
 }
 
-#[derive(Clone, Default)]
-struct Edge {
-    calls: Arc<Mutex<Vec<serde_json::Value>>>,
-}
-
-/// The worker's check of the revoker's signature, then the call is recorded.
-async fn stub_revocations(
-    State(edge): State<Edge>,
-    headers: HeaderMap,
-    body: String,
-) -> StatusCode {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let t = given
-        .strip_prefix("KarcisRevoker t=")
-        .and_then(|r| r.split(',').next())
-        .and_then(|t| t.parse::<u64>().ok());
-    if t.is_none_or(|t| authorization(KEY, t, body.as_bytes()) != given) {
-        return StatusCode::UNAUTHORIZED;
-    }
-    edge.calls
-        .lock()
-        .unwrap()
-        .push(serde_json::from_str(&body).unwrap());
-    StatusCode::OK
-}
-
-async fn revoker(deps: &Deps, edge: Edge) -> Arc<Revoker> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = Router::new()
-        .route("/v1/revocations", post(stub_revocations))
-        .with_state(edge);
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.ok();
-    });
-    let door = EdgeRevocations::new(
-        &url,
-        zeroize::Zeroizing::new(KEY.to_vec()),
-        HyperTransport::new(std::time::Duration::from_secs(2)).unwrap(),
-        deps.clock.clone(),
-    );
-    Arc::new(Revoker::new(deps, Arc::new(door)))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mass_revocation_revokes_every_ticket_of_the_event_at_the_door_and_resumes() {
     let (env, deps, log) = world(&["fest", "other"]).await;
@@ -282,7 +229,8 @@ async fn a_mass_revocation_revokes_every_ticket_of_the_event_at_the_door_and_res
     assert_eq!(fest.len(), 10);
     drain(&env, &env.revoke.url).await;
     let edge = Edge::default();
-    let r = revoker(&deps, edge.clone()).await;
+    let (url, _door) = start_edge(edge.clone()).await;
+    let r = revoker(&deps, &url);
 
     // A forged incident message (no operator's record) revokes nothing.
     let forged = RevokeQueueMessage::Incident(IncidentRevokeMessage {

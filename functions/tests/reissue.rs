@@ -8,82 +8,21 @@
 //! message for a ticket that was never re-issued, or naming another event, retires nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use functions::checkout::{Checkout, CheckoutRequest};
 use functions::deps::Deps;
-use functions::edge_client::{authorization, EdgeRevocations};
-use functions::gateway::transport::HyperTransport;
 use functions::mint::Minter;
 use functions::model::PaymentRecord;
 use functions::ports::{MintMessage, RetireMessage, RevokeQueueMessage, TicketRecord, Topic};
-use functions::revoke::Revoker;
+#[path = "common/door_stub.rs"]
+mod door_stub;
+use door_stub::{revoker, start_edge, Edge, NOW};
 use functions::testing::{
     pump, sample_checkout_body, sample_event_spec, with_minter, RecordingPayments, TestClock,
     TestEnv,
 };
 use functions::tickets::{BindRequest, TicketsService};
-
-const NOW: u64 = 1_800_000_000;
-const KEY: &[u8] = b"karcis-test-revoker-key-0123456789abcdef";
-
-#[derive(Clone, Default)]
-struct Edge {
-    calls: Arc<Mutex<Vec<serde_json::Value>>>,
-}
-
-/// The worker's check: `KarcisRevoker t=..,v1=..` over the raw body, t within 300 s.
-async fn stub_revocations(
-    State(edge): State<Edge>,
-    headers: HeaderMap,
-    body: String,
-) -> StatusCode {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let Some(t) = given
-        .strip_prefix("KarcisRevoker t=")
-        .and_then(|r| r.split(',').next())
-        .and_then(|t| t.parse::<u64>().ok())
-    else {
-        return StatusCode::UNAUTHORIZED;
-    };
-    if NOW.abs_diff(t) > 300 || authorization(KEY, t, body.as_bytes()) != given {
-        return StatusCode::UNAUTHORIZED;
-    }
-    edge.calls
-        .lock()
-        .unwrap()
-        .push(serde_json::from_str(&body).unwrap());
-    StatusCode::OK
-}
-
-async fn start_edge(edge: Edge) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = Router::new()
-        .route("/v1/revocations", post(stub_revocations))
-        .with_state(edge);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.ok();
-    });
-    (url, task)
-}
-
-fn revoker(deps: &Deps, edge_url: &str) -> Arc<Revoker> {
-    let door = EdgeRevocations::new(
-        edge_url,
-        zeroize::Zeroizing::new(KEY.to_vec()),
-        HyperTransport::new(std::time::Duration::from_secs(2)).unwrap(),
-        deps.clock.clone(),
-    );
-    Arc::new(Revoker::new(deps, Arc::new(door)))
-}
 
 /// A minted order of one ticket: the order id, its access token and the (static) ticket.
 async fn minted(deps: &Deps, n: u32) -> (String, String, TicketRecord) {

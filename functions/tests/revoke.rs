@@ -6,73 +6,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use functions::checkout::{Checkout, CheckoutRequest};
 use functions::deps::Deps;
-use functions::edge_client::{authorization, EdgeRevocations};
+use functions::edge_client::EdgeRevocations;
 use functions::gateway::transport::HyperTransport;
 use functions::mint::Minter;
 use functions::model::{OrderStatus, PaymentRecord, Reversal};
 use functions::ports::{MintMessage, RevokeMessage, Topic};
-use functions::revoke::Revoker;
+#[path = "common/door_stub.rs"]
+mod door_stub;
+use door_stub::{revoker, start_edge, Edge, NOW};
 use functions::testing::{
     pump, sample_checkout_body, sample_event_spec, RecordingPayments, TestClock, TestEnv,
 };
-
-const NOW: u64 = 1_800_000_000;
-const KEY: &[u8] = b"karcis-test-revoker-key-0123456789abcdef";
-
-#[derive(Clone, Default)]
-struct Edge {
-    calls: Arc<Mutex<Vec<serde_json::Value>>>,
-    revoked: Arc<Mutex<BTreeSet<(String, String)>>>,
-}
-
-/// The worker's check: `KarcisRevoker t=..,v1=..` over the raw body, t within 300 s.
-async fn stub_revocations(
-    State(edge): State<Edge>,
-    headers: HeaderMap,
-    body: String,
-) -> StatusCode {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let Some(t) = given
-        .strip_prefix("KarcisRevoker t=")
-        .and_then(|r| r.split(',').next())
-        .and_then(|t| t.parse::<u64>().ok())
-    else {
-        return StatusCode::UNAUTHORIZED;
-    };
-    if NOW.abs_diff(t) > 300 || authorization(KEY, t, body.as_bytes()) != given {
-        return StatusCode::UNAUTHORIZED;
-    }
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    edge.calls.lock().unwrap().push(v.clone());
-    edge.revoked.lock().unwrap().insert((
-        v["event_id"].as_str().unwrap().to_owned(),
-        v["ticket_id"].as_str().unwrap().to_owned(),
-    ));
-    StatusCode::OK
-}
-
-async fn start_edge(edge: Edge) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let app = Router::new()
-        .route("/v1/revocations", post(stub_revocations))
-        .with_state(edge);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.ok();
-    });
-    (url, task)
-}
 
 struct World {
     env: TestEnv,
@@ -86,16 +34,6 @@ async fn world() -> World {
         .await
         .unwrap();
     World { env, deps }
-}
-
-fn revoker(w: &World, edge_url: &str) -> Arc<Revoker> {
-    let door = EdgeRevocations::new(
-        edge_url,
-        zeroize::Zeroizing::new(KEY.to_vec()),
-        HyperTransport::new(std::time::Duration::from_secs(2)).unwrap(),
-        w.deps.clock.clone(),
-    );
-    Arc::new(Revoker::new(&w.deps, Arc::new(door)))
 }
 
 /// A minted order of `quantity` tickets; refunded when `refund`.
@@ -167,7 +105,7 @@ async fn refunded_orders_tickets_are_revoked_at_the_edge_idempotently() {
     enqueue(&w, &refunded).await;
     enqueue(&w, &refunded).await;
     enqueue(&w, &kept).await;
-    let r = revoker(&w, &url);
+    let r = revoker(&w.deps, &url);
     pump(&w.env.clients, &w.env.revoke, |e| r.handle(e), 30).await;
 
     let tickets: BTreeSet<(String, String)> = w
@@ -205,7 +143,7 @@ async fn edge_down_retries_then_dead_letters() {
         .local_addr()
         .unwrap()
         .port();
-    let r = revoker(&w, &format!("http://127.0.0.1:{port}"));
+    let r = revoker(&w.deps, &format!("http://127.0.0.1:{port}"));
     enqueue(&w, &refunded).await;
     let invocations = pump(&w.env.clients, &w.env.revoke, |e| r.handle(e), 30).await;
     assert_eq!(
