@@ -11,13 +11,11 @@ use functions::checkout::{Checkout, CheckoutRequest};
 use functions::deps::Deps;
 use functions::error::Error;
 use functions::eventkeys::EventKeyCache;
-use functions::mint::Minter;
-use functions::model::PaymentRecord;
 use functions::notify::Notifier;
 use functions::operations::mass_revoke::{mass_revoke, Selection};
 use functions::operations::notify_customers::notify_customers;
 use functions::operations::rotate_keys::{edge_event_keys, remint_event, rotate_event_keys};
-use functions::ports::{IncidentRevokeMessage, MintMessage, RevokeQueueMessage, TicketRecord};
+use functions::ports::{IncidentRevokeMessage, RevokeQueueMessage, TicketRecord};
 use functions::testing::{
     at_once, pump, sample_checkout_body, sample_event_spec, RecordingPayments, RecordingSender,
     TestClock, TestEnv,
@@ -25,7 +23,10 @@ use functions::testing::{
 
 #[path = "common/door_stub.rs"]
 mod door_stub;
+#[path = "common/minted.rs"]
+mod minted;
 use door_stub::{revoker, start_edge, Edge, NOW};
+use minted::paid_and_minted;
 
 async fn world(events: &[&str]) -> (TestEnv, Deps, DynamoAuditLog) {
     let env = TestEnv::new().await;
@@ -41,31 +42,9 @@ async fn world(events: &[&str]) -> (TestEnv, Deps, DynamoAuditLog) {
 
 /// A paid and minted order of `quantity` tickets of `event`: its id and customer id.
 async fn minted(deps: &Deps, event: &str, n: u32, quantity: u32) -> (String, String) {
-    let checkout = Checkout::new(deps.clone(), Arc::new(RecordingPayments::default()));
-    let req: CheckoutRequest =
-        serde_json::from_value(sample_checkout_body(event, quantity, n)).unwrap();
-    let o = checkout
-        .create_order(&format!("incident-response-{n}"), &req)
+    let o = paid_and_minted(deps, event, "incident-response", n, quantity, NOW)
         .await
-        .unwrap()
-        .response
         .order;
-    let paid = PaymentRecord {
-        provider: "stripe".into(),
-        provider_ref: format!("cs_{n}"),
-        amount_minor: o.total.amount_minor,
-        currency: o.total.currency.clone(),
-        paid_at: NOW,
-        payment_id: Some(format!("pi_{n}")),
-    };
-    deps.orders.mark_paid(&o.order_id, &paid).await.unwrap();
-    Minter::new(deps.clone())
-        .mint_order(&MintMessage {
-            order_id: o.order_id.clone(),
-            event_id: event.into(),
-        })
-        .await
-        .unwrap();
     let order = deps.orders.get_order(&o.order_id).await.unwrap().unwrap();
     (o.order_id, order.customer_id)
 }

@@ -10,53 +10,28 @@
 
 use std::sync::Arc;
 
-use functions::checkout::{Checkout, CheckoutRequest};
 use functions::deps::Deps;
-use functions::mint::Minter;
-use functions::model::PaymentRecord;
-use functions::ports::{MintMessage, RetireMessage, RevokeQueueMessage, TicketRecord, Topic};
+use functions::ports::{RetireMessage, RevokeQueueMessage, TicketRecord, Topic};
 #[path = "common/door_stub.rs"]
 mod door_stub;
+#[path = "common/minted.rs"]
+mod minted;
 use door_stub::{revoker, start_edge, Edge, NOW};
-use functions::testing::{
-    pump, sample_checkout_body, sample_event_spec, with_minter, RecordingPayments, TestClock,
-    TestEnv,
-};
+use functions::testing::{pump, sample_event_spec, with_minter, TestClock, TestEnv};
 use functions::tickets::{BindRequest, TicketsService};
+use minted::paid_and_minted;
 
 /// A minted order of one ticket: the order id, its access token and the (static) ticket.
 async fn minted(deps: &Deps, n: u32) -> (String, String, TicketRecord) {
-    let checkout = Checkout::new(deps.clone(), Arc::new(RecordingPayments::default()));
-    let req: CheckoutRequest = serde_json::from_value(sample_checkout_body("fest", 1, n)).unwrap();
-    let created = checkout
-        .create_order(&format!("reissue-key-{n}"), &req)
-        .await
-        .unwrap()
-        .response;
-    let o = created.order;
-    let paid = PaymentRecord {
-        provider: "stripe".into(),
-        provider_ref: format!("cs_{n}"),
-        amount_minor: o.total.amount_minor,
-        currency: o.total.currency.clone(),
-        paid_at: NOW,
-        payment_id: Some(format!("pi_{n}")),
-    };
-    deps.orders.mark_paid(&o.order_id, &paid).await.unwrap();
-    Minter::new(deps.clone())
-        .mint_order(&MintMessage {
-            order_id: o.order_id.clone(),
-            event_id: "fest".into(),
-        })
-        .await
-        .unwrap();
+    let created = paid_and_minted(deps, "fest", "reissue-key", n, 1, NOW).await;
+    let o = &created.order;
     let ticket = deps
         .tickets
         .order_tickets(&o.order_id)
         .await
         .unwrap()
         .remove(0);
-    (o.order_id, created.access_token, ticket)
+    (created.order.order_id, created.access_token, ticket)
 }
 
 fn device_key() -> String {

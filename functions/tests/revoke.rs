@@ -8,19 +8,18 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use functions::checkout::{Checkout, CheckoutRequest};
 use functions::deps::Deps;
 use functions::edge_client::EdgeRevocations;
 use functions::gateway::transport::HyperTransport;
-use functions::mint::Minter;
-use functions::model::{OrderStatus, PaymentRecord, Reversal};
-use functions::ports::{MintMessage, RevokeMessage, Topic};
+use functions::model::{OrderStatus, Reversal};
+use functions::ports::{RevokeMessage, Topic};
 #[path = "common/door_stub.rs"]
 mod door_stub;
+#[path = "common/minted.rs"]
+mod minted;
 use door_stub::{revoker, start_edge, Edge, NOW};
-use functions::testing::{
-    pump, sample_checkout_body, sample_event_spec, RecordingPayments, TestClock, TestEnv,
-};
+use functions::testing::{pump, sample_event_spec, TestClock, TestEnv};
+use minted::paid_and_minted;
 
 struct World {
     env: TestEnv,
@@ -38,32 +37,12 @@ async fn world() -> World {
 
 /// A minted order of `quantity` tickets; refunded when `refund`.
 async fn minted_order(w: &World, n: u32, quantity: u32, refund: bool) -> String {
-    let checkout = Checkout::new(w.deps.clone(), Arc::new(RecordingPayments::default()));
-    let req: CheckoutRequest =
-        serde_json::from_value(sample_checkout_body("fest", quantity, n)).unwrap();
-    let o = checkout
-        .create_order(&format!("revoke-key-{n}"), &req)
+    let o = paid_and_minted(&w.deps, "fest", "revoke-key", n, quantity, NOW)
         .await
-        .unwrap()
-        .response
         .order;
-    let paid = PaymentRecord {
-        provider: "stripe".into(),
-        provider_ref: format!("cs_{n}"),
-        amount_minor: o.total.amount_minor,
-        currency: o.total.currency.clone(),
-        paid_at: NOW,
-        payment_id: Some(format!("pi_{n}")),
-    };
-    w.deps.orders.mark_paid(&o.order_id, &paid).await.unwrap();
-    Minter::new(w.deps.clone())
-        .mint_order(&MintMessage {
-            order_id: o.order_id.clone(),
-            event_id: "fest".into(),
-        })
-        .await
-        .unwrap();
     if refund {
+        let stored = w.deps.orders.get_order(&o.order_id).await.unwrap().unwrap();
+        let paid = stored.paid.expect("the order is paid");
         let reversal = Reversal {
             kind: "refunded".into(),
             provider: "stripe".into(),
